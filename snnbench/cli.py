@@ -1,0 +1,228 @@
+"""The ``snnbench`` command line. Exit codes: 0 success, 1 a failed run, 2 bad usage."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from snnbench.arch import ArchSyntaxError, NAMED_ARCHS, parse_arch
+from snnbench.config import ConfigError, parse_sets, resolve_config
+from snnbench.files import DataContext, DataFileError
+from snnbench.registry import DATASETS, METHODS, UnknownNameError, create_dataset, create_method
+
+DEFAULT_METHOD = "stbp"
+DEFAULT_DATASET = "digits"
+USAGE_ERRORS = (UnknownNameError, ConfigError, ArchSyntaxError)
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse exits 2 on its own errors; keep that, with our message
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class RichProgress:
+    """Per-epoch progress bar (loss, accuracy, samples/s) and a line per finished epoch."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.bar: Progress | None = None
+        self.task: Any = None
+
+    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None:
+        self.bar = Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("loss {task.fields[loss]:.4f}  acc {task.fields[acc]:.2f}%  "
+                                       "{task.fields[sps]:.0f} samples/s"),
+                            TimeElapsedColumn(), console=self.console, transient=True)
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=batches, loss=0.0, acc=0.0, sps=0.0)
+
+    def advance(self, loss: float, accuracy: float, samples_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, loss=loss, acc=accuracy, sps=samples_per_s)
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+        val = f"{row['val_acc']:.2f}%" if row["val_acc"] is not None else "-"
+        self.console.print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  train {row['train_acc']:.2f}%  "
+                           f"val {val}  test {row['test_acc']:.2f}%  ({row['epoch_time_s']:.1f} s)")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and (later) ``tune``."""
+    p.add_argument("--method", default=DEFAULT_METHOD, help=f"learning rule (default {DEFAULT_METHOD})")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (default {DEFAULT_DATASET})")
+    p.add_argument("--arch", help="architecture: a named network or notation like 15C5-P2-40C5-P2-300")
+    p.add_argument("--steps", type=int, help="number of time steps T")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="cache folder (default $SNNBENCH_DATA or ~/.cache/snnbench)")
+    p.add_argument("--mirror", help="read-only local mirror folder(s) (default $SNNBENCH_MIRROR)")
+    p.add_argument("--max-train-samples", type=int, dest="max_train_samples")
+    p.add_argument("--max-test-samples", type=int, dest="max_test_samples")
+    p.add_argument("--init-from", dest="init_from", help="start from a checkpoint (.pt) or run record (.json)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field")
+    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", "leaderboards/runs"), help="record folder")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="snnbench", description="A fair benchmark of learning rules for spiking networks.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    run = sub.add_parser("run", help="train one method on one dataset and write a run record")
+    add_run_options(run)
+    run.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this config")
+    lst = sub.add_parser("list", help="list methods, datasets, architectures and recipes")
+    lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "archs", "recipes"])
+    data = sub.add_parser("data", help="check or fetch dataset files")
+    data.add_argument("action", choices=["check", "fetch"])
+    data.add_argument("dataset")
+    data.add_argument("--data-dir")
+    data.add_argument("--mirror")
+    return parser
+
+
+def run_flags(args: argparse.Namespace) -> dict[str, Any]:
+    keys = ("arch", "steps", "epochs", "batch_size", "lr", "seed", "max_train_samples", "max_test_samples",
+            "init_from")
+    return {k: getattr(args, k, None) for k in keys}
+
+
+def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from snnbench.engine import RuntimeOptions, train
+
+    method, dataset = create_method(args.method), create_dataset(args.dataset)
+    cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
+    parse_arch(cfg.arch)  # fail on a bad architecture before any data is loaded
+    runtime = RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
+                             resume=args.resume)
+    console.print(f"[bold]{cfg.method}[/] on [bold]{cfg.dataset}[/]: arch {cfg.arch}, T={cfg.steps}, "
+                  f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
+                  f"(config {cfg.hash()})")
+    record, path = train(cfg, runtime, progress=RichProgress(console))
+    table = Table(title=f"{cfg.method} on {cfg.dataset}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    res, cost = record["results"], record["cost"]
+    rows = [
+        ("variant", record["dataset_info"]["variant"]),
+        ("test acc @ best val", f"{res['test_acc_at_best_val']:.2f}% (epoch {res['best_val_epoch']})"),
+        ("test acc, last epoch", f"{res['test_acc_last']:.2f}%"),
+        ("train time", f"{cost['train_time_s']:.1f} s"),
+        ("ms / step", f"{cost['ms_per_step']:.2f}" if cost["ms_per_step"] is not None else "-"),
+        ("samples / s", f"{cost['samples_per_s']:.0f}" if cost["samples_per_s"] else "-"),
+        ("peak GPU memory", f"{cost['peak_gpu_mem_mib']:.0f} MiB" if cost["peak_gpu_mem_mib"] is not None else "-"),
+        ("parameters", f"{cost['params']:,}"),
+    ]
+    for name, stats in record["firing"].items():
+        if stats:
+            rows.append((f"firing {name}", f"rate {stats['mean_rate']:.3f}, silent {stats['silent_fraction']:.1%}"))
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
+    console.print(f"record: {path}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    if args.what in ("all", "methods"):
+        table = Table(title="methods")
+        table.add_column("name")
+        table.add_column("description")
+        for name in METHODS.names():
+            table.add_row(name, create_method(name).description)
+        console.print(table)
+    if args.what in ("all", "datasets"):
+        table = Table(title="datasets")
+        for col in ("name", "variant", "kind", "classes", "input", "description"):
+            table.add_column(col)
+        for name in DATASETS.names():
+            d = create_dataset(name)
+            table.add_row(name, d.variant or "original", d.kind, str(d.num_classes),
+                          "x".join(map(str, d.input_shape)), d.description)
+        console.print(table)
+    if args.what in ("all", "archs"):
+        table = Table(title="named architectures")
+        table.add_column("name")
+        table.add_column("notation")
+        for name, spec in NAMED_ARCHS.items():
+            table.add_row(name, spec)
+        console.print(table)
+    if args.what in ("all", "recipes"):
+        table = Table(title="recipes (method x dataset family)")
+        for col in ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer"):
+            table.add_column(col)
+        for name in METHODS.names():
+            method = create_method(name)
+            for family, recipe in method.recipes.items():
+                r = {**method.default_recipe, **recipe}
+                table.add_row(name, family, str(r.get("arch")), str(r.get("steps")), str(r.get("epochs")),
+                              str(r.get("batch_size")), f"{r.get('lr'):g}", str(r.get("optimizer", "adam")))
+        console.print(table)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace, console: Console) -> int:
+    dataset = create_dataset(args.dataset)
+    ctx = DataContext.from_options(args.data_dir, args.mirror, download=args.action == "fetch")
+    if not dataset.files:
+        console.print(f"{dataset.name}: bundled with its library, nothing to fetch")
+        return 0
+    failed = 0
+    from snnbench.files import resolve
+
+    for file in dataset.files:
+        try:
+            path = resolve(file, ctx, dataset.name)
+            console.print(f"[green]ok[/] {file.name} ({file.md5}) at {path}")
+        except DataFileError as err:
+            failed += 1
+            console.print(f"[red]missing[/] {err}")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    console, errors = Console(), Console(stderr=True)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        argv = ["run"]
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data}[args.command]
+    try:
+        return handler(args, console)
+    except USAGE_ERRORS as err:
+        errors.print(f"[red]error:[/] {err}", highlight=False)
+        return 2
+    except DataFileError as err:
+        errors.print(f"[red]data error:[/] {err}", highlight=False)
+        return 1
+    except KeyboardInterrupt:
+        errors.print("interrupted; continue with --resume")
+        return 1
+    except Exception as err:  # a failed run: say what failed, exit 1
+        errors.print(f"[red]run failed:[/] {type(err).__name__}: {err}", highlight=False)
+        if os.environ.get("SNNBENCH_DEBUG"):
+            raise
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""From a resolved config to batches: fixed train / validation / test splits, encoding to
+time-major ``[T, B, C, H, W]`` float tensors, and augmentation on whole batches.
+
+Shuffling and augmentation draw from a generator seeded by (run seed, epoch), so an epoch's batches
+do not depend on what ran before it: a resumed run sees exactly the batches of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnbench.config import ConfigError, RunConfig
+from snnbench.events import Binning
+from snnbench.files import DataContext
+
+ENCODINGS = ("direct", "rate")
+VALIDATION_SEED = 20240611  # fixed for every run, so no model selection ever looks at the test set
+
+
+@dataclass
+class DataBundle:
+    train: BatchLoader
+    val: BatchLoader | None
+    test: BatchLoader
+    input_shape: tuple[int, int, int]
+    info: dict[str, Any]
+
+
+class BatchLoader:
+    """Yields ``(inputs [T, B, ...], labels [B])`` on ``device`` for a subset of one split."""
+
+    def __init__(self, split: Any, indices: np.ndarray, cfg: RunConfig, dataset: Any, *, train: bool,
+                 device: torch.device, seed_offset: int = 0) -> None:
+        self.split, self.indices, self.cfg, self.train = split, indices, cfg, train
+        self.device, self.seed_offset = device, seed_offset
+        self.events = dataset.kind == "events"
+        self.epoch = 0
+        if not self.events:
+            self.images = split.images.to(device)
+            shape = (1, -1, 1, 1)
+            self.mean = torch.tensor(dataset.mean, device=device).view(shape)
+            self.std = torch.tensor(dataset.std, device=device).view(shape)
+        self.labels = split.labels
+
+    def __len__(self) -> int:
+        return (len(self.indices) + self.cfg.batch_size - 1) // self.cfg.batch_size
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.indices)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        seed = self.cfg.seed * 1_000_003 + self.epoch * 7919 + self.seed_offset
+        generator = torch.Generator().manual_seed(seed)
+        order = self.indices
+        if self.train:
+            order = self.indices[torch.randperm(len(self.indices), generator=generator).numpy()]
+        device_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
+        for start in range(0, len(order), self.cfg.batch_size):
+            index = order[start:start + self.cfg.batch_size]
+            labels = self.labels[index].to(self.device, non_blocking=True)
+            yield self._inputs(index, device_gen), labels
+
+    def _inputs(self, index: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        steps = self.cfg.steps
+        if self.events:
+            frames = self.split.frames.get(index).to(self.device, non_blocking=True)  # [B, T, C, H, W]
+            if self.train:
+                frames = augment(frames, self.cfg.augment, generator, time_axis=True)
+            return frames.transpose(0, 1).contiguous()
+        x = self.images[torch.as_tensor(index, device=self.device)].float().div_(255)  # [B, C, H, W]
+        if self.train:
+            x = augment(x, self.cfg.augment, generator, time_axis=False)
+        if self.cfg.encoding == "rate":
+            probs = x.clamp(0, 1).unsqueeze(0).expand(steps, *x.shape)
+            return torch.bernoulli(probs, generator=generator)
+        x = (x - self.mean) / self.std
+        return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+def augment(x: torch.Tensor, kind: str, generator: torch.Generator, *, time_axis: bool) -> torch.Tensor:
+    """Batch augmentation. ``x`` is ``[B, C, H, W]`` or, with ``time_axis``, ``[B, T, C, H, W]``
+    (one draw per sample, shared by all its frames).
+
+    - ``crop_flip``: random crop with 4-pixel zero padding and horizontal flip (p = 0.5);
+    - ``flip_roll``: horizontal flip (p = 0.5), then a roll by integers in [-5, 5] on H and W (TET DVS);
+    - ``jitter:N``: a random shift by integers in [-N, N] on H and W with zero fill (SLAYER N-MNIST).
+    """
+    if kind == "none":
+        return x
+    batch = x.shape[0]
+    device = x.device
+    flips = torch.rand(batch, generator=generator, device=device) < 0.5
+    if kind == "crop_flip":
+        x = torch.where(flips.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+        return _shift(x, 4, generator, fill=True)
+    if kind == "flip_roll":
+        x = torch.where(flips.view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+        return _shift(x, 5, generator, fill=False)
+    if kind.startswith("jitter:"):
+        return _shift(x, int(kind.split(":", 1)[1]), generator, fill=True)
+    raise ConfigError(f"unknown augment {kind!r}; valid: none, crop_flip, flip_roll, jitter:N")
+
+
+def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bool) -> torch.Tensor:
+    """Shift each sample by its own (dy, dx) in [-amount, amount]; zero fill, or roll when not ``fill``."""
+    batch, height, width = x.shape[0], x.shape[-2], x.shape[-1]
+    device = x.device
+    dy = torch.randint(-amount, amount + 1, (batch,), generator=generator, device=device)
+    dx = torch.randint(-amount, amount + 1, (batch,), generator=generator, device=device)
+    rows = torch.arange(height, device=device).view(1, -1) - dy.view(-1, 1)  # source row per output row
+    cols = torch.arange(width, device=device).view(1, -1) - dx.view(-1, 1)
+    if not fill:
+        rows, cols = rows % height, cols % width
+    valid = ((rows >= 0) & (rows < height)).unsqueeze(-1) & ((cols >= 0) & (cols < width)).unsqueeze(-2)
+    rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
+    lead = [1] * (x.dim() - 3)
+    index_rows = rows.view(batch, *lead, 1, height, 1).expand(*x.shape[:-2], height, width)
+    gathered = torch.gather(x, -2, index_rows)
+    index_cols = cols.view(batch, *lead, 1, 1, width).expand(*x.shape[:-2], height, width)
+    gathered = torch.gather(gathered, -1, index_cols)
+    mask = valid.view(batch, *lead, 1, height, width)
+    return gathered * mask.to(x.dtype)
+
+
+def binning_of(cfg: RunConfig) -> Binning:
+    return Binning(mode=cfg.event_binning, window_us=cfg.event_window_us, values=cfg.event_values,
+                   size=cfg.event_size or None)
+
+
+def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device) -> DataBundle:
+    """Load (from cache or files) and split the data of ``cfg.dataset``; build the three loaders."""
+    if dataset.kind == "static" and cfg.encoding not in ENCODINGS:
+        raise ConfigError(f"unknown encoding {cfg.encoding!r}; valid encodings: {', '.join(ENCODINGS)}")
+    if not 0 <= cfg.val_fraction < 1:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
+    if dataset.kind == "events":
+        binning = binning_of(cfg)
+        train_split = dataset.load("train", ctx, cfg.steps, binning)
+        test_split = dataset.load("test", ctx, cfg.steps, binning)
+        encoding: dict[str, Any] = {"kind": "event frames", "steps": cfg.steps, **binning.as_dict()}
+        input_shape = dataset.input_shape_for(binning)
+    else:
+        train_split, test_split = dataset.load("train", ctx), dataset.load("test", ctx)
+        encoding = {"kind": cfg.encoding, "steps": cfg.steps,
+                    "normalize": cfg.encoding == "direct", "mean": list(dataset.mean), "std": list(dataset.std)}
+        input_shape = dataset.input_shape
+    n_full = len(train_split)
+    order = np.random.default_rng(VALIDATION_SEED).permutation(n_full)
+    n_val = int(round(cfg.val_fraction * n_full))
+    if cfg.max_train_samples:
+        n_val = min(n_val, max(1, int(round(cfg.val_fraction * cfg.max_train_samples))) if n_val else 0)
+    val_index, train_index = order[:n_val], order[n_val:]
+    if cfg.max_train_samples:
+        train_index = train_index[: cfg.max_train_samples]
+    test_index = np.arange(len(test_split))
+    if cfg.max_test_samples and cfg.max_test_samples < len(test_index):
+        test_index = np.sort(np.random.default_rng(VALIDATION_SEED + 1).permutation(len(test_index))[: cfg.max_test_samples])
+    train = BatchLoader(train_split, train_index, cfg, dataset, train=True, device=device)
+    val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1) if n_val else None
+    test = BatchLoader(test_split, test_index, cfg, dataset, train=False, device=device, seed_offset=2)
+    info = {**dataset.info(), "encoding": encoding, "augment": cfg.augment,
+            "sizes": {"train": len(train_index), "val": int(n_val), "test": len(test_index)},
+            "validation_seed": VALIDATION_SEED}
+    return DataBundle(train, val, test, tuple(input_shape), info)

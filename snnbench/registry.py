@@ -1,0 +1,89 @@
+"""Name-keyed registries for methods, datasets and named architectures (timm-style).
+
+``@register_method("stbp")`` registers a class; ``create_method("stbp")`` builds one;
+``list_methods()`` lists the names. Unknown names raise :class:`UnknownNameError`, whose message
+names the bad value and every valid one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """An unknown method, dataset or architecture name (the CLI maps it to exit code 2)."""
+
+    def __init__(self, kind: str, name: str, valid: list[str]) -> None:
+        self.kind, self.name, self.valid = kind, name, valid
+        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(valid)}")
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return self.args[0]
+
+
+class Registry(Generic[T]):
+    """A mapping from names to factories, filled by a decorator."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def decorate(item: T) -> T:
+            if name in self._items:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._items[name] = item
+            return item
+
+        return decorate
+
+    def get(self, name: str) -> T:
+        _load_builtins()
+        if name not in self._items:
+            raise UnknownNameError(self.kind, name, self.names())
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        _load_builtins()
+        return sorted(self._items)
+
+
+METHODS: Registry[Any] = Registry("method")
+DATASETS: Registry[Any] = Registry("dataset")
+
+register_method = METHODS.register
+register_dataset = DATASETS.register
+
+
+def create_method(name: str) -> Any:
+    """Instantiate the learning rule registered under ``name``."""
+    return METHODS.get(name)()
+
+
+def create_dataset(name: str) -> Any:
+    """Instantiate the dataset registered under ``name``."""
+    return DATASETS.get(name)()
+
+
+def list_methods() -> list[str]:
+    return METHODS.names()
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+_loaded = False
+
+
+def _load_builtins() -> None:
+    """Import the bundled methods and datasets once, so that their decorators run."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    import snnbench.datasets  # noqa: F401
+    import snnbench.methods  # noqa: F401

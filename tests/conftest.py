@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from snnbench.files import DataContext
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def mirror_dir() -> Path | None:
+    """The local data mirror: $SNNBENCH_MIRROR, else ../shared/data beside the repository."""
+    candidate = Path(os.environ.get("SNNBENCH_MIRROR") or REPO.parent / "shared" / "data")
+    return candidate if candidate.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    path = mirror_dir()
+    if path is None:
+        if os.environ.get("SNNBENCH_REQUIRE_MIRROR"):
+            pytest.fail("SNNBENCH_REQUIRE_MIRROR is set but no data mirror was found")
+        pytest.skip("no local data mirror (set SNNBENCH_MIRROR)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory) -> Path:
+    """One decoded-data cache for the whole test session (decoding is done once)."""
+    return Path(os.environ.get("SNNBENCH_TEST_CACHE") or tmp_path_factory.mktemp("snnbench-cache"))
+
+
+@pytest.fixture(scope="session")
+def ctx(mirror: Path, data_cache: Path) -> DataContext:
+    return DataContext(data_cache, (mirror,), download=False)

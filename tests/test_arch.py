@@ -1,0 +1,77 @@
+import pytest
+
+from snnbench.arch import ArchSyntaxError, LayerSpec, NAMED_ARCHS, parse_arch
+from snnbench.registry import UnknownNameError
+
+PAPER_NETWORKS = {
+    # notation, input (C, H, W), expected shapes of each layer (output layer of 10 last)
+    "15C5-P2-40C5-P2-300": ((1, 28, 28), [(15, 24, 24), (15, 12, 12), (40, 8, 8), (40, 4, 4), (300,), (10,)]),
+    "12C5(p1)-P2-64C5-P2": ((2, 34, 34), [(12, 32, 32), (12, 16, 16), (64, 12, 12), (64, 6, 6), (10,)]),
+    "12C5-P2-64C5-P2": ((2, 34, 34), [(12, 30, 30), (12, 15, 15), (64, 11, 11), (64, 6, 6), (10,)]),
+    "400-400": ((1, 28, 28), [(400,), (400,), (10,)]),
+    "32C5p2-P2-64C5p2-P2-1024": ((1, 28, 28), [(32, 28, 28), (32, 14, 14), (64, 14, 14), (64, 7, 7), (1024,), (10,)]),
+    "96C3-256C3-P2-384C3-P2-384C3-256C3-1024-1024": (
+        (3, 32, 32), [(96, 30, 30), (256, 28, 28), (256, 14, 14), (384, 12, 12), (384, 6, 6), (384, 4, 4),
+                      (256, 2, 2), (1024,), (1024,), (10,)]),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(PAPER_NETWORKS))
+def test_paper_networks_parse_with_their_shapes(spec):
+    input_shape, shapes = PAPER_NETWORKS[spec]
+    plan = parse_arch(spec)
+    assert plan.shapes(input_shape, 10) == shapes
+
+
+def test_tokens_carry_padding_stride_dropout_and_pool_kind():
+    plan = parse_arch("64C3p1s2-D0.2-AP2-MP2-P2-R256s2-GAP-10")
+    assert plan.layers == (
+        LayerSpec("conv", channels=64, kernel=3, padding=1, stride=2), LayerSpec("dropout", p=0.2),
+        LayerSpec("pool", kernel=2, stride=2, pool="avg"), LayerSpec("pool", kernel=2, stride=2, pool="max"),
+        LayerSpec("pool", kernel=2, stride=2), LayerSpec("resblock", channels=256, stride=2), LayerSpec("gap"),
+        LayerSpec("linear", channels=10))
+    assert str(plan) == "64C3p1s2-D0.2-AP2-MP2-P2-R256s2-GAP-10"
+
+
+@pytest.mark.parametrize("name", sorted(NAMED_ARCHS))
+def test_named_networks_parse_and_size_their_output(name):
+    input_shape = (2, 48, 48) if name == "vggsnn" else (3, 32, 32)
+    shapes = parse_arch(name).shapes(input_shape, 10)
+    assert shapes[-1] == (10,)
+    assert parse_arch(name).name == name
+
+
+def test_cnn1_is_the_padded_tsslbp_network():
+    shapes = parse_arch("cnn1").shapes((3, 32, 32), 10)
+    assert shapes[:-1] == [(96, 32, 32), (256, 32, 32), (256, 16, 16), (384, 16, 16), (384, 8, 8),
+                           (384, 8, 8), (256, 8, 8), (1024,), (1024,)]
+
+
+def test_vggsnn_flattens_to_512x3x3_on_48px_frames():
+    assert parse_arch("vggsnn").shapes((2, 48, 48), 10)[-2] == (512, 3, 3)
+
+
+@pytest.mark.parametrize("spec, token, position", [
+    ("15C5-P2-4xC5", "'4xC5'", 9),
+    ("15C5--300", "an empty token", 6),
+    ("C5-300", "'C5'", 1),
+    ("15C5-Q2", "'Q2'", 6),
+])
+def test_bad_strings_name_the_token_and_position(spec, token, position):
+    with pytest.raises(ArchSyntaxError) as err:
+        parse_arch(spec)
+    message = str(err.value)
+    assert token in message
+    assert f"at character {position}" in message
+    assert "expected conv" in message
+
+
+def test_unknown_name_lists_the_named_networks():
+    with pytest.raises(UnknownNameError) as err:
+        parse_arch("resnet18")
+    assert "resnet19" in str(err.value) and "cnn1" in str(err.value)
+
+
+def test_feature_map_that_vanishes_is_rejected():
+    with pytest.raises(ValueError, match="shrinks the feature map"):
+        parse_arch("15C5-P2-40C5-P2-40C5").shapes((1, 28, 28), 10)

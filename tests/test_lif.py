@@ -1,0 +1,67 @@
+import math
+
+import pytest
+import torch
+
+from snnbench.kernels import LIFParams, lif_scan, spike
+
+CURRENT = [0.3, 0.3, 0.6, 0.1]
+
+
+def scan(values, **kw):
+    current = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    spikes, membrane = lif_scan(current, LIFParams(decay=0.2, threshold=0.5, **kw))
+    return current, spikes, membrane
+
+
+def test_hard_reset_matches_hand_computation():
+    _, spikes, membrane = scan(CURRENT)
+    assert spikes.tolist() == [0, 0, 1, 0]
+    assert membrane.tolist() == pytest.approx([0.3, 0.36, 0.672, 0.1])
+
+
+def test_soft_reset_subtracts_threshold():
+    _, spikes, membrane = scan(CURRENT, reset="soft")
+    assert spikes.tolist() == [0, 0, 1, 0]
+    assert membrane[3].item() == pytest.approx(0.2 * (0.672 - 0.5) + 0.1)
+
+
+def test_threshold_is_strict():
+    _, spikes, _ = scan([0.5, 0.0])
+    assert spikes.tolist() == [0, 0]
+
+
+def test_gradient_flows_through_reset_as_hand_computed():
+    # L = sum_t s_t; rectangle surrogate is 1 at every step here (|u - 0.5| < 0.5).
+    current, spikes, _ = scan(CURRENT)
+    spikes.sum().backward()
+    assert current.grad.tolist() == pytest.approx([1.155511552, 1.1107968, 0.8656, 1.0])
+
+
+def test_detached_reset_drops_the_reset_path():
+    current, spikes, _ = scan(CURRENT, detach_reset=True)
+    spikes.sum().backward()
+    assert current.grad.tolist() == pytest.approx([1.24, 1.2, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("name, width, x, expected", [
+    ("rectangle", 1.0, [-0.6, -0.4, 0.0, 0.49, 0.51], [0, 1, 1, 1, 0]),
+    ("rectangle", 0.5, [-0.3, 0.2], [0, 2]),
+    ("triangle", 1.0, [-1.5, -0.5, 0.0, 0.25], [0, 0.5, 1.0, 0.75]),
+    ("triangle", 2.0, [0.0, 1.0], [0.5, 0.25]),
+    ("sigmoid", 4.0, [0.0, 1.0], [1.0, 4 * math.exp(-4) / (1 + math.exp(-4)) ** 2]),
+    ("atan", 2.0, [0.0, 1.0], [1.0, 1.0 / (1 + math.pi ** 2)]),
+])
+def test_surrogate_gradient_matches_its_definition(name, width, x, expected):
+    x = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out = spike(x, name, width)
+    assert out.tolist() == [float(v > 0) for v in x.tolist()]
+    out.sum().backward()
+    assert x.grad.tolist() == pytest.approx(expected)
+
+
+def test_bad_parameters_name_the_valid_ones():
+    with pytest.raises(ValueError, match="valid surrogates: rectangle, triangle, sigmoid, atan"):
+        LIFParams(surrogate="gauss")
+    with pytest.raises(ValueError, match="valid resets: hard, soft"):
+        LIFParams(reset="none")
