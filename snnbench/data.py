@@ -122,11 +122,11 @@ def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bo
     valid = ((rows >= 0) & (rows < height)).unsqueeze(-1) & ((cols >= 0) & (cols < width)).unsqueeze(-2)
     rows, cols = rows.clamp(0, height - 1), cols.clamp(0, width - 1)
     lead = [1] * (x.dim() - 3)
-    index_rows = rows.view(batch, *lead, 1, height, 1).expand(*x.shape[:-2], height, width)
+    index_rows = rows.view(batch, *lead, height, 1).expand(*x.shape[:-2], height, width)
     gathered = torch.gather(x, -2, index_rows)
-    index_cols = cols.view(batch, *lead, 1, 1, width).expand(*x.shape[:-2], height, width)
+    index_cols = cols.view(batch, *lead, 1, width).expand(*x.shape[:-2], height, width)
     gathered = torch.gather(gathered, -1, index_cols)
-    mask = valid.view(batch, *lead, 1, height, width)
+    mask = valid.view(batch, *lead, height, width)
     return gathered * mask.to(x.dtype)
 
 

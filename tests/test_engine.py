@@ -1,0 +1,132 @@
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnbench.config import ConfigError, parse_sets, resolve_config
+from snnbench.engine import RuntimeOptions, checkpoint_path, train
+from snnbench.records import SCHEMA_VERSION, validate_record, write_record
+from snnbench.registry import create_dataset, create_method
+
+
+def digits_cfg(epochs: int, **sets):
+    return resolve_config(create_method("stbp"), create_dataset("digits"), {"epochs": epochs},
+                          {"steps": 4, "batch_size": 64, **sets})
+
+
+def runtime(tmp_path: Path, out: str, **kw) -> RuntimeOptions:
+    return RuntimeOptions(device="cpu", data_dir=str(tmp_path / "cache"), out=tmp_path / out, **kw)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    straight, _ = train(digits_cfg(2), runtime(tmp_path, "a"))
+    first, _ = train(digits_cfg(1), runtime(tmp_path, "b"))
+    resumed, _ = train(digits_cfg(2), runtime(tmp_path, "b", resume=True))
+    a = torch.load(checkpoint_path(digits_cfg(2), tmp_path / "a"), weights_only=False)
+    b = torch.load(checkpoint_path(digits_cfg(2), tmp_path / "b"), weights_only=False)
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert [r["test_acc"] for r in resumed["curves"]] == [r["test_acc"] for r in straight["curves"]]
+    assert resumed["curves"][0] == first["curves"][0]
+    assert resumed["epochs"] == 2
+
+
+def test_record_is_valid_complete_and_atomic(tmp_path):
+    record, path = train(digits_cfg(2), runtime(tmp_path, "runs"))
+    assert validate_record(record) == []
+    on_disk = json.loads(path.read_text())
+    assert on_disk == json.loads(json.dumps(record))
+    assert on_disk["schema_version"] == SCHEMA_VERSION and on_disk["status"] == "completed"
+    assert on_disk["config"]["steps"] == 4 and on_disk["config_hash"] == digits_cfg(2).hash()
+    assert len(on_disk["curves"]) == 2 and on_disk["results"]["best_val_epoch"] in (1, 2)
+    best = on_disk["results"]["best_val_epoch"] - 1
+    assert on_disk["results"]["test_acc_at_best_val"] == on_disk["curves"][best]["test_acc"]
+    assert on_disk["cost"]["params"] == 8 * 8 * 128 + 128 + 128 * 10 + 10
+    assert on_disk["cost"]["peak_gpu_mem_mib"] is None and on_disk["cost"]["ms_per_step"] > 0
+    env = on_disk["environment"]
+    assert env["torch"] == torch.__version__ and env["python"] and env["cpu"]
+    assert {"git_commit", "git_dirty", "triton", "cuda", "gpu"} <= env.keys()
+    firing = on_disk["firing"]
+    assert len(firing) == 2  # hidden layer and output layer
+    for stats in firing.values():
+        assert 0 <= stats["mean_rate"] <= 1 and 0 <= stats["silent_fraction"] <= 1
+        assert stats["share_zero"] + stats["share_once"] + stats["share_more"] == pytest.approx(1)
+        assert sum(stats["count_histogram"]) == 360 * stats["neurons"]
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_invalid_records_are_rejected_with_reasons(tmp_path):
+    record, _ = train(digits_cfg(1), runtime(tmp_path, "runs"))
+    broken = dict(record)
+    del broken["curves"]
+    broken["status"] = "great"
+    broken["cost"] = {**record["cost"], "params": "many"}
+    problems = validate_record(broken)
+    assert "missing field curves" in problems
+    assert any("status 'great'" in p for p in problems)
+    assert "field cost.params has type str" in problems
+    with pytest.raises(ValueError, match="invalid record"):
+        write_record(broken, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+
+
+def test_callback_can_stop_a_run_and_the_record_says_so(tmp_path):
+    class Prune(Exception):
+        pass
+
+    seen = []
+
+    def callback(epoch, row):
+        seen.append((epoch, row["val_acc"]))
+        if epoch == 2:
+            raise Prune("val accuracy too low")
+
+    with pytest.raises(Prune):
+        train(digits_cfg(5), runtime(tmp_path, "runs"), callback=callback)
+    assert [e for e, _ in seen] == [1, 2] and all(v is not None for _, v in seen)
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["status"] == "stopped" and "val accuracy too low" in record["stop_reason"]
+    assert record["epochs"] == 2 and validate_record(record) == []
+
+
+def test_set_overrides_and_rejects_unknown_keys():
+    method, dataset = create_method("stbp"), create_dataset("digits")
+    cfg = resolve_config(method, dataset, {"steps": 3}, parse_sets(["lr=0.01", "threshold=1", "options.vote=2"]))
+    assert cfg.steps == 3 and cfg.lr == 0.01 and cfg.options["threshold"] == 1.0 and cfg.options["vote"] == 2
+    with pytest.raises(ConfigError, match="unknown --set key 'thresh'.*valid keys: .*threshold"):
+        resolve_config(method, dataset, {}, parse_sets(["thresh=1"]))
+    with pytest.raises(ConfigError, match="expected a int"):
+        resolve_config(method, dataset, {}, parse_sets(["epochs=many"]))
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_sets(["lr"])
+
+
+def test_recipes_are_selected_by_dataset_family():
+    method = create_method("stbp")
+    assert resolve_config(method, create_dataset("nmnist-1k")).arch == "800"
+    assert resolve_config(method, create_dataset("cifar10-jpeg")).options["vote"] == 10
+    mnist = resolve_config(method, create_dataset("mnist"))
+    assert mnist.arch == "32C3p1-AP2-32C3p1-AP2-128" and mnist.encoding == "rate"
+
+
+def test_default_run_trains_digits_fast_and_well(tmp_path):
+    """Acceptance: `snnbench run` with no options, on the CPU, under 90 s, >= 90% test accuracy."""
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "snnbench.cli", "run", "--out", str(tmp_path / "runs"),
+                             "--data-dir", str(tmp_path / "cache"), "--device", "cpu"],
+                            capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert elapsed < 90
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    assert validate_record(record) == []
+    assert record["method"] == "stbp" and record["dataset"] == "digits"
+    assert record["results"]["test_acc_at_best_val"] >= 90.0
+    assert str(path) in result.stdout.replace("\n", "")
