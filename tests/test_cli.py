@@ -42,7 +42,7 @@ def test_list_shows_methods_datasets_archs_and_recipes(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "400")
     code, out, _ = run(capsys, "list")
     assert code == 0
-    for word in ("stbp", "nmnist-1k", "cifar10-jpeg", "resnet19", "32C3p1-AP2-32C3p1-AP2-128"):
+    for word in ("stbp", "nmnist-1k", "cifar10-jpeg", "resnet19", "15C5-P2-40C5-P2-300"):
         assert word in out
 
 

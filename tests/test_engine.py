@@ -112,7 +112,7 @@ def test_recipes_are_selected_by_dataset_family():
     assert resolve_config(method, create_dataset("nmnist-1k")).arch == "800"
     assert resolve_config(method, create_dataset("cifar10-jpeg")).options["vote"] == 10
     mnist = resolve_config(method, create_dataset("mnist"))
-    assert mnist.arch == "32C3p1-AP2-32C3p1-AP2-128" and mnist.encoding == "rate"
+    assert mnist.arch == "15C5-P2-40C5-P2-300" and mnist.steps == 5 and mnist.encoding == "direct"
 
 
 def test_default_run_trains_digits_fast_and_well(tmp_path):

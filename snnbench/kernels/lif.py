@@ -9,8 +9,20 @@ Reference semantics (one step, all element-wise)::
 
 with u_0 = s_0 = 0. With a hard reset this is STBP's ``u_t = decay·u_{t−1}·(1 − s_{t−1}) + W x_t``
 and TET's ``u ← 0.5·u + x; s = H(u − 1); u ← (1 − s)·u``. The gradient flows through the reset
-term unless ``detach_reset`` is set. This module is the readable PyTorch reference; the fused
-kernels of later issues are tested against it.
+term unless ``detach_reset`` is set.
+
+Two PyTorch implementations live here:
+
+- :func:`lif_scan_autograd`: the equations above, step by step, differentiated by autograd.
+  The readable reference that everything else is tested against.
+- :func:`lif_scan`: the same forward, with an explicit reverse-time backward scan (saves only the
+  membrane ``u``, 4 bytes per neuron-step). With a_t = decay·δ_{t+1} (0 at the last step)::
+
+      hard: δ_t = (g_t − a_t·u_t)·σ'(u_t − V_th) + a_t·(1 − s_t)
+      soft: δ_t = (g_t − a_t·V_th)·σ'(u_t − V_th) + a_t
+
+  where g_t = ∂L/∂s_t and δ_t = ∂L/∂u_t = ∂L/∂I_t (the reset terms a_t·u_t, a_t·V_th vanish with
+  ``detach_reset``). This is the form the fused Triton kernels implement.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .surrogate import SURROGATES, spike
+from .surrogate import SURROGATES, spike, surrogate_grad
 
 RESETS = ("hard", "soft")
 
@@ -42,11 +54,10 @@ class LIFParams:
             raise ValueError(f"unknown surrogate {self.surrogate!r}; valid surrogates: {', '.join(SURROGATES)}")
 
 
-def lif_scan(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the LIF scan over the leading time axis of ``current`` ``[T, ...]``.
+def lif_scan_autograd(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: run the scan over the leading time axis of ``current`` ``[T, ...]`` with autograd.
 
     Returns ``(spikes, membrane)``, both ``[T, ...]``; ``membrane`` is the pre-reset potential u_t.
-    Differentiable through the surrogate (and the reset, unless ``params.detach_reset``).
     """
     u = torch.zeros_like(current[0])
     s = torch.zeros_like(current[0])
@@ -59,3 +70,57 @@ def lif_scan(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor, to
         spikes.append(s)
         membrane.append(u)
     return torch.stack(spikes), torch.stack(membrane)
+
+
+def lif_forward(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward scan without autograd: ``(spikes, membrane)``, both ``[T, ...]``."""
+    membrane = torch.empty_like(current)
+    spikes = torch.empty_like(current)
+    for t in range(current.shape[0]):
+        if t == 0:
+            membrane[0] = current[0]
+        elif params.reset == "hard":
+            kept = membrane[t - 1].masked_fill(spikes[t - 1] > 0, 0.0)
+            torch.add(current[t], kept, alpha=params.decay, out=membrane[t])
+        else:
+            kept = membrane[t - 1] - params.threshold * spikes[t - 1]
+            torch.add(current[t], kept, alpha=params.decay, out=membrane[t])
+        torch.gt(membrane[t], params.threshold, out=spikes[t])
+    return spikes, membrane
+
+
+def lif_backward(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: LIFParams) -> torch.Tensor:
+    """Reverse-time scan: ∂L/∂I ``[T, ...]`` from ∂L/∂s and the saved membrane (module docstring)."""
+    sg = surrogate_grad(membrane - params.threshold, params.surrogate, params.width)
+    grad_current = torch.empty_like(grad_spikes)
+    for t in range(grad_spikes.shape[0] - 1, -1, -1):
+        if t == grad_spikes.shape[0] - 1:
+            torch.mul(grad_spikes[t], sg[t], out=grad_current[t])
+            continue
+        a = params.decay * grad_current[t + 1]
+        if params.reset == "hard":
+            g = grad_spikes[t] if params.detach_reset else grad_spikes[t] - a * membrane[t]
+            grad_current[t] = g * sg[t] + a.masked_fill(membrane[t] > params.threshold, 0.0)
+        else:
+            g = grad_spikes[t] if params.detach_reset else grad_spikes[t] - params.threshold * a
+            grad_current[t] = g * sg[t] + a
+    return grad_current
+
+
+class _LIFScan(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, params: LIFParams) -> torch.Tensor:  # type: ignore[override]
+        spikes, membrane = lif_forward(current, params)
+        ctx.save_for_backward(membrane)
+        ctx.params = params
+        return spikes
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):  # type: ignore[override]
+        (membrane,) = ctx.saved_tensors
+        return lif_backward(grad_spikes.contiguous(), membrane, ctx.params), None
+
+
+def lif_scan(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
+    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]``, with the explicit backward scan."""
+    return _LIFScan.apply(current.contiguous(), params)
