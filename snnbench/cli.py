@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from snnbench.arch import ArchSyntaxError, NAMED_ARCHS, parse_arch
+from snnbench.arch import NAMED_ARCHS, ArchSyntaxError, parse_arch
 from snnbench.config import ConfigError, parse_sets, resolve_config
 from snnbench.files import DataContext, DataFileError
 from snnbench.registry import DATASETS, METHODS, UnknownNameError, create_dataset, create_method

@@ -162,9 +162,12 @@ def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.d
         train_index = train_index[: cfg.max_train_samples]
     test_index = np.arange(len(test_split))
     if cfg.max_test_samples and cfg.max_test_samples < len(test_index):
-        test_index = np.sort(np.random.default_rng(VALIDATION_SEED + 1).permutation(len(test_index))[: cfg.max_test_samples])
+        chosen = np.random.default_rng(VALIDATION_SEED + 1).permutation(len(test_index))[: cfg.max_test_samples]
+        test_index = np.sort(chosen)
     train = BatchLoader(train_split, train_index, cfg, dataset, train=True, device=device)
-    val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1) if n_val else None
+    val = None
+    if n_val:
+        val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1)
     test = BatchLoader(test_split, test_index, cfg, dataset, train=False, device=device, seed_offset=2)
     info = {**dataset.info(), "encoding": encoding, "augment": cfg.augment,
             "sizes": {"train": len(train_index), "val": int(n_val), "test": len(test_index)},

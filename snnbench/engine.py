@@ -26,8 +26,8 @@ from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.files import DataContext, atomic_write_bytes
-from snnbench.monitor import attach_monitors, detach_monitors
 from snnbench.methods.base import lr_at
+from snnbench.monitor import attach_monitors, detach_monitors
 from snnbench.records import SCHEMA_VERSION, environment, read_record, write_record
 from snnbench.registry import create_dataset, create_method
 

@@ -69,7 +69,10 @@ def validate_record(record: Any) -> list[str]:
     if isinstance(record.get("cost"), dict):
         problems += _check(record["cost"], COST_SCHEMA, "cost.")
     for i, row in enumerate(record.get("curves") or []):
-        problems += _check(row, CURVE_SCHEMA, f"curves[{i}].") if isinstance(row, dict) else [f"curves[{i}] is not an object"]
+        if isinstance(row, dict):
+            problems += _check(row, CURVE_SCHEMA, f"curves[{i}].")
+        else:
+            problems.append(f"curves[{i}] is not an object")
     return problems
 
 
@@ -78,7 +81,7 @@ def _check(data: dict, schema: dict, prefix: str) -> list[str]:
     for key, kind in schema.items():
         if key not in data:
             problems.append(f"missing field {prefix}{key}")
-        elif isinstance(data[key], bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        elif isinstance(data[key], bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             problems.append(f"field {prefix}{key} is a bool")
         elif not isinstance(data[key], kind):
             problems.append(f"field {prefix}{key} has type {type(data[key]).__name__}")

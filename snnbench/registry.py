@@ -85,5 +85,5 @@ def _load_builtins() -> None:
     if _loaded:
         return
     _loaded = True
-    import snnbench.datasets  # noqa: F401
+    import snnbench.datasets
     import snnbench.methods  # noqa: F401

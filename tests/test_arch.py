@@ -1,6 +1,6 @@
 import pytest
 
-from snnbench.arch import ArchSyntaxError, LayerSpec, NAMED_ARCHS, parse_arch
+from snnbench.arch import NAMED_ARCHS, ArchSyntaxError, LayerSpec, parse_arch
 from snnbench.registry import UnknownNameError
 
 PAPER_NETWORKS = {

@@ -1,19 +1,18 @@
 import hashlib
-import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from snnbench.datasets.cifar10_dvs import CIFAR10DVS, read_aedat2, split_members
+from snnbench.datasets.nmnist import NMNISTBase
 
 from snnbench.config import RunConfig
 from snnbench.data import augment, prepare_data
 from snnbench.events import Binning, bin_events
 from snnbench.files import DataContext, DataFileError, RemoteFile, resolve
 from snnbench.registry import create_dataset, list_datasets
-from snnbench.datasets.cifar10_dvs import CIFAR10DVS, read_aedat2, split_members
-from snnbench.datasets.nmnist import NMNISTBase
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

@@ -3,4 +3,4 @@
 from .lif import LIFParams, lif_scan, lif_scan_autograd
 from .surrogate import SURROGATES, spike
 
-__all__ = ["LIFParams", "lif_scan", "lif_scan_autograd", "SURROGATES", "spike"]
+__all__ = ["SURROGATES", "LIFParams", "lif_scan", "lif_scan_autograd", "spike"]
