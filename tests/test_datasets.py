@@ -1,15 +1,16 @@
 import hashlib
+import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from snnbench.datasets.cifar10_dvs import CIFAR10DVS, read_aedat2, split_members
-from snnbench.datasets.nmnist import NMNISTBase
 
 from snnbench.config import RunConfig
 from snnbench.data import augment, prepare_data
+from snnbench.datasets.cifar10_dvs import CIFAR10DVS, read_aedat2, split_members
+from snnbench.datasets.nmnist import NMNISTBase
 from snnbench.events import Binning, bin_events
 from snnbench.files import DataContext, DataFileError, RemoteFile, resolve
 from snnbench.registry import create_dataset, list_datasets
@@ -252,3 +253,33 @@ def test_augmentations_keep_shape_and_shift_content():
     assert (jittered.sum((1, 2, 3)) <= 100).all() and (jittered.sum((1, 2, 3)) >= 49).all()
     with pytest.raises(ValueError, match="valid: none, crop_flip, flip_roll, jitter:N"):
         augment(x, "mixup", gen, time_axis=True)
+
+
+def test_cifar10_exact_reader_on_a_generated_archive(tmp_path):
+    import pickle
+    import tarfile
+
+    from snnbench.datasets.cifar10 import CIFAR10
+
+    folder = tmp_path / "mirror" / "CIFAR10"
+    folder.mkdir(parents=True)
+    archive = folder / "cifar-10-python.tar.gz"
+    rng = np.random.default_rng(0)
+    batches = {}
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            batch = {b"data": rng.integers(0, 256, (4, 3072), dtype=np.uint8), b"labels": [0, 1, 2, 9]}
+            batches[name] = batch
+            payload = pickle.dumps(batch)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+    class Generated(CIFAR10):
+        files = (RemoteFile(archive.name, hashlib.md5(archive.read_bytes()).hexdigest(), "", "CIFAR10"),)
+
+    ctx = DataContext(tmp_path / "cache", (tmp_path / "mirror",), download=False)
+    train, test = Generated().load("train", ctx), Generated().load("test", ctx)
+    assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (4, 3, 32, 32)
+    assert test.labels.tolist() == [0, 1, 2, 9]
+    assert np.array_equal(test.images.numpy().reshape(4, -1), batches["test_batch"][b"data"])

@@ -130,3 +130,9 @@ def test_default_run_trains_digits_fast_and_well(tmp_path):
     assert record["method"] == "stbp" and record["dataset"] == "digits"
     assert record["results"]["test_acc_at_best_val"] >= 90.0
     assert str(path) in result.stdout.replace("\n", "")
+
+
+def test_mixed_precision_and_rate_encoding_train(tmp_path):
+    record, _ = train(digits_cfg(1, amp=True, encoding="rate"), runtime(tmp_path, "runs"))
+    assert record["config"]["amp"] and record["dataset_info"]["encoding"]["kind"] == "rate"
+    assert record["results"]["test_acc_last"] > 30.0  # one epoch, well above the 10% of chance

@@ -6,8 +6,8 @@ import torch
 from snnbench.arch import parse_arch
 from snnbench.config import resolve_config
 from snnbench.engine import RuntimeOptions, train
-from snnbench.registry import create_dataset, create_method
 from snnbench.methods.stbp import LIF, NeuNorm, ResBlock
+from snnbench.registry import create_dataset, create_method
 
 
 def cfg_for(method="stbp", dataset="digits", **sets):
