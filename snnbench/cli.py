@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from snnbench.arch import NAMED_ARCHS, ArchSyntaxError, parse_arch
+from snnbench.arch import NAMED_ARCHS, ArchSyntaxError
 from snnbench.config import ConfigError, parse_sets, resolve_config
 from snnbench.files import DataContext, DataFileError
 from snnbench.registry import DATASETS, METHODS, UnknownNameError, create_dataset, create_method
@@ -107,7 +107,6 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
     method, dataset = create_method(args.method), create_dataset(args.dataset)
     cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
-    parse_arch(cfg.arch)  # fail on a bad architecture before any data is loaded
     runtime = RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
                              resume=args.resume)
     console.print(f"[bold]{cfg.method}[/] on [bold]{cfg.dataset}[/]: arch {cfg.arch}, T={cfg.steps}, "
