@@ -21,7 +21,7 @@ def test_hand_computed_forward_and_backward():
         big_g[t] = 1 / 3 + (2 / 3) * big_g[t + 1]
     d3 = (1 / du[3]) * big_g[3]  # spike, no later spike: inter-neuron term only
     d2 = d3 * 0.8  # no spike: leak path to the spike at t = 3
-    d1 = (1 / du[1]) * big_g[1] + (d2 * 0.8 / 0.8) * 0.2 * 1.18 * (1 / du[1])  # inter + intra (carry 0.8·d3)
+    d1 = (1 / du[1]) * big_g[1] + d2 * 0.2 * 1.18 * (1 / du[1])  # inter + intra (carry = 0.8·d3 = d2)
     z = (0.6 - 1.0) / 0.2
     sig = 1 / (1 + math.exp(-z))
     d0 = big_g[0] * sig * (1 - sig) / 0.2  # PSC 0 < 1/12: warm-up surrogate

@@ -79,11 +79,11 @@ def lif_forward(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor,
     for t in range(current.shape[0]):
         if t == 0:
             membrane[0] = current[0]
-        elif params.reset == "hard":
-            kept = membrane[t - 1].masked_fill(spikes[t - 1] > 0, 0.0)
-            torch.add(current[t], kept, alpha=params.decay, out=membrane[t])
         else:
-            kept = membrane[t - 1] - params.threshold * spikes[t - 1]
+            if params.reset == "hard":
+                kept = membrane[t - 1].masked_fill(spikes[t - 1] > 0, 0.0)
+            else:
+                kept = membrane[t - 1] - params.threshold * spikes[t - 1]
             torch.add(current[t], kept, alpha=params.decay, out=membrane[t])
         torch.gt(membrane[t], params.threshold, out=spikes[t])
     return spikes, membrane

@@ -17,7 +17,7 @@ Backward: one reverse scan per neuron with two running values, O(T) instead of t
     r_t = s_t·min(1/Δu_t, 8)
     spike step:     δ_t = r_t·G_t + C·θm·u_t·r_t        (inter-neuron + intra-neuron/reset term)
     non-spike step: δ_t = C·(1 − θm)                    (leak path to the next spike)
-    carry:          C  ← δ_t on a spike, else C·(1 − θm)
+    carry:          C  ← δ_t on a spike, else C·(1 − θm)  (i.e. C ← δ_t at every step)
     warm-up:        where a_t < 1/(4τs): δ_t ← G_t·σ′, σ′ = e^{−z}/((1 + e^{−z})²·0.2),
                     z = clamp((u_t − V_th)/0.2, −8, 8)
 
@@ -71,7 +71,7 @@ def tsslbp_backward(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: torch.T
         if intra:
             on_spike = on_spike + carry * theta_m * membrane[t] * r
         delta = torch.where(spiked, on_spike, carry * (1 - theta_m))
-        carry = torch.where(spiked, delta, carry * (1 - theta_m))
+        carry = delta  # the carry rule (δ on a spike, else C·(1 − θm)) is δ itself, before warm-up
         f = torch.exp(torch.clamp((-1 * membrane[t] + threshold) / WARMUP_SLOPE, -8, 8))
         f = f / ((1 + f) * (1 + f) * WARMUP_SLOPE)
         grad[t] = torch.where(psc[t] < warm_threshold, big_g * f, delta)
