@@ -67,8 +67,17 @@ class Method:
     default_recipe: dict[str, Any] = {}
     recipes: dict[str, dict[str, Any]] = {}
 
-    def recipe_for(self, dataset: Any) -> dict[str, Any]:
-        return self.recipes.get(dataset.name) or self.recipes.get(dataset.recipe_family, {})
+    def recipe_for(self, dataset: Any, variant: str = "") -> dict[str, Any]:
+        """The recipe for ``dataset`` (by name, else by family); ``variant`` picks ``family:variant``."""
+        if not variant:
+            return self.recipes.get(dataset.name) or self.recipes.get(dataset.recipe_family, {})
+        for key in (f"{dataset.name}:{variant}", f"{dataset.recipe_family}:{variant}"):
+            if key in self.recipes:
+                return self.recipes[key]
+        valid = [k.split(":", 1)[1] for k in self.recipes if ":" in k
+                 and k.split(":", 1)[0] in (dataset.name, dataset.recipe_family)]
+        raise ConfigError(f"method {self.name} has no recipe {variant!r} for dataset {dataset.name}; "
+                          f"valid recipes: {', '.join(valid) or '(only the default one)'}")
 
     # ---- network -------------------------------------------------------------------------
     def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig) -> nn.Module:

@@ -64,6 +64,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and (later) ``tune``."""
     p.add_argument("--method", default=DEFAULT_METHOD, help=f"learning rule (default {DEFAULT_METHOD})")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (default {DEFAULT_DATASET})")
+    p.add_argument("--recipe", help="another published recipe for this dataset (see `snnbench list recipes`)")
     p.add_argument("--arch", help="architecture: a named network or notation like 15C5-P2-40C5-P2-300")
     p.add_argument("--steps", type=int, help="number of time steps T")
     p.add_argument("--epochs", type=int)
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("arch", "steps", "epochs", "batch_size", "lr", "seed", "max_train_samples", "max_test_samples",
+    keys = ("recipe", "arch", "steps", "epochs", "batch_size", "lr", "seed", "max_train_samples", "max_test_samples",
             "init_from")
     return {k: getattr(args, k, None) for k in keys}
 
@@ -162,7 +163,7 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
             table.add_row(name, spec)
         console.print(table)
     if args.what in ("all", "recipes"):
-        table = Table(title="recipes (method x dataset family)")
+        table = Table(title="recipes (method x dataset family[:recipe])")
         for col in ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer"):
             table.add_column(col)
         for name in METHODS.names():

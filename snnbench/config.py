@@ -1,8 +1,9 @@
 """One frozen run configuration: the method's recipe for the dataset, then the user's overrides.
 
 Resolution order (later wins): :data:`BASE_DEFAULTS` → the method's ``default_recipe`` → the
-method's recipe for the dataset (or its family, e.g. ``nmnist`` for ``nmnist-1k``) → explicit CLI
-flags → ``--set key=value`` pairs. The resolved config is what is recorded and hashed.
+method's recipe for the dataset (or its family, e.g. ``nmnist`` for ``nmnist-1k``; ``--recipe NAME``
+picks another published one, stored as ``family:NAME``) → explicit CLI flags → ``--set key=value``
+pairs. The resolved config is what is recorded and hashed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class RunConfig:
     method: str
     dataset: str
     arch: str
+    recipe: str = ""  # which published recipe of the method for this dataset ("" = its first)
     steps: int = 5  # number of time steps T
     epochs: int = 1
     batch_size: int = 64
@@ -103,7 +105,8 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     """Resolve the frozen config of ``method`` on ``dataset``; see the module docstring for the order."""
     values: dict[str, Any] = dict(BASE_DEFAULTS)
     options: dict[str, Any] = dict(method.option_defaults)
-    for layer in (method.default_recipe, method.recipe_for(dataset)):
+    variant = (sets or {}).get("recipe") or (flags or {}).get("recipe") or ""
+    for layer in (method.default_recipe, method.recipe_for(dataset, str(variant))):
         layer = dict(layer)
         options.update(layer.pop("options", {}))
         values.update(layer)

@@ -4,8 +4,14 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
-from snnbench.files import DataContext
+# Triton kernels run natively on a GPU and in Triton's interpreter on CPU tensors. The interpreter is
+# chosen when a kernel is defined, so this must happen before any snnbench Triton module is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+from snnbench.files import DataContext  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,3 +41,9 @@ def data_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def ctx(mirror: Path, data_cache: Path) -> DataContext:
     return DataContext(data_cache, (mirror,), download=False)
+
+
+@pytest.fixture(scope="session")
+def kernel_device() -> str:
+    """Where Triton kernels are tested: the GPU when there is one, else the CPU under the interpreter."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
