@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train one method on one dataset and write a run record")
     add_run_options(run)
     run.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this config")
+    add_bench_parser(sub)
     lst = sub.add_parser("list", help="list methods, datasets, architectures and recipes")
     lst.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "archs", "recipes"])
     data = sub.add_parser("data", help="check or fetch dataset files")
@@ -95,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-dir")
     data.add_argument("--mirror")
     return parser
+
+
+def add_bench_parser(sub: Any) -> None:
+    bench = sub.add_parser("bench", help="time a training step of each method and of peer libraries, side by side")
+    bench.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
+                       help="comma-separated networks (see snnbench.bench.CASES; nmnist-slayer is the T=300 one)")
+    bench.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
+    bench.add_argument("--peers", default="installed", help="spikingjelly,snntorch | installed | none")
+    bench.add_argument("--device", default="auto")
+    bench.add_argument("--warmup", type=int, default=3)
+    bench.add_argument("--repeats", type=int, default=10)
+    bench.add_argument("--sweep-steps", dest="sweep_steps", help="comma-separated T values: sweep T on each case")
+    bench.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                       help="a method option for the benchmark, e.g. tsslbp.backend=torch")
+    bench.add_argument("--out", default="leaderboards/bench", help="folder for the JSON (and the sweep plot)")
 
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -176,6 +192,57 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, console: Console) -> int:
+    import datetime as dt
+
+    from snnbench.bench import available_peers, plot_sweep, run_bench, write_results
+    from snnbench.engine import resolve_device
+    from snnbench.records import environment
+
+    device = resolve_device(args.device)
+    peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else _split(args.peers)
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in parse_sets(args.set).items():
+        if "." not in key:
+            raise ConfigError(f"bench --set needs METHOD.KEY=VALUE, got {key!r}")
+        method, name = key.split(".", 1)
+        options.setdefault(method, {})[name] = value
+    sweep = [int(v) for v in _split(args.sweep_steps)] if args.sweep_steps else None
+    table = Table(title=f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})")
+    for col in ("case", "T", "batch", "implementation", "ms / step", "peak MiB", "vs spikingjelly"):
+        table.add_column(col, justify="right" if col not in ("case", "implementation") else "left", no_wrap=True)
+    reference: dict[tuple[str, int], float] = {}
+
+    def report(r: Any) -> None:
+        console.print(f"{r.case} T={r.steps} {r.impl}: " + (f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note))
+
+    results = run_bench(_split(args.cases), _split(args.methods), peers, device, args.warmup, args.repeats,
+                        sweep, options, report)
+    for r in results:
+        if r.impl == "spikingjelly" and r.ms_per_step:
+            reference[(r.case, r.steps)] = r.ms_per_step
+    for r in results:
+        ref = reference.get((r.case, r.steps))
+        ratio = f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-"
+        table.add_row(r.case, str(r.steps), str(r.batch), r.impl,
+                      f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else "failed",
+                      f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-", ratio)
+    console.print(table)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
+    path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
+    write_results(results, path, environment(str(device)))
+    console.print(f"results: {path}")
+    if sweep:
+        plot = plot_sweep(results, path.with_suffix(".png"))
+        if plot is not None:
+            console.print(f"plot: {plot}")
+    return 0 if all(r.ms_per_step is not None or r.impl in peers for r in results) else 1
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
 def cmd_data(args: argparse.Namespace, console: Console) -> int:
     dataset = create_dataset(args.dataset)
     ctx = DataContext.from_options(args.data_dir, args.mirror, download=args.action == "fetch")
@@ -205,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "bench": cmd_bench}[args.command]
     try:
         return handler(args, console)
     except USAGE_ERRORS as err:

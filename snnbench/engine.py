@@ -169,6 +169,22 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     return record, write_record(record, runtime.out)
 
 
+def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
+               labels: torch.Tensor, cfg: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step (forward, loss, backward, clip, optimiser, the method's after-step hook);
+    returns ``(loss, output)``. The engine and ``snnbench bench`` time exactly this."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        output = model(inputs)
+        loss = method.loss(output, labels, cfg)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    method.after_step(model, cfg)
+    return loss, output
+
+
 def _train_epoch(model, method, optimizer, data: DataBundle, cfg: RunConfig, device: torch.device, epoch: int,
                  progress: Progress, state: dict[str, Any]) -> dict[str, Any]:
     model.train()
@@ -187,15 +203,7 @@ def _train_epoch(model, method, optimizer, data: DataBundle, cfg: RunConfig, dev
             begin.record()
         else:
             t0 = time.perf_counter()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-            output = model(inputs)
-            loss = method.loss(output, labels, cfg)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        method.after_step(model, cfg)
+        loss, output = train_step(model, method, optimizer, inputs, labels, cfg, device)
         if cuda:
             end.record()
             events.append((begin, end))

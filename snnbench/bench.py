@@ -1,0 +1,279 @@
+"""``snnbench bench``: training-step time and peak memory, side by side, on the paper networks.
+
+Measured as shared/anchors.md measures its peers: a full training step (forward, loss, backward,
+gradient clip, optimiser step, the method's after-step hook: :func:`snnbench.engine.train_step`),
+synthetic inputs of the right shape, ``warmup`` steps first, then the median of ``repeats`` steps,
+each timed with CUDA events (perf_counter on the CPU). Peak memory is
+``torch.cuda.max_memory_allocated`` after a reset, with the model and optimiser state included.
+
+Peers, when installed: spikingjelly (multi-step ``LIFNode``, its fused kernels) and snntorch
+(``Leaky`` in a Python loop over T), both surrogate-gradient LIF networks of the same topology
+(the same conv / pool / linear sizes, average pooling, cross-entropy on the mean output over T).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnbench.arch import LayerPlan, parse_arch
+from snnbench.config import ConfigError, resolve_config
+from snnbench.registry import create_dataset, create_method
+
+
+@dataclass(frozen=True)
+class BenchCase:
+    """One network of the comparison: the dataset whose recipe a method uses, topology, batch, T."""
+
+    name: str
+    dataset: str
+    arch: str
+    batch: int
+    steps: int
+    input_shape: tuple[int, int, int]
+    events: bool = False
+    classes: int = 10
+
+
+CASES: dict[str, BenchCase] = {c.name: c for c in (
+    BenchCase("mnist", "mnist", "15C5-P2-40C5-P2-300", 50, 5, (1, 28, 28)),
+    BenchCase("fmnist-mlp", "fashion-mnist", "400-400", 100, 5, (1, 28, 28)),
+    BenchCase("nmnist-t30", "nmnist", "12C5p1-P2-64C5-P2", 50, 30, (2, 34, 34), events=True),
+    BenchCase("nmnist-t100", "nmnist", "12C5p1-P2-64C5-P2", 50, 100, (2, 34, 34), events=True),
+    BenchCase("cifar10-cnn1", "cifar10", "cnn1", 50, 5, (3, 32, 32)),
+    BenchCase("nmnist-slayer", "nmnist", "12C5-P2-64C5-P2", 12, 300, (2, 34, 34), events=True),
+)}
+PEERS = ("spikingjelly", "snntorch")
+
+
+@dataclass
+class BenchResult:
+    case: str
+    impl: str  # "snnbench:<method>" or a peer library
+    steps: int
+    batch: int
+    ms_per_step: float | None
+    peak_mib: float | None
+    device: str
+    note: str = ""
+
+
+def synthetic_batch(case: BenchCase, steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs ``[T, B, C, H, W]`` (binary, 5% density, for event data; normalised-like otherwise) and labels."""
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    shape = (steps, case.batch, *case.input_shape)
+    if case.events:
+        x = (torch.rand(shape, generator=gen) < 0.05).float()
+    else:
+        x = torch.randn(case.input_shape, generator=gen).expand(steps, case.batch, *case.input_shape).contiguous()
+    labels = torch.randint(0, case.classes, (case.batch,), generator=gen)
+    return x.to(device), labels.to(device)
+
+
+def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median milliseconds of ``step()`` over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+            step()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(begin.elapsed_time(end))
+        else:
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
+                options: dict[str, Any] | None = None) -> Callable[[], Any]:
+    """A training step of snnbench method ``name`` with its recipe for the case's dataset family."""
+    from snnbench.engine import train_step
+
+    method, dataset = create_method(name), create_dataset(case.dataset)
+    cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch},
+                         dict(options or {}))
+    model = method.build(parse_arch(cfg.arch), case.input_shape, case.classes, cfg).to(device)
+    optimizer = method.make_optimizer(model, cfg)
+    x, labels = synthetic_batch(case, steps, device)
+    model.train()
+    return lambda: train_step(model, method, optimizer, x, labels, cfg, device)
+
+
+def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Callable, pool: Callable,
+                 flatten: Callable, neuron: Callable) -> list[nn.Module]:
+    shapes = plan.shapes(case.input_shape, case.classes)
+    layers: list[nn.Module] = []
+    shape: tuple[int, ...] = case.input_shape
+    for spec, out in zip(plan.layers, shapes[:-1], strict=True):
+        if spec.kind == "conv":
+            layers += [conv(shape[0], spec.channels, spec.kernel, spec.stride, spec.padding), neuron()]
+        elif spec.kind == "pool":
+            layers.append(pool(spec.kernel))
+        elif spec.kind == "linear":
+            if len(shape) == 3:
+                layers.append(flatten())
+            layers += [linear(int(torch.tensor(shape).prod()), spec.channels), neuron()]
+        elif spec.kind != "dropout":
+            raise ConfigError(f"bench peers do not build {spec.kind!r} layers")
+        shape = out
+    if len(shape) == 3:
+        layers.append(flatten())
+    layers.append(linear(int(torch.tensor(shape).prod()), case.classes))
+    return layers
+
+
+def spikingjelly_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
+    """spikingjelly multi-step LIF network (ATan surrogate, its fused multi-step kernel)."""
+    from spikingjelly.activation_based import functional, layer, neuron, surrogate
+
+    model = nn.Sequential(*_peer_layers(
+        parse_arch(case.arch), case,
+        conv=lambda i, o, k, s, p: layer.Conv2d(i, o, k, s, p, step_mode="m"),
+        linear=lambda i, o: layer.Linear(i, o, step_mode="m"),
+        pool=lambda k: layer.AvgPool2d(k, ceil_mode=True, step_mode="m"),
+        flatten=lambda: layer.Flatten(step_mode="m"),
+        neuron=lambda: neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"))).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, labels = synthetic_batch(case, steps, device)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(x).mean(0), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        functional.reset_net(model)
+
+    return step
+
+
+def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
+    """snntorch ``Leaky`` network (ATan surrogate), stepped in a Python loop over T as its tutorials do."""
+    import snntorch as snn
+    from snntorch import surrogate
+
+    layers = _peer_layers(
+        parse_arch(case.arch), case, conv=nn.Conv2d, linear=nn.Linear,
+        pool=lambda k: nn.AvgPool2d(k, ceil_mode=True), flatten=nn.Flatten,
+        neuron=lambda: snn.Leaky(beta=0.5, spike_grad=surrogate.atan()))
+    model = nn.ModuleList(layers).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, labels = synthetic_batch(case, steps, device)
+
+    def forward() -> torch.Tensor:
+        mems = [m.init_leaky() if isinstance(m, snn.Leaky) else None for m in model]
+        outputs = []
+        for t in range(x.shape[0]):
+            h = x[t]
+            for i, m in enumerate(model):
+                if isinstance(m, snn.Leaky):
+                    h, mems[i] = m(h, mems[i])
+                else:
+                    h = m(h)
+            outputs.append(h)
+        return torch.stack(outputs)
+
+    def step() -> None:
+        loss = F.cross_entropy(forward().mean(0), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def available_peers() -> list[str]:
+    return [p for p in PEERS if importlib.util.find_spec(p) is not None]
+
+
+def run_bench(cases: list[str], methods: list[str], peers: list[str], device: torch.device, warmup: int = 3,
+              repeats: int = 10, steps_override: list[int] | None = None,
+              options: dict[str, dict[str, Any]] | None = None,
+              report: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
+    """Time every (case, implementation) pair; ``steps_override`` sweeps T instead of the case's T."""
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        raise ConfigError(f"unknown bench case(s) {', '.join(unknown)}; valid cases: {', '.join(CASES)}")
+    bad_peers = [p for p in peers if p not in PEERS]
+    if bad_peers:
+        raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
+    results = []
+    for name in cases:
+        case = CASES[name]
+        for steps in steps_override or [case.steps]:
+            impls: list[tuple[str, Callable[[], Callable[[], Any]]]] = [
+                (f"snnbench:{m}", lambda m=m: method_step(m, case, steps, device, (options or {}).get(m)))
+                for m in methods]
+            impls += [(p, lambda p=p: PEER_BUILDERS[p](case, steps, device)) for p in peers]
+            for impl, build in impls:
+                result = _measure(impl, build, case, steps, device, warmup, repeats)
+                results.append(result)
+                if report is not None:
+                    report(result)
+    return results
+
+
+def _measure(impl: str, build: Callable[[], Callable[[], Any]], case: BenchCase, steps: int,
+             device: torch.device, warmup: int, repeats: int) -> BenchResult:
+    gc.collect()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    note = ""
+    try:
+        ms: float | None = time_steps(build(), device, warmup, repeats)
+    except (ImportError, RuntimeError, ConfigError) as err:  # a peer that cannot run this case, or OOM
+        ms, note = None, f"{type(err).__name__}: {err}"[:200]
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda and ms is not None else None
+    return BenchResult(case.name, impl, steps, case.batch, ms, peak, str(device), note)
+
+
+PEER_BUILDERS: dict[str, Callable[[BenchCase, int, torch.device], Callable[[], Any]]] = {
+    "spikingjelly": spikingjelly_step, "snntorch": snntorch_step}
+
+
+def write_results(results: list[BenchResult], path: Path, environment: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": environment, "results": [asdict(r) for r in results]}, indent=1))
+
+
+def plot_sweep(results: list[BenchResult], path: Path) -> Path | None:
+    """ms/step and peak memory against T, one line per implementation (needs matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for impl in sorted({r.impl for r in results}):
+        rows = sorted((r for r in results if r.impl == impl and r.ms_per_step is not None), key=lambda r: r.steps)
+        axes[0].plot([r.steps for r in rows], [r.ms_per_step for r in rows], marker="o", label=impl)
+        if any(r.peak_mib is not None for r in rows):
+            axes[1].plot([r.steps for r in rows], [r.peak_mib for r in rows], marker="o", label=impl)
+    axes[0].set(xlabel="time steps T", ylabel="ms per training step", xscale="log", yscale="log")
+    axes[1].set(xlabel="time steps T", ylabel="peak GPU memory (MiB)", xscale="log")
+    axes[0].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

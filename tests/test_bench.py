@@ -1,0 +1,57 @@
+"""`snnbench bench`: the timed step is the engine's training step, peers build the same topology."""
+
+import json
+
+import pytest
+import torch
+
+from snnbench.arch import parse_arch
+from snnbench.bench import CASES, _peer_layers, run_bench, synthetic_batch
+from snnbench.cli import main
+from snnbench.config import ConfigError
+
+
+def test_synthetic_batches_have_the_case_shapes():
+    x, y = synthetic_batch(CASES["nmnist-t30"], 30, torch.device("cpu"))
+    assert x.shape == (30, 50, 2, 34, 34) and set(x.unique().tolist()) == {0.0, 1.0} and y.shape == (50,)
+    x, _ = synthetic_batch(CASES["mnist"], 5, torch.device("cpu"))
+    assert torch.equal(x[0], x[4])  # static images repeat over T
+
+
+def test_run_bench_times_methods_and_reports_failures():
+    results = run_bench(["fmnist-mlp"], ["tsslbp", "stbp"], [], torch.device("cpu"), warmup=1, repeats=2,
+                        steps_override=[2, 3])
+    assert [(r.impl, r.steps) for r in results] == [("snnbench:tsslbp", 2), ("snnbench:stbp", 2),
+                                                    ("snnbench:tsslbp", 3), ("snnbench:stbp", 3)]
+    assert all(r.ms_per_step and r.ms_per_step > 0 and r.peak_mib is None for r in results)
+    # TSSL-BP's sum pooling needs even sizes: the unpadded SLAYER network cannot be built, and says why
+    slayer = run_bench(["nmnist-slayer"], ["tsslbp"], [], torch.device("cpu"), 0, 1, steps_override=[2])
+    assert slayer[0].ms_per_step is None and "divisible" in slayer[0].note
+    with pytest.raises(ConfigError, match="valid cases"):
+        run_bench(["mnist-big"], ["tsslbp"], [], torch.device("cpu"))
+
+
+def test_peer_topology_matches_the_method_network():
+    layers = _peer_layers(parse_arch("15C5-P2-40C5-P2-300"), CASES["mnist"], conv=torch.nn.Conv2d,
+                          linear=torch.nn.Linear, pool=torch.nn.AvgPool2d, flatten=torch.nn.Flatten,
+                          neuron=torch.nn.ReLU)
+    weights = sum(p.numel() for m in layers for n, p in m.named_parameters() if n == "weight")
+    assert weights == 210375  # the TSSL-BP MNIST network's count (no biases there)
+
+
+@pytest.mark.parametrize("peer", ["spikingjelly", "snntorch"])
+def test_peer_steps_run_when_installed(peer):
+    pytest.importorskip(peer)
+    results = run_bench(["fmnist-mlp"], [], [peer], torch.device("cpu"), warmup=1, repeats=1, steps_override=[3])
+    assert results[0].ms_per_step is not None, results[0].note
+
+
+def test_cli_bench_writes_json(tmp_path, capsys):
+    code = main(["bench", "--cases", "fmnist-mlp", "--methods", "tsslbp", "--peers", "none", "--warmup", "0",
+                 "--repeats", "1", "--sweep-steps", "2,4", "--set", "tsslbp.backend=torch", "--out", str(tmp_path)])
+    assert code == 0
+    files = list(tmp_path.glob("bench-cpu-*.json"))
+    data = json.loads(files[0].read_text())
+    assert [r["steps"] for r in data["results"]] == [2, 4] and data["environment"]["torch"]
+    assert "snnbench:tsslbp" in capsys.readouterr().out
+    assert main(["bench", "--cases", "nope", "--peers", "none"]) == 2
