@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -218,9 +219,9 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
         case = CASES[name]
         for steps in steps_override or [case.steps]:
             impls: list[tuple[str, Callable[[], Callable[[], Any]]]] = [
-                (f"snnbench:{m}", lambda m=m: method_step(m, case, steps, device, (options or {}).get(m)))
+                (f"snnbench:{m}", partial(method_step, m, case, steps, device, (options or {}).get(m)))
                 for m in methods]
-            impls += [(p, lambda p=p: PEER_BUILDERS[p](case, steps, device)) for p in peers]
+            impls += [(p, partial(PEER_BUILDERS[p], case, steps, device)) for p in peers]
             for impl, build in impls:
                 result = _measure(impl, build, case, steps, device, warmup, repeats)
                 results.append(result)
