@@ -18,6 +18,7 @@ from torch import nn
 from snnbench.arch import LayerSpec
 from snnbench.config import ConfigError, RunConfig
 from snnbench.kernels import LIFParams, lif_scan
+from snnbench.kernels.lif import BACKENDS
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
@@ -27,17 +28,17 @@ from .base import Method, TimeDistributed
 class LIF(SpikingModule):
     """Multi-step LIF layer on ``[T, B, ...]`` currents (see :mod:`snnbench.kernels.lif`)."""
 
-    def __init__(self, params: LIFParams) -> None:
+    def __init__(self, params: LIFParams, backend: str = "auto") -> None:
         super().__init__()
-        self.params = params
+        self.params, self.backend = params, backend
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        spikes = lif_scan(current, self.params)
+        spikes = lif_scan(current, self.params, self.backend)
         self.record(spikes)
         return spikes
 
     def extra_repr(self) -> str:
-        return str(self.params)
+        return f"{self.params}, backend={self.backend!r}"
 
 
 class NeuNorm(nn.Module):
@@ -70,21 +71,22 @@ def td_batchnorm(channels: int, alpha: float, threshold: float) -> nn.BatchNorm2
 
 
 class ResBlock(nn.Module):
-    """tdBN basic block: LIF(tdBN(conv)) → tdBN_{α=1/√2}(conv) + shortcut → LIF."""
+    """tdBN basic block: LIF(tdBN(conv)) → tdBN_{α}(conv) + shortcut → LIF, α = 1/√2 (tdBN) or 1 (TET's plain BN)."""
 
-    def __init__(self, in_ch: int, out_ch: int, stride: int, params: LIFParams) -> None:
+    def __init__(self, in_ch: int, out_ch: int, stride: int, params: LIFParams,
+                 residual_alpha: float = 1 / math.sqrt(2), backend: str = "auto") -> None:
         super().__init__()
-        th, a = params.threshold, 1 / math.sqrt(2)
+        th, a = params.threshold, residual_alpha
         self.conv1 = TimeDistributed(nn.Sequential(
             nn.Conv2d(in_ch, out_ch, 3, stride, 1, bias=False), td_batchnorm(out_ch, 1.0, th)))
-        self.lif1 = LIF(params)
+        self.lif1 = LIF(params, backend)
         self.conv2 = TimeDistributed(nn.Sequential(
             nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), td_batchnorm(out_ch, a, th)))
         self.shortcut = nn.Identity()
         if stride != 1 or in_ch != out_ch:
             self.shortcut = TimeDistributed(nn.Sequential(
                 nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), td_batchnorm(out_ch, a, th)))
-        self.lif2 = LIF(params)
+        self.lif2 = LIF(params, backend)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lif2(self.conv2(self.lif1(self.conv1(x))) + self.shortcut(x))
@@ -107,7 +109,7 @@ class STBP(Method):
     option_defaults = {
         "threshold": 0.5, "decay": 0.2, "surrogate": "rectangle", "surrogate_width": 1.0,
         "reset": "hard", "detach_reset": False, "vote": 1, "neunorm": False, "neunorm_k": 0.9,
-        "tdbn": False, "loss": "mse_rate",
+        "tdbn": False, "loss": "mse_rate", "backend": "auto",
     }
     default_recipe = {"arch": "400", "steps": 8, "epochs": 10, "batch_size": 64, "lr": 1e-3}
     recipes = {
@@ -135,6 +137,12 @@ class STBP(Method):
                          detach_reset=bool(o["detach_reset"]), surrogate=o["surrogate"],
                          width=float(o["surrogate_width"]))
 
+    def neuron(self, cfg: RunConfig) -> LIF:
+        backend = cfg.options["backend"]
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        return LIF(self.lif(cfg), backend)
+
     def output_size(self, num_classes: int, cfg: RunConfig) -> int:
         vote = int(cfg.options["vote"])
         if vote < 1:
@@ -146,19 +154,19 @@ class STBP(Method):
         conv: nn.Module = nn.Conv2d(in_shape[0], spec.channels, spec.kernel, spec.stride, spec.padding, bias=not tdbn)
         if tdbn:
             conv = nn.Sequential(conv, td_batchnorm(spec.channels, 1.0, float(cfg.options["threshold"])))
-        layers: list[nn.Module] = [TimeDistributed(conv), LIF(self.lif(cfg))]
+        layers: list[nn.Module] = [TimeDistributed(conv), self.neuron(cfg)]
         if cfg.options["neunorm"]:
             layers.append(NeuNorm(*out_shape, k=float(cfg.options["neunorm_k"])))
         return layers
 
     def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        return [TimeDistributed(nn.Linear(math.prod(in_shape), spec.channels)), LIF(self.lif(cfg))]
+        return [TimeDistributed(nn.Linear(math.prod(in_shape), spec.channels)), self.neuron(cfg)]
 
     def make_resblock(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        return [ResBlock(in_shape[0], spec.channels, spec.stride, self.lif(cfg))]
+        return [ResBlock(in_shape[0], spec.channels, spec.stride, self.lif(cfg), backend=cfg.options["backend"])]
 
     def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
-        return [TimeDistributed(nn.Linear(in_features, out_features)), LIF(self.lif(cfg))]
+        return [TimeDistributed(nn.Linear(in_features, out_features)), self.neuron(cfg)]
 
     def scores(self, output: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
         rate = output.mean(0)  # [B, K·vote]

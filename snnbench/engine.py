@@ -262,8 +262,23 @@ def _init_from(model, source: str, device: torch.device) -> list[dict[str, Any]]
             "epochs": record["epochs"], "train_time_s": record["cost"]["train_time_s"]}]
         path = Path(record["checkpoint"])
     blob = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(blob["model"])
-    return parent or blob.get("lineage", []) + [{"checkpoint": str(path), "config": blob.get("config", {})}]
+    try:
+        model.load_state_dict(blob["model"])
+    except RuntimeError as err:
+        raise ConfigError(f"init_from {source!r}: its network does not match this run's ({err})") from err
+    if parent:
+        return parent
+    config, state = blob.get("config", {}), blob.get("state", {})
+    return blob.get("lineage", []) + [{
+        "checkpoint": str(path), "config_hash": _config_hash(config), "steps": config.get("steps"),
+        "epochs": state.get("epoch"), "train_time_s": state.get("train_time_s", 0.0)}]
+
+
+def _config_hash(config: dict[str, Any]) -> str | None:
+    try:
+        return RunConfig(**config).hash()
+    except TypeError:  # a checkpoint from an older config schema
+        return None
 
 
 def _record(cfg: RunConfig, runtime: RuntimeOptions, data: DataBundle, plan, model, state: dict[str, Any],

@@ -88,3 +88,43 @@ def test_explicit_backward_scan_matches_autograd_reference(steps, params):
     assert torch.equal(spikes, ref_spikes)
     assert 0 < spikes.mean() < 1
     torch.testing.assert_close(current.grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
+LIF_STEPS = [1, 2, 4, 6, 10, 30, 100]
+LIF_VARIANTS = [(reset, detach, surrogate, width) for reset in ("hard", "soft") for detach in (False, True)
+                for surrogate, width in (("rectangle", 1.0), ("triangle", 1.0), ("sigmoid", 4.0), ("atan", 2.0))]
+
+
+@pytest.mark.parametrize("steps", LIF_STEPS)
+@pytest.mark.parametrize("reset, detach, surrogate, width", LIF_VARIANTS)
+def test_triton_lif_matches_reference(steps, reset, detach, surrogate, width, kernel_device):
+    """The fused kernels (natively on a GPU, else Triton's interpreter) against the autograd reference."""
+    params = LIFParams(decay=0.5, threshold=1.0, reset=reset, detach_reset=detach, surrogate=surrogate, width=width)
+    gen = torch.Generator().manual_seed(steps)
+    x = torch.randn(steps, 2, 37, generator=gen) * 0.8 + 0.5
+    grad = torch.randn(x.shape, generator=gen)
+    ref_in = x.clone().requires_grad_()
+    ref_spikes, _ = lif_scan_autograd(ref_in, params)
+    ref_spikes.backward(grad)
+    fused_in = x.to(kernel_device).requires_grad_()
+    spikes = lif_scan(fused_in, params, backend="triton")
+    spikes.backward(grad.to(kernel_device))
+    assert torch.equal(spikes.cpu(), ref_spikes.detach())
+    torch.testing.assert_close(fused_in.grad.cpu(), ref_in.grad, rtol=1e-5, atol=1e-6)
+
+
+def test_triton_lif_bfloat16_keeps_float32_state(kernel_device):
+    params = LIFParams(decay=0.5, threshold=1.0, surrogate="triangle")
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(10, 4, 33, generator=gen) * 0.8 + 0.5).bfloat16()
+    grad = torch.randn(x.shape, generator=gen).bfloat16()
+    ref_in = x.float().requires_grad_()
+    ref = lif_scan(ref_in, params, backend="torch")
+    ref.backward(grad.float())
+    low_in = x.to(kernel_device).requires_grad_()
+    low = lif_scan(low_in, params, backend="triton")
+    low.backward(grad.to(kernel_device))
+    assert low.dtype == torch.bfloat16 and torch.equal(low.float().cpu(), ref.detach())
+    torch.testing.assert_close(low_in.grad.float().cpu(), ref_in.grad, rtol=2**-7, atol=1e-6)
+    with pytest.raises(ValueError, match="valid backends"):
+        lif_scan(x, params, backend="cupy")

@@ -121,6 +121,19 @@ class _LIFScan(torch.autograd.Function):
         return lif_backward(grad_spikes.contiguous(), membrane, ctx.params), None
 
 
-def lif_scan(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
-    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]``, with the explicit backward scan."""
+BACKENDS = ("auto", "torch", "triton")
+
+
+def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") -> torch.Tensor:
+    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]``, with the explicit backward scan.
+
+    ``backend``: ``torch`` (this module), ``triton`` (fused kernels, :mod:`snnbench.kernels.lif_triton`)
+    or ``auto`` (triton on CUDA tensors, torch elsewhere).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    if backend == "triton" or (backend == "auto" and current.is_cuda):
+        from .lif_triton import lif_triton  # imports triton only when asked for
+
+        return lif_triton(current, params)
     return _LIFScan.apply(current.contiguous(), params)

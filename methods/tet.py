@@ -1,0 +1,114 @@
+"""TET: temporal efficient training (Deng et al., ICLR 2022). Spec: shared/specs/tet_stbp_slayer.md §1.
+
+TET keeps the neuron and changes the loss. Neuron: ``u ← 0.5·u + x_t; s = [u > 1]; u ← (1 − s)·u``,
+a hard reset whose gradient flows, triangle surrogate with γ = 1 (the shared fused LIF kernels).
+Each conv is Conv(bias) → BN → LIF, with BN statistics over batch, time and space (time folded into
+the batch) and plain γ = 1 (no tdBN α·V_th). Average pooling acts on spikes. The output layer is a
+per-step ``Linear`` with no neuron: its outputs O_t are the logits of step t.
+
+Losses: ``tet`` L = (1 − λ)·(1/T)Σ_t CE(O_t, y) + λ·MSE(O, φ), φ = V_th = 1; ``sdt`` (the standard
+direct-training baseline) L = CE((1/T)Σ_t O_t, y). Readout: argmax of (1/T)Σ_t O_t for both.
+
+Time-inheritance training (TIT): train at a small T, then ``--init-from`` that run (its record or
+checkpoint) at a larger T; the record keeps the lineage and the total training time.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnbench.arch import LayerSpec
+from snnbench.config import ConfigError, RunConfig
+from snnbench.registry import register_method
+
+from .base import TimeDistributed
+from .stbp import STBP, ResBlock
+
+LOSSES = ("tet", "sdt")
+
+
+def tet_loss(output: torch.Tensor, labels: torch.Tensor, lam: float, phi: float) -> torch.Tensor:
+    """(1 − λ)·mean_t CE(O_t, y) + λ·mean((O − φ)²) over ``output`` ``[T, B, K]`` (batch means)."""
+    steps = output.shape[0]
+    ce = F.cross_entropy(output.flatten(0, 1), labels.repeat(steps))  # = (1/T) Σ_t CE(O_t, y), batch mean
+    mse = F.mse_loss(output, torch.full_like(output, phi)) if lam else output.new_zeros(())
+    return (1 - lam) * ce + lam * mse
+
+
+def sdt_loss(output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """CE of the mean output over time (the baseline TET compares with)."""
+    return F.cross_entropy(output.mean(0), labels)
+
+
+def _conv_bn(in_ch: int, out_ch: int, spec: LayerSpec) -> nn.Module:
+    conv = nn.Conv2d(in_ch, out_ch, spec.kernel, spec.stride, spec.padding)
+    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+    return TimeDistributed(nn.Sequential(conv, nn.BatchNorm2d(out_ch)))
+
+
+_CIFAR = {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 128, "lr": 0.01, "optimizer": "adam",
+          "lr_schedule": "cosine", "augment": "crop_flip", "options": {"lam": 0.05}}
+
+
+@register_method("tet")
+class TET(STBP):
+    name = "tet"
+    description = "TET (Deng et al. 2022): per-step CE + λ·MSE to V_th, LIF (leak 0.5, hard reset), triangle surrogate"
+    option_defaults = {
+        "threshold": 1.0, "decay": 0.5, "surrogate": "triangle", "surrogate_width": 1.0, "reset": "hard",
+        "detach_reset": False, "backend": "auto", "loss": "tet", "lam": 0.05, "phi": 1.0,
+    }
+    default_recipe = {"arch": "400", "steps": 4, "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
+                      "lr_schedule": "cosine"}
+    recipes = {
+        "digits": {"arch": "128", "steps": 4, "epochs": 20, "batch_size": 32, "lr": 3e-3},
+        # small networks so every rule runs on every dataset: the TSSL-BP MNIST network, Adam + cosine
+        "mnist": {"arch": "15C5-P2-40C5-P2-300", "steps": 4, "epochs": 100, "batch_size": 64, "lr": 1e-3},
+        "fashion-mnist": {"arch": "32C5p2-P2-64C5p2-P2-1024", "steps": 4, "epochs": 100, "batch_size": 64,
+                          "lr": 1e-3},
+        "nmnist": {"arch": "12C5p1-P2-64C5-P2", "steps": 10, "epochs": 100, "batch_size": 64, "lr": 1e-3,
+                   "event_binning": "n_time_bins", "event_values": "binary", "options": {"lam": 0.001}},
+        # paper (App. A.1): ResNet-19, Adam 0.01, cosine, 300 epochs at T = 2, lambda = 0.05
+        "cifar10": _CIFAR,
+        # TIT's second stage: T = 4 for 50 epochs at lr 1e-4; pass --init-from <the T = 2 run's record>
+        "cifar10:tit": {**_CIFAR, "steps": 4, "epochs": 50, "lr": 1e-4},
+        # DVS-CIFAR10: VGGSNN, 10 frames of equal event count, 48x48, flip + roll, lambda = 0.001
+        "cifar10-dvs": {"arch": "vggsnn", "steps": 10, "epochs": 300, "batch_size": 128, "lr": 1e-3,
+                        "event_binning": "n_event_bins", "event_values": "max_norm", "event_size": 48,
+                        "augment": "flip_roll", "options": {"lam": 0.001}},
+    }
+
+    def output_size(self, num_classes: int, cfg: RunConfig) -> int:
+        return num_classes
+
+    def build(self, plan, input_shape, num_classes, cfg):  # type: ignore[override]
+        if cfg.options["loss"] not in LOSSES:
+            raise ConfigError(f"unknown TET loss {cfg.options['loss']!r}; valid losses: {', '.join(LOSSES)}")
+        lam = float(cfg.options["lam"])
+        if not 0 <= lam <= 1:
+            raise ConfigError(f"lam must be in [0, 1], got {lam}")
+        return super().build(plan, input_shape, num_classes, cfg)
+
+    def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return [_conv_bn(in_shape[0], spec.channels, spec), self.neuron(cfg)]
+
+    def make_resblock(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return [ResBlock(in_shape[0], spec.channels, spec.stride, self.lif(cfg), residual_alpha=1.0,
+                         backend=cfg.options["backend"])]
+
+    def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
+        return [TimeDistributed(nn.Linear(in_features, out_features))]  # non-spiking: logits per step
+
+    def scores(self, output: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        return output.float().mean(0)
+
+    def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        o = cfg.options
+        if o["loss"] == "sdt":
+            return sdt_loss(output.float(), labels)
+        return tet_loss(output.float(), labels, float(o["lam"]), float(o["phi"]))
+
+
+__all__ = ["LOSSES", "TET", "sdt_loss", "tet_loss"]
