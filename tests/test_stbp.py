@@ -5,7 +5,6 @@ import torch
 
 from snnbench.arch import parse_arch
 from snnbench.config import resolve_config
-from snnbench.engine import RuntimeOptions, train
 from snnbench.methods.stbp import LIF, NeuNorm, ResBlock
 from snnbench.registry import create_dataset, create_method
 
@@ -83,11 +82,8 @@ def test_tdbn_statistics_pool_batch_and_time():
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_stbp_learns_real_mnist(tmp_path, mirror):
+def test_stbp_learns_real_mnist(mirror, short_run):
     """A short real-data regression check: 1 epoch on 6000 MNIST images reaches >= 93%."""
-    cfg = resolve_config(create_method("stbp"), create_dataset("mnist"),
-                         {"epochs": 1, "max_train_samples": 6000, "max_test_samples": 2000})
-    record, _ = train(cfg, RuntimeOptions(device="cpu", mirror=str(mirror), data_dir=str(tmp_path / "c"),
-                                          out=tmp_path / "runs"))
+    record = short_run("stbp", "mnist", mirror, epochs=1, max_train_samples=6000, max_test_samples=2000)
     assert record["dataset_info"]["sizes"] == {"train": 6000, "val": 600, "test": 2000}
     assert record["results"]["test_acc_last"] >= 93.0

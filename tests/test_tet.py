@@ -90,16 +90,12 @@ def test_time_inheritance_chain_records_lineage(tmp_path):
         train(cfg_for(flags={"arch": "64", "epochs": 1, "init_from": first["checkpoint"]}), runtime)
 
 
-def test_tet_learns_digits(tmp_path):
-    record, _ = train(cfg_for(flags={"epochs": 8}),
-                      RuntimeOptions(device="cpu", data_dir=str(tmp_path / "c"), out=tmp_path / "runs"))
+def test_tet_learns_digits(short_run):
+    record = short_run("tet", "digits", epochs=8)
     assert record["results"]["test_acc_at_best_val"] >= 93.0
 
 
-def test_tet_trains_on_real_mnist(tmp_path, mirror, data_cache):
-    cfg = resolve_config(create_method("tet"), create_dataset("mnist"),
-                         {"epochs": 1, "max_train_samples": 3000, "max_test_samples": 1000})
-    record, _ = train(cfg, RuntimeOptions(device="cpu", mirror=str(mirror), data_dir=str(data_cache),
-                                          out=tmp_path / "runs"))
+def test_tet_trains_on_real_mnist(mirror, short_run):
+    record = short_run("tet", "mnist", mirror, epochs=1, max_train_samples=3000, max_test_samples=1000)
     assert record["results"]["test_acc_last"] >= 85.0
     assert math.isfinite(record["curves"][0]["train_loss"])

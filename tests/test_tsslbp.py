@@ -6,7 +6,6 @@ import torch
 
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
-from snnbench.engine import RuntimeOptions, train
 from snnbench.methods.tsslbp import (
     PSPFilter,
     RowDropout,
@@ -154,18 +153,14 @@ def test_ablation_options_reach_the_neuron():
         create_method("tsslbp").build(parse_arch(bad.arch), (1, 8, 8), 10, bad)
 
 
-def test_tsslbp_learns_digits(tmp_path):
-    cfg = cfg_for(epochs=8)
-    record, _ = train(cfg, RuntimeOptions(device="cpu", data_dir=str(tmp_path / "c"), out=tmp_path / "runs"))
+def test_tsslbp_learns_digits(short_run):
+    record = short_run("tsslbp", "digits", epochs=8)
     assert record["results"]["test_acc_at_best_val"] >= 93.0
     layers = record["firing"]
     assert layers and all(0 < v["mean_rate"] < 1 for v in layers.values())
 
 
-def test_tsslbp_learns_real_mnist(tmp_path, mirror, data_cache):
+def test_tsslbp_learns_real_mnist(mirror, short_run):
     """Short real-data check, paper network and recipe: 1 epoch on 6000 MNIST images (89.8% on the full test set)."""
-    cfg = resolve_config(create_method("tsslbp"), create_dataset("mnist"),
-                         {"epochs": 1, "max_train_samples": 6000, "max_test_samples": 2000})
-    record, _ = train(cfg, RuntimeOptions(device="cpu", mirror=str(mirror), data_dir=str(data_cache),
-                                          out=tmp_path / "runs"))
+    record = short_run("tsslbp", "mnist", mirror, epochs=1, max_train_samples=6000, max_test_samples=2000)
     assert record["results"]["test_acc_last"] >= 85.0
