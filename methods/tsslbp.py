@@ -242,6 +242,9 @@ class TSSLBP(Method):
         "cifar10:cnn2": {**_CIFAR, "arch": "cnn2"},
     }
 
+    def __init__(self) -> None:
+        self._targets: dict[tuple, torch.Tensor] = {}
+
     def neuron(self, cfg: RunConfig) -> TSSLBPNeuron:
         o = cfg.options
         if o["backend"] not in BACKENDS:
@@ -295,8 +298,10 @@ class TSSLBP(Method):
         o = cfg.options
         if o["loss"] == "count":
             return count_loss(output, labels, float(o["desired_count"]), float(o["undesired_count"]))
-        target = kernel_target(output.shape[0], float(o["tau_s"]), str(o["pattern"]), int(o["target_filters"]))
-        return kernel_loss(output.float(), labels, target)
+        key = (output.shape[0], float(o["tau_s"]), str(o["pattern"]), int(o["target_filters"]), str(output.device))
+        if key not in self._targets:  # built once per setting and device: no host-to-device copy per step
+            self._targets[key] = kernel_target(*key[:4]).to(output.device)
+        return kernel_loss(output.float(), labels, self._targets[key])
 
     def after_step(self, model: nn.Module, cfg: RunConfig) -> None:
         bound = float(cfg.options["weight_clamp"])
