@@ -50,6 +50,10 @@ def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshol
     ``warmup_rate``) default to the reference code at HEAD; see :mod:`snnbench.kernels.tsslbp`.
     """
     params = TSSLBPParams(float(tau_m), float(tau_s), float(threshold), bool(intra), reset, warmup, float(warmup_rate))
+    return _apply(current, params, backend)
+
+
+def _apply(current: torch.Tensor, params: TSSLBPParams, backend: str) -> torch.Tensor:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if backend == "auto":
@@ -69,11 +73,9 @@ class TSSLBPNeuron(SpikingModule):
         self.params, self.backend = params, backend
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        p = self.params
-        psc = tsslbp_neuron(current, tau_m=p.tau_m, tau_s=p.tau_s, threshold=p.threshold, backend=self.backend,
-                            intra=p.intra, reset=p.reset, warmup=p.warmup, warmup_rate=p.warmup_rate)
+        psc = _apply(current, self.params, self.backend)
         if self.monitor is not None:
-            self.record(spikes_from_psc(psc.detach(), p.tau_s))
+            self.record(spikes_from_psc(psc.detach(), self.params.tau_s))
         return psc
 
     def extra_repr(self) -> str:
