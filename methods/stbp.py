@@ -18,7 +18,7 @@ from torch import nn
 from snnbench.arch import LayerSpec
 from snnbench.config import ConfigError, RunConfig
 from snnbench.kernels import LIFParams, lif_scan
-from snnbench.kernels.lif import BACKENDS
+from snnbench.kernels.backends import pick_backend
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
@@ -139,8 +139,10 @@ class STBP(Method):
 
     def neuron(self, cfg: RunConfig) -> LIF:
         backend = cfg.options["backend"]
-        if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+        try:
+            pick_backend(backend)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
         return LIF(self.lif(cfg), backend)
 
     def output_size(self, num_classes: int, cfg: RunConfig) -> int:

@@ -27,13 +27,13 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import ConfigError, RunConfig
+from snnbench.kernels.backends import BACKENDS, pick_backend
 from snnbench.kernels.tsslbp import RESETS, WARMUPS, TSSLBPParams, spikes_from_psc, tsslbp_torch
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
 from .base import Method, TimeDistributed
 
-BACKENDS = ("auto", "torch", "triton")
 LOSSES = ("kernel", "count")
 PATTERNS = {"head": None, "paper": "01011"}  # None: [0,1,1,1,1] for T < 10, [0,1,0,1,...] for T >= 10
 POOL_SCALE = 1.1
@@ -54,11 +54,7 @@ def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshol
 
 
 def _apply(current: torch.Tensor, params: TSSLBPParams, backend: str) -> torch.Tensor:
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    if backend == "auto":
-        backend = "triton" if current.is_cuda else "torch"
-    if backend == "torch":
+    if pick_backend(backend, current) == "torch":
         return tsslbp_torch(current, params)
     from snnbench.kernels.tsslbp_triton import tsslbp_triton  # imports triton only when asked for
 
@@ -249,9 +245,8 @@ class TSSLBP(Method):
 
     def neuron(self, cfg: RunConfig) -> TSSLBPNeuron:
         o = cfg.options
-        if o["backend"] not in BACKENDS:
-            raise ConfigError(f"unknown backend {o['backend']!r}; valid backends: {', '.join(BACKENDS)}")
         try:
+            pick_backend(o["backend"])
             params = TSSLBPParams(float(o["tau_m"]), float(o["tau_s"]), float(o["threshold"]), bool(o["intra"]),
                                   o["reset"], o["warmup"], float(o["warmup_rate"]))
         except ValueError as err:

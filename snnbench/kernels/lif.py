@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .backends import pick_backend
 from .surrogate import SURROGATES, spike, surrogate_grad
 
 RESETS = ("hard", "soft")
@@ -121,18 +122,13 @@ class _LIFScan(torch.autograd.Function):
         return lif_backward(grad_spikes.contiguous(), membrane, ctx.params), None
 
 
-BACKENDS = ("auto", "torch", "triton")
-
-
 def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") -> torch.Tensor:
     """LIF spikes ``[T, ...]`` for input currents ``[T, ...]``, with the explicit backward scan.
 
     ``backend``: ``torch`` (this module), ``triton`` (fused kernels, :mod:`snnbench.kernels.lif_triton`)
     or ``auto`` (triton on CUDA tensors, torch elsewhere).
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
-    if backend == "triton" or (backend == "auto" and current.is_cuda):
+    if pick_backend(backend, current) == "triton":
         from .lif_triton import lif_triton  # imports triton only when asked for
 
         return lif_triton(current, params)
