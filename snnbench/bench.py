@@ -55,7 +55,7 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("cifar10-cnn1", "cifar10", "cnn1", 50, 5, (3, 32, 32)),
     BenchCase("nmnist-slayer", "nmnist", "12C5-P2-64C5-P2", 12, 300, (2, 34, 34), events=True),
 )}
-PEERS = ("spikingjelly", "snntorch")
+PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch")
 
 
 @dataclass
@@ -118,13 +118,14 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
 
 
 def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Callable, pool: Callable,
-                 flatten: Callable, neuron: Callable) -> list[nn.Module]:
+                 flatten: Callable, neuron: Callable, norm: Callable | None = None) -> list[nn.Module]:
     shapes = plan.shapes(case.input_shape, case.classes)
     layers: list[nn.Module] = []
     shape: tuple[int, ...] = case.input_shape
     for spec, out in zip(plan.layers, shapes[:-1], strict=True):
         if spec.kind == "conv":
-            layers += [conv(shape[0], spec.channels, spec.kernel, spec.stride, spec.padding), neuron()]
+            layers.append(conv(shape[0], spec.channels, spec.kernel, spec.stride, spec.padding))
+            layers += [norm(spec.channels), neuron()] if norm is not None else [neuron()]
         elif spec.kind == "pool":
             layers.append(pool(spec.kernel))
         elif spec.kind == "linear":
@@ -140,8 +141,10 @@ def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Calla
     return layers
 
 
-def spikingjelly_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
-    """spikingjelly multi-step LIF network (ATan surrogate, its fused multi-step kernel)."""
+def spikingjelly_step(case: BenchCase, steps: int, device: torch.device, batch_norm: bool = False
+                      ) -> Callable[[], Any]:
+    """spikingjelly multi-step LIF network (ATan surrogate, its fused multi-step kernel); with
+    ``batch_norm`` every conv is followed by BN over batch and time (TET's conv → BN → LIF topology)."""
     from spikingjelly.activation_based import functional, layer, neuron, surrogate
 
     model = nn.Sequential(*_peer_layers(
@@ -150,7 +153,8 @@ def spikingjelly_step(case: BenchCase, steps: int, device: torch.device) -> Call
         linear=lambda i, o: layer.Linear(i, o, step_mode="m"),
         pool=lambda k: layer.AvgPool2d(k, ceil_mode=True, step_mode="m"),
         flatten=lambda: layer.Flatten(step_mode="m"),
-        neuron=lambda: neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"))).to(device)
+        neuron=lambda: neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"),
+        norm=(lambda c: layer.BatchNorm2d(c, step_mode="m")) if batch_norm else None)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, labels = synthetic_batch(case, steps, device)
 
@@ -199,8 +203,25 @@ def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable
     return step
 
 
+PEER_MODULES = {"spikingjelly": "spikingjelly", "spikingjelly-bn": "spikingjelly", "snntorch": "snntorch"}
+
+
 def available_peers() -> list[str]:
-    return [p for p in PEERS if importlib.util.find_spec(p) is not None]
+    return [p for p in PEERS if importlib.util.find_spec(PEER_MODULES[p]) is not None]
+
+
+def profile_step(step: Callable[[], Any], device: torch.device, rows: int = 12) -> str:
+    """The top ``rows`` kernels (by device time) of one ``step()`` after a warm-up, as torch.profiler's table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
 def run_bench(cases: list[str], methods: list[str], peers: list[str], device: torch.device, warmup: int = 3,
@@ -247,7 +268,8 @@ def _measure(impl: str, build: Callable[[], Callable[[], Any]], case: BenchCase,
 
 
 PEER_BUILDERS: dict[str, Callable[[BenchCase, int, torch.device], Callable[[], Any]]] = {
-    "spikingjelly": spikingjelly_step, "snntorch": snntorch_step}
+    "spikingjelly": spikingjelly_step, "spikingjelly-bn": partial(spikingjelly_step, batch_norm=True),
+    "snntorch": snntorch_step}
 
 
 def write_results(results: list[BenchResult], path: Path, environment: dict[str, Any]) -> None:

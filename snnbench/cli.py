@@ -103,7 +103,10 @@ def add_bench_parser(sub: Any) -> None:
     bench.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
                        help="comma-separated networks (see snnbench.bench.CASES; nmnist-slayer is the T=300 one)")
     bench.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
-    bench.add_argument("--peers", default="installed", help="spikingjelly,snntorch | installed | none")
+    bench.add_argument("--peers", default="installed",
+                       help="spikingjelly,spikingjelly-bn,snntorch | installed | none")
+    bench.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                       help="instead of timing, print the top ROWS kernels of one step of each method")
     bench.add_argument("--device", default="auto")
     bench.add_argument("--warmup", type=int, default=3)
     bench.add_argument("--repeats", type=int, default=10)
@@ -208,25 +211,32 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
         method, name = key.split(".", 1)
         options.setdefault(method, {})[name] = value
     sweep = [int(v) for v in _split(args.sweep_steps)] if args.sweep_steps else None
+    if args.profile:
+        from snnbench.bench import CASES, method_step, profile_step
+
+        for case in _split(args.cases):
+            for method in _split(args.methods):
+                step = method_step(method, CASES[case], CASES[case].steps, device, options.get(method))
+                console.print(f"[bold]{case} snnbench:{method}[/bold]")
+                print(profile_step(step, device, args.profile))
+        return 0
+    refs = [p for p in ("spikingjelly", "spikingjelly-bn") if p in peers]
     table = Table(title=f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})")
-    for col in ("case", "T", "batch", "implementation", "ms / step", "peak MiB", "vs spikingjelly"):
+    for col in ("case", "T", "batch", "implementation", "ms / step", "peak MiB", *(f"vs {p}" for p in refs)):
         table.add_column(col, justify="right" if col not in ("case", "implementation") else "left", no_wrap=True)
-    reference: dict[tuple[str, int], float] = {}
 
     def report(r: Any) -> None:
         console.print(f"{r.case} T={r.steps} {r.impl}: " + (f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note))
 
     results = run_bench(_split(args.cases), _split(args.methods), peers, device, args.warmup, args.repeats,
                         sweep, options, report)
+    reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
     for r in results:
-        if r.impl == "spikingjelly" and r.ms_per_step:
-            reference[(r.case, r.steps)] = r.ms_per_step
-    for r in results:
-        ref = reference.get((r.case, r.steps))
-        ratio = f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-"
+        ratios = [reference.get((p, r.case, r.steps)) for p in refs]
         table.add_row(r.case, str(r.steps), str(r.batch), r.impl,
                       f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else "failed",
-                      f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-", ratio)
+                      f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-",
+                      *(f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios))
     console.print(table)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.bench import CASES, _peer_layers, run_bench, synthetic_batch
+from snnbench.bench import CASES, PEER_MODULES, _peer_layers, run_bench, synthetic_batch
 from snnbench.cli import main
 from snnbench.config import ConfigError
 
@@ -39,11 +39,25 @@ def test_peer_topology_matches_the_method_network():
     assert weights == 210375  # the TSSL-BP MNIST network's count (no biases there)
 
 
-@pytest.mark.parametrize("peer", ["spikingjelly", "snntorch"])
+def test_batch_norm_peer_has_tet_topology():
+    layers = _peer_layers(parse_arch("12C5-P2-64C5-P2"), CASES["nmnist-t30"], conv=torch.nn.Conv2d,
+                          linear=torch.nn.Linear, pool=torch.nn.AvgPool2d, flatten=torch.nn.Flatten,
+                          neuron=torch.nn.ReLU, norm=torch.nn.BatchNorm2d)
+    kinds = [type(m).__name__ for m in layers]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "AvgPool2d", "Conv2d", "BatchNorm2d", "ReLU", "AvgPool2d",
+                     "Flatten", "Linear"]
+
+
+@pytest.mark.parametrize("peer", ["spikingjelly", "spikingjelly-bn", "snntorch"])
 def test_peer_steps_run_when_installed(peer):
-    pytest.importorskip(peer)
-    results = run_bench(["fmnist-mlp"], [], [peer], torch.device("cpu"), warmup=1, repeats=1, steps_override=[3])
+    pytest.importorskip(PEER_MODULES[peer])
+    results = run_bench(["nmnist-t30"], [], [peer], torch.device("cpu"), warmup=1, repeats=1, steps_override=[3])
     assert results[0].ms_per_step is not None, results[0].note
+
+
+def test_profile_lists_the_step_kernels(capsys):
+    assert main(["bench", "--cases", "fmnist-mlp", "--methods", "stbp", "--profile", "5", "--device", "cpu"]) == 0
+    assert "aten::" in capsys.readouterr().out
 
 
 def test_cli_bench_writes_json(tmp_path, capsys):
