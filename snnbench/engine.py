@@ -88,9 +88,9 @@ def _rng_state() -> dict[str, Any]:
 def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors whatever the run's device
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def checkpoint_path(cfg: RunConfig, out: Path) -> Path:
@@ -125,7 +125,8 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
                              "step_ms": [], "train_samples": 0, "started_at": _now()}
     ckpt = checkpoint_path(cfg, runtime.out)
     if runtime.resume and ckpt.is_file():
-        blob = torch.load(ckpt, map_location=device, weights_only=False)
+        # load on the CPU: load_state_dict moves weights and optimiser state to the parameters' device
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
         state = blob["state"]
