@@ -52,13 +52,13 @@ def kernel_device() -> str:
 @pytest.fixture
 def short_run(tmp_path, data_cache):
     """Train ``method`` on ``dataset`` (real files from the mirror when ``mirror`` is given) on the CPU
-    with the recipe plus ``flags``; returns the run record."""
+    with the recipe plus ``flags`` (and ``sets``, as ``--set`` gives them); returns the run record."""
     from snnbench.config import resolve_config
     from snnbench.engine import RuntimeOptions, train
     from snnbench.registry import create_dataset, create_method
 
-    def run(method: str, dataset: str, mirror: Path | None = None, **flags):
-        cfg = resolve_config(create_method(method), create_dataset(dataset), flags)
+    def run(method: str, dataset: str, mirror: Path | None = None, sets: dict | None = None, **flags):
+        cfg = resolve_config(create_method(method), create_dataset(dataset), flags, sets)
         runtime = RuntimeOptions(device="cpu", mirror=str(mirror) if mirror else None, data_dir=str(data_cache),
                                  out=tmp_path / "runs")
         return train(cfg, runtime)[0]

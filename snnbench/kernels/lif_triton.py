@@ -16,6 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
+from .backends import check_triton_device
 from .lif import LIFParams
 from .surrogate import SURROGATES
 
@@ -83,10 +84,8 @@ def _lif_bwd_kernel(g_ptr, u_ptr, out_ptr, M, T, decay, threshold, width, HARD: 
 class _LIFTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
-        from .tsslbp_triton import _check_device
-
         x = current.contiguous()
-        _check_device(x)
+        check_triton_device(x)
         steps, m = x.shape[0], x[0].numel()
         spikes = torch.empty_like(x)
         membrane = torch.empty(x.shape, dtype=torch.float32, device=x.device)

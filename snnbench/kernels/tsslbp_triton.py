@@ -20,12 +20,11 @@ Float contraction (FMA) is disabled so the spikes match the PyTorch reference bi
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
+from .backends import check_triton_device
 from .tsslbp import INV_DU_CAP, WARMUP_SLOPE, TSSLBPParams
 
 BLOCK = 512
@@ -98,17 +97,11 @@ def _tsslbp_bwd_kernel(g_ptr, u_ptr, r_ptr, out_ptr, flag_ptr, M, T, theta_m, th
 assert WARMUP_SLOPE == 0.2 and INV_DU_CAP == 8.0, "constants are inlined in the kernels above"
 
 
-def _check_device(x: torch.Tensor) -> None:
-    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise RuntimeError(f"the triton backend needs a CUDA tensor (got device {x.device}), or "
-                           "TRITON_INTERPRET=1 set before snnbench is imported to run it on the CPU")
-
-
 class _TSSLBPTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
         x = current.contiguous()
-        _check_device(x)
+        check_triton_device(x)
         steps = x.shape[0]
         m = x[0].numel()
         psc = torch.empty_like(x)

@@ -1,0 +1,200 @@
+"""SLAYER (Shrestha & Orchard, NeurIPS 2018), as slayerPytorch computes it. Spec: shared/specs/tet_stbp_slayer.md §3.
+
+- **Layer**: s_out = spike(W(psp(s_in))): SRM neurons with the α-shaped PSP ε (τ_sr), the refractory
+  kernel ν (τ_ref, scaleRef·θ), spikes of amplitude 1/Ts, ρ as the spike derivative (τ_ρ·θ,
+  scaleρ) and the PSP's correlation as temporal credit assignment (:mod:`snnbench.kernels.srm`).
+  W acts per time step and psp per neuron, so they commute: each layer filters whichever side of W
+  has fewer neurons (``psp_first``), the same function at less cost.
+- **Pooling** (``P``): fixed sum pooling with weights 1.1·θ, odd sizes zero-padded (11 → 12), then SRM
+  neurons like any layer. Synapses have no bias; weights start at PyTorch's default × ``weight_scale``
+  (100 for conv, 10 for dense, as in slayerPytorch's examples).
+- **Loss** (``numSpikes``): over the region [start, stop) of L bins, n = Σ s·Ts and target n̂ = true
+  count for the label neuron, false count for the others; e(t) = psp(s − ŝ)(t) + (n − n̂)/L with
+  ŝ = s.detach() inside the region; loss ½·Σ e²·Ts, summed over batch, neurons and time.
+- **Readout**: the neuron with the most output spikes.
+- **Beyond the reference**: ``exact_reset=true`` also differentiates the refractory reset (EXODUS's
+  correction); the default follows the reference, which does not.
+- Not implemented: learnable axonal delays (slayerPytorch's ``delay``), not used by the paper nets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnbench.arch import LayerSpec
+from snnbench.config import ConfigError, RunConfig
+from snnbench.kernels.backends import pick_backend
+from snnbench.kernels.srm import SRMParams, psp, psp_form_for, psp_kernel, srm_spikes
+from snnbench.monitor import SpikingModule
+from snnbench.registry import register_method
+
+from .base import Method, TimeDistributed
+
+POOL_SCALE = 1.1  # × θ
+
+
+class SumPool2d(nn.Module):
+    """Fixed k×k sum pooling with every weight ``scale`` on ``[N, C, H, W]``; H, W zero-padded up to k's multiple."""
+
+    def __init__(self, kernel: int, scale: float) -> None:
+        super().__init__()
+        self.kernel, self.scale = kernel, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k = self.kernel
+        x = F.pad(x, (0, -x.shape[-1] % k, 0, -x.shape[-2] % k))
+        return F.avg_pool2d(x, k, divisor_override=1) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, scale={self.scale}"
+
+
+class SRMLayer(SpikingModule):
+    """spike(W(psp(s))) on time-major ``[T, B, ...]`` spikes; psp runs before or after W (they commute)."""
+
+    def __init__(self, synapse: nn.Module, params: SRMParams, psp_first: bool, psp_form: str = "auto",
+                 backend: str = "auto") -> None:
+        super().__init__()
+        self.synapse, self.params = synapse, params
+        self.psp_first, self.psp_form, self.backend = psp_first, psp_form, backend
+        self.epsilon = tuple(psp_kernel(params).tolist())
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        p = self.params
+        if self.psp_first:
+            u = self.synapse(psp(spikes, self.epsilon, p.ts, self.psp_form))
+        else:
+            u = psp(self.synapse(spikes), self.epsilon, p.ts, self.psp_form)
+        out = srm_spikes(u, p, self.backend)
+        if self.monitor is not None:
+            self.record(out.detach() * p.ts)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.params}, psp_first={self.psp_first}, psp_form={self.psp_form!r}, backend={self.backend!r}"
+
+
+class SpikeInput(nn.Module):
+    """Scales the input frames to spikes of amplitude 1/Ts (event bins hold 1 per spike)."""
+
+    def __init__(self, ts: float) -> None:
+        super().__init__()
+        self.ts = ts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / self.ts if self.ts != 1 else x
+
+
+def spike_count_loss(spikes: torch.Tensor, labels: torch.Tensor, true_count: float, false_count: float,
+                     epsilon: torch.Tensor | tuple[float, ...], ts: float = 1.0, start: int = 0,
+                     stop: int | None = None, psp_form: str = "auto") -> torch.Tensor:
+    """slayerPytorch's ``numSpikes`` loss on output spikes ``[T, B, K]`` (amplitude 1/ts); see the module docstring."""
+    steps = spikes.shape[0]
+    stop = steps if stop is None or stop <= 0 else min(stop, steps)
+    if not 0 <= start < stop:
+        raise ConfigError(f"spike-count region [{start}, {stop}) is empty or outside [0, {steps})")
+    region = torch.zeros(steps, 1, 1, device=spikes.device, dtype=spikes.dtype)
+    region[start:stop] = 1
+    with torch.no_grad():
+        count = spikes[start:stop].float().sum(0) * ts  # [B, K]
+        target = torch.full_like(count, float(false_count))
+        target.scatter_(1, labels.view(-1, 1), float(true_count))
+        count_error = (count - target) / (stop - start)
+    desired = spikes.detach() * region
+    error = psp(spikes - desired, epsilon, ts, psp_form).float() + count_error * region
+    return 0.5 * (error**2).sum() * ts
+
+
+_NEURON = {"theta": 10.0, "tau_sr": 1.0, "tau_ref": 1.0, "scale_ref": 2.0, "tau_rho": 0.1, "scale_rho": 0.25}
+# the maintainer's N-MNIST recipe (slayerPytorch issue #58): Nadam 0.01, batch 12, 300 bins of 1 ms,
+# counts 60/10 over 0-300 ms, +-8 px jitter; epochs are not given there: the examples' 100
+_NMNIST = {"arch": "12C5-P2-64C5-P2", "steps": 300, "epochs": 100, "batch_size": 12, "lr": 0.01,
+           "optimizer": "nadam", "event_binning": "time_window", "event_window_us": 1000,
+           "event_values": "binary", "augment": "jitter:8", "options": dict(_NEURON)}
+# static images (snnbench's choice, not published for this port): Bernoulli rate coding over T bins
+_STATIC = {"arch": "12C5-P2-64C5-P2", "steps": 100, "epochs": 30, "batch_size": 12, "lr": 0.01,
+           "optimizer": "nadam", "encoding": "rate", "options": {**_NEURON, "true_count": 20.0, "false_count": 4.0}}
+
+
+@register_method("slayer")
+class SLAYER(Method):
+    name = "slayer"
+    description = "SLAYER (Shrestha & Orchard 2018): SRM neurons, ε-correlation credit assignment, spike-count loss"
+    option_defaults = {
+        **_NEURON, "ts": 1.0, "exact_reset": False, "true_count": 60.0, "false_count": 10.0,
+        "region_start": 0, "region_stop": 0, "weight_scale_conv": 100.0, "weight_scale_dense": 10.0,
+        "pool_scale": POOL_SCALE, "psp_form": "auto", "backend": "auto",
+    }
+    default_recipe = {"arch": "500-500", "steps": 100, "epochs": 10, "batch_size": 12, "lr": 0.01,
+                      "optimizer": "nadam", "encoding": "rate"}
+    recipes = {
+        # snnbench's CPU demo on the 8x8 digits
+        "digits": {"arch": "100", "steps": 30, "epochs": 20, "batch_size": 16, "lr": 0.01, "optimizer": "nadam",
+                   "encoding": "rate", "options": {**_NEURON, "true_count": 8.0, "false_count": 1.0}},
+        "nmnist": _NMNIST,
+        "nmnist:mlp": {**_NMNIST, "arch": "500-500"},
+        "mnist": _STATIC,
+        "fashion-mnist": _STATIC,
+        "cifar10": {**_STATIC, "arch": "32C3p1-P2-64C3p1-P2-128C3p1-P2-256", "epochs": 50, "augment": "crop_flip"},
+    }
+
+    def params(self, cfg: RunConfig) -> SRMParams:
+        o = cfg.options
+        try:
+            pick_backend(o["backend"])
+            psp_form_for(cfg.steps, o["psp_form"])
+            return SRMParams(float(o["theta"]), float(o["tau_sr"]), float(o["tau_ref"]), float(o["scale_ref"]),
+                             float(o["tau_rho"]), float(o["scale_rho"]), float(o["ts"]), bool(o["exact_reset"]))
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+
+    def build(self, plan, input_shape, num_classes, cfg):  # type: ignore[override]
+        net = super().build(plan, input_shape, num_classes, cfg)
+        net.layers.insert(0, SpikeInput(float(cfg.options["ts"])))
+        return net
+
+    def _layer(self, synapse: nn.Module, in_numel: int, out_numel: int, cfg: RunConfig) -> SRMLayer:
+        return SRMLayer(TimeDistributed(synapse), self.params(cfg), psp_first=in_numel <= out_numel,
+                        psp_form=cfg.options["psp_form"], backend=cfg.options["backend"])
+
+    def _scaled(self, layer: nn.Conv2d | nn.Linear, scale: float) -> nn.Module:
+        with torch.no_grad():
+            layer.weight.mul_(scale)
+        return layer
+
+    def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        conv = nn.Conv2d(in_shape[0], spec.channels, spec.kernel, spec.stride, spec.padding, bias=False)
+        synapse = self._scaled(conv, float(cfg.options["weight_scale_conv"]))
+        return [self._layer(synapse, math.prod(in_shape), math.prod(out_shape), cfg)]
+
+    def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return self.make_output(math.prod(in_shape), spec.channels, cfg)
+
+    def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
+        dense = self._scaled(nn.Linear(in_features, out_features, bias=False), float(cfg.options["weight_scale_dense"]))
+        return [self._layer(dense, in_features, out_features, cfg)]
+
+    def make_pool(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        if spec.pool:
+            raise ConfigError(f"SLAYER pools by fixed sums ('P{spec.kernel}'), not {spec.pool!r} pooling")
+        pool = SumPool2d(spec.kernel, float(cfg.options["pool_scale"]) * float(cfg.options["theta"]))
+        return [self._layer(pool, math.prod(in_shape), math.prod(out_shape), cfg)]
+
+    def make_dropout(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return [TimeDistributed(nn.Dropout(spec.p))]
+
+    def scores(self, output: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        return output.float().sum(0)  # spike count (× 1/Ts, the same argmax)
+
+    def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        o = cfg.options
+        epsilon = psp_kernel(self.params(cfg))  # CPU taps; psp caches their device copies
+        return spike_count_loss(output, labels, float(o["true_count"]), float(o["false_count"]), epsilon,
+                                float(o["ts"]), int(o["region_start"]), int(o["region_stop"]), o["psp_form"])
+
+
+__all__ = ["SLAYER", "SRMLayer", "SumPool2d", "spike_count_loss"]
