@@ -73,7 +73,8 @@ def test_psp_forms_and_their_gradient_match_a_direct_convolution(form, steps):
 
 
 def test_psp_auto_form_and_bad_form():
-    assert psp_form_for(300) == "toeplitz" and psp_form_for(5000) == "fft"
+    assert psp_form_for(300, taps=77) == "toeplitz" and psp_form_for(3000, taps=77) == "fft"
+    assert psp_form_for(1000, taps=8) == "conv" and psp_form_for(1000, taps=77) == "toeplitz"
     with pytest.raises(ValueError, match="valid forms"):
         psp_form_for(10, "wavelet")
 
