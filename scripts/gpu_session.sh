@@ -10,11 +10,11 @@ if compgen -G ".whl/*.whl" > /dev/null; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site
 fi
-pip install -q --no-deps --no-build-isolation -e .
+python3 -m pip install -q --no-deps --no-build-isolation -e .  # a bare pip there is another Python's
 out=${OUT:-out}
 mkdir -p "$out"
-python -m pytest -q tests/test_tsslbp_kernel.py tests/test_lif.py 2>&1 | tail -3 | tee "$out/kernels.txt"
-snnbench bench --methods tsslbp,stbp,tet --out "$out" 2>&1 | tee "$out/bench.txt"
+python3 -m pytest -q tests/test_tsslbp_kernel.py tests/test_lif.py tests/test_srm_kernel.py 2>&1 | tail -3 | tee "$out/kernels.txt"
+snnbench bench --methods tsslbp,stbp,tet,slayer --peers installed --out "$out" 2>&1 | tee "$out/bench.txt"
 if [ -d .data/MNIST ]; then
   # .gpu-runs/ is git-ignored, so its checkpoints stay on the machine between calls while it is warm
   snnbench run --method tsslbp --dataset mnist --epochs "${EPOCHS:-5}" --mirror .data --out .gpu-runs --resume \

@@ -26,6 +26,7 @@ Schema (``schema_version`` 1). Top-level fields and their types:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -125,7 +126,19 @@ def environment(device: str) -> dict[str, Any]:
 
     env["snnbench"] = __version__
     env.update(_git_state())
+    env["source_sha256"] = source_hash()
     return env
+
+
+def source_hash() -> str:
+    """SHA-256 (16 hex digits) of the package's Python sources: identifies the code that ran even
+    where git is absent or its metadata is stale (a copied working tree)."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in ("snnbench", "methods", "datasets"):
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _cpu_name() -> str:
