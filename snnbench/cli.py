@@ -233,8 +233,9 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
     for r in results:
         ratios = [reference.get((p, r.case, r.steps)) for p in refs]
+        status = "n/a" if _not_applicable(r) else "failed"
         table.add_row(r.case, str(r.steps), str(r.batch), r.impl,
-                      f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else "n/a" if _not_applicable(r) else "failed",
+                      f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else status,
                       f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-",
                       *(f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios))
     console.print(table)
