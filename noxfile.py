@@ -1,15 +1,26 @@
-"""nox sessions. ``nox -l`` lists them; ``nox -s tests`` runs the README's test command."""
+"""nox sessions. ``nox -l`` lists them; ``nox -s tests`` runs the README's test command.
+
+Sessions reuse their virtual environments (``reuse_existing_virtualenvs``). ``nox --no-venv -s tests
+bench`` runs them in the current environment instead (what ``.ci/run`` does after the README's install).
+Sessions tagged ``gpu`` need a CUDA device: ``nox -t gpu``.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nox
 
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint"]
-MIRROR = os.environ.get("SNNBENCH_MIRROR", str(Path(__file__).resolve().parent.parent / "shared" / "data"))
+ROOT = Path(__file__).resolve().parent
+MIRROR = os.environ.get("SNNBENCH_MIRROR", str(ROOT.parent / "shared" / "data"))
+SOURCES = ("snnbench", "methods", "datasets")
+BASELINE = ROOT / "benchmarks" / "baseline"
+# a benchmark fails when its median is this much slower than the committed baseline's
+BENCH_FAIL = "median:75%"
 
 
 @nox.session
@@ -21,6 +32,57 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, methods, datasets and tests."""
+    """ruff over the package, methods, datasets, tests, benchmarks and scripts."""
     session.install("ruff")
-    session.run("ruff", "check", "snnbench", "methods", "datasets", "tests", "noxfile.py")
+    session.run("ruff", "check", *SOURCES, "tests", "benchmarks", "scripts", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy over the package, methods and datasets (settings in pyproject.toml)."""
+    session.install("-e", ".[dev]", "mypy")
+    session.run("mypy", *SOURCES)
+
+
+def _benchmark_args() -> list[str]:
+    return ["python", "-m", "pytest", "benchmarks", "-q", f"--benchmark-storage=file://{BASELINE}",
+            "--benchmark-columns=median,iqr,rounds", "--benchmark-sort=name"]
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """pytest-benchmark: kernels and one training step per method, compared with the committed baseline
+    of this machine class (benchmarks/baseline/<machine id>/); fails on a median slower by BENCH_FAIL."""
+    session.install("-e", ".[dev]")
+    session.run(*_benchmark_args(), "--benchmark-compare", f"--benchmark-compare-fail={BENCH_FAIL}",
+                *session.posargs)
+
+
+@nox.session(name="bench-baseline")
+def bench_baseline(session: nox.Session) -> None:
+    """Re-record the baseline of this machine class (see the README: only on an idle machine of the CI
+    class, from a clean checkout, and commit it with the reason)."""
+    session.install("-e", ".[dev]")
+    probe = session.run("python", "-c", "from pytest_benchmark.utils import get_machine_id; print(get_machine_id())",
+                        silent=True)
+    machine = str(probe).strip().splitlines()[-1] if probe else ""
+    if machine and (BASELINE / machine).is_dir():
+        shutil.rmtree(BASELINE / machine)
+    session.run(*_benchmark_args(), "--benchmark-save=baseline", *session.posargs)
+
+
+@nox.session
+def smoke(session: nox.Session) -> None:
+    """Accuracy regression: every method trains on digits (CPU) and must reach its recorded floor."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "-q", "benchmarks/smoke_accuracy.py", "-p", "no:benchmark",
+                *session.posargs)
+
+
+@nox.session(tags=["gpu"])
+def gpu(session: nox.Session) -> None:
+    """On a CUDA machine: the kernel tests natively and the side-by-side speed table (snnbench bench)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "-q", "tests/test_lif.py", "tests/test_tsslbp_kernel.py",
+                "tests/test_srm_kernel.py")
+    session.run("snnbench", "bench", "--methods", "tsslbp,stbp,tet,slayer", *session.posargs)

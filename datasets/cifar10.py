@@ -36,7 +36,10 @@ class CIFAR10(StaticDataset):
             for name in wanted:
                 if name not in members:
                     raise ValueError(f"{paths['cifar-10-python.tar.gz']}: member {name} missing")
-                batch = pickle.loads(archive.extractfile(members[name]).read(), encoding="bytes")
+                handle = archive.extractfile(members[name])
+                if handle is None:
+                    raise ValueError(f"{paths['cifar-10-python.tar.gz']}: member {name} is not a file")
+                batch = pickle.loads(handle.read(), encoding="bytes")
                 images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
                 labels.extend(batch[b"labels"])
         return np.concatenate(images), np.asarray(labels, dtype=np.int64)

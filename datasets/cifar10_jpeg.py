@@ -40,7 +40,10 @@ class CIFAR10Jpeg(StaticDataset):
                 m = _MEMBER.search(member.name)
                 if not (member.isfile() and m and m.group(1) == split):
                     continue
-                data = archive.extractfile(member).read()
+                handle = archive.extractfile(member)
+                if handle is None:  # isfile() was checked above; keeps the type checker sure
+                    continue
+                data = handle.read()
                 with Image.open(io.BytesIO(data)) as image:
                     pixels = np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)
                 entries.append((m.group(2), member.name, pixels))

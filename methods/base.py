@@ -80,7 +80,8 @@ class Method:
                           f"valid recipes: {', '.join(valid) or '(only the default one)'}")
 
     # ---- network -------------------------------------------------------------------------
-    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig) -> nn.Module:
+    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
+              ) -> SpikingNetwork:
         """Walk ``plan`` and assemble the network from the method's ``make_*`` hooks."""
         shapes = plan.shapes(tuple(input_shape), self.output_size(num_classes, cfg))
         layers: list[nn.Module] = []

@@ -82,7 +82,7 @@ class ResBlock(nn.Module):
         self.lif1 = LIF(params, backend)
         self.conv2 = TimeDistributed(nn.Sequential(
             nn.Conv2d(out_ch, out_ch, 3, 1, 1, bias=False), td_batchnorm(out_ch, a, th)))
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_ch != out_ch:
             self.shortcut = TimeDistributed(nn.Sequential(
                 nn.Conv2d(in_ch, out_ch, 1, stride, bias=False), td_batchnorm(out_ch, a, th)))
@@ -158,7 +158,8 @@ class STBP(Method):
             conv = nn.Sequential(conv, td_batchnorm(spec.channels, 1.0, float(cfg.options["threshold"])))
         layers: list[nn.Module] = [TimeDistributed(conv), self.neuron(cfg)]
         if cfg.options["neunorm"]:
-            layers.append(NeuNorm(*out_shape, k=float(cfg.options["neunorm_k"])))
+            channels, height, width = out_shape
+            layers.append(NeuNorm(channels, height, width, k=float(cfg.options["neunorm_k"])))
         return layers
 
     def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:

@@ -32,7 +32,7 @@ from snnbench.kernels.tsslbp import RESETS, WARMUPS, TSSLBPParams, spikes_from_p
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
-from .base import Method, TimeDistributed
+from .base import Method, SpikingNetwork, TimeDistributed
 
 LOSSES = ("kernel", "count")
 PATTERNS = {"head": None, "paper": "01011"}  # None: [0,1,1,1,1] for T < 10, [0,1,0,1,...] for T >= 10
@@ -253,7 +253,8 @@ class TSSLBP(Method):
             raise ConfigError(str(err)) from err
         return TSSLBPNeuron(params, o["backend"])
 
-    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig) -> nn.Module:
+    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
+              ) -> SpikingNetwork:
         if cfg.options["loss"] not in LOSSES:
             raise ConfigError(f"unknown TSSL-BP loss {cfg.options['loss']!r}; valid losses: {', '.join(LOSSES)}")
         net = super().build(plan, input_shape, num_classes, cfg)

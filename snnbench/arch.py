@@ -92,7 +92,7 @@ class LayerPlan:
     def __str__(self) -> str:
         return "-".join(str(layer) for layer in self.layers)
 
-    def shapes(self, input_shape: tuple[int, int, int], num_classes: int) -> list[tuple[int, ...]]:
+    def shapes(self, input_shape: tuple[int, ...], num_classes: int) -> list[tuple[int, ...]]:
         """Output shape of every layer (``(C, H, W)`` or ``(F,)``), the output layer last.
 
         Raises ``ValueError`` naming the layer when a feature map shrinks below one pixel.

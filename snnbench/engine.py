@@ -121,8 +121,10 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
+    # the environment (git commit, source hash, versions) as the run starts: the code that trains
     state: dict[str, Any] = {"epoch": 0, "curves": [], "train_time_s": 0.0, "eval_time_s": 0.0,
-                             "step_ms": [], "train_samples": 0, "started_at": _now()}
+                             "step_ms": [], "train_samples": 0, "started_at": _now(),
+                             "environment": environment(str(device))}
     ckpt = checkpoint_path(cfg, runtime.out)
     if runtime.resume and ckpt.is_file():
         # load on the CPU: load_state_dict moves weights and optimiser state to the parameters' device
@@ -313,5 +315,6 @@ def _record(cfg: RunConfig, runtime: RuntimeOptions, data: DataBundle, plan, mod
         },
         "firing": {name: m.summary() for name, m in monitors.items()},
         "lineage": lineage, "tags": dict(runtime.tags), "checkpoint": str(ckpt.resolve()),
-        "started_at": state["started_at"], "finished_at": finished, "environment": environment(str(device)),
+        "started_at": state["started_at"], "finished_at": finished,
+        "environment": state.get("environment") or environment(str(device)),
     }
