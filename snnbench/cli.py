@@ -99,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_bench_parser(sub: Any) -> None:
+    board = sub.add_parser("leaderboard", help="aggregate run records into the leaderboard (table, files, plots)")
+    board.add_argument("--runs", default="leaderboards/runs", help="folder of run records (searched recursively)")
+    board.add_argument("--dataset", default=None, help="only this dataset (a variant is its own dataset)")
+    board.add_argument("--format", default=None, choices=("md", "html", "csv", "json"),
+                       help="print this format instead of the table")
+    board.add_argument("--out", default="leaderboards", help="where LEADERBOARD.md, csv, json and plots/ go")
+    board.add_argument("--no-files", action="store_true", help="only print; write nothing")
     bench = sub.add_parser("bench", help="time a training step of each method and of peer libraries, side by side")
     bench.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
                        help="comma-separated networks (see snnbench.bench.CASES; nmnist-slayer is the T=300 one)")
@@ -278,6 +285,39 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
+    from snnbench import leaderboard as lb
+
+    records, skipped = lb.load_records(Path(args.runs))
+    rows = lb.build_rows(records, args.dataset)
+    for path, why in skipped:
+        Console(stderr=True).print(f"[yellow]left out[/] {path}: {why}", highlight=False)
+    if not rows:
+        console.print(f"no completed run records{' for ' + args.dataset if args.dataset else ''} under {args.runs}")
+        return 1
+    if args.format:
+        text = {"md": lambda: lb.to_markdown(rows, skipped), "csv": lambda: lb.to_csv(rows),
+                "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped, [])}
+        print(text[args.format](), end="")
+    else:
+        # the console gets the columns that decide a comparison; the files have all of them
+        shown = ("dataset", "method", "options", "arch", "T", "device", "seeds", "accuracy", "train time",
+                 "ms/step", "peak MiB", "published", "diff")
+        index = [lb.COLUMNS.index(c) for c in shown]
+        table = Table(title=f"snnbench leaderboard ({len(records)} runs)")
+        for col in shown:
+            table.add_column(col, overflow="fold")
+        for row in rows:
+            cells = lb.table_cells(row)
+            cells[lb.COLUMNS.index("published")] = cells[lb.COLUMNS.index("published")].split(" (")[0]
+            table.add_row(*(cells[i] for i in index))
+        Console(width=max(console.width, 180)).print(table)
+    if not args.no_files:
+        files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
+        Console(stderr=True).print("wrote " + ", ".join(str(p) for p in files.values()), highlight=False)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     console, errors = Console(), Console(stderr=True)
     parser = build_parser()
@@ -288,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "bench": cmd_bench}[args.command]
+    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "bench": cmd_bench,
+               "leaderboard": cmd_leaderboard}[args.command]
     try:
         return handler(args, console)
     except USAGE_ERRORS as err:

@@ -1,0 +1,382 @@
+"""``snnbench leaderboard``: aggregate run records into the table a researcher reads.
+
+One row per setting: dataset (its variant named, e.g. ``nmnist-1k``, ``cifar10-jpeg``), method, the
+method options that differ from its defaults (``loss=sdt``, ``exact_reset=True``), architecture, T,
+epochs, recipe or tuned, and the device (GPU name, else ``cpu``). Runs that differ only in their seed
+share a row; anything else (another GPU, another dataset variant, another option) never does.
+
+Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n shown) and best;
+training time per run and per epoch; ms per step; peak GPU memory; parameters; activation sparsity
+(1 − the spike rate over all spiking neurons and steps on the test set); the training time to
+reach accuracy thresholds (MLPerf-style, from the per-epoch test curve; the mean over the seeds that
+reached it, with their count); and the published number for the same method, dataset, network and T
+(``leaderboards/published.json``, each with its source) with our difference.
+
+Records that fail the schema are reported with their path and reason and left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snnbench.records import read_record, validate_record
+
+PUBLISHED = Path(__file__).resolve().parent.parent / "leaderboards" / "published.json"
+FORMATS = ("md", "html", "csv", "json")
+# accuracy thresholds (%) for time-to-accuracy, per dataset family
+THRESHOLDS: dict[str, tuple[float, ...]] = {
+    "mnist": (99.0, 99.4), "fashion-mnist": (90.0, 92.0), "nmnist": (98.0, 99.0), "cifar10": (90.0, 94.0),
+    "cifar10-dvs": (70.0, 80.0), "digits": (95.0, 98.0),
+}
+
+
+@dataclass
+class Row:
+    """One leaderboard row: a setting and what its seeds achieved."""
+
+    dataset: str
+    method: str
+    options: str
+    arch: str
+    steps: int
+    epochs: int
+    recipe: str
+    device: str
+    seeds: list[int] = field(default_factory=list)
+    accuracies: list[float] = field(default_factory=list)
+    train_time_s: list[float] = field(default_factory=list)
+    epoch_time_s: list[float] = field(default_factory=list)
+    ms_per_step: list[float] = field(default_factory=list)
+    peak_mib: list[float] = field(default_factory=list)
+    sparsity: list[float] = field(default_factory=list)
+    params: int | None = None
+    time_to: dict[str, list[float]] = field(default_factory=dict)
+    published: dict[str, Any] | None = None
+    runs: list[str] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.accuracies)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.accuracies) if len(self.accuracies) > 1 else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """The row as plain values (what the csv / json / md / html writers print)."""
+        pub = self.published or {}
+        diff = self.mean - pub["mean"] if pub.get("mean") is not None else None
+        return {
+            "dataset": self.dataset, "method": self.method, "options": self.options, "arch": self.arch,
+            "T": self.steps, "epochs": self.epochs, "recipe": self.recipe, "device": self.device,
+            "seeds": len(self.seeds), "acc_mean": round(self.mean, 2), "acc_std": round(self.std, 2),
+            "acc_best": round(max(self.accuracies), 2),
+            "train_time_s": _mean(self.train_time_s), "epoch_time_s": _mean(self.epoch_time_s),
+            "ms_per_step": _mean(self.ms_per_step), "peak_gpu_mib": _mean(self.peak_mib),
+            "params": self.params, "activation_sparsity": _mean(self.sparsity, 3),
+            "time_to_accuracy": {k: (f"{_mean(v)} s" if v else "not reached") + f" ({len(v)}/{len(self.seeds)})"
+                                 for k, v in self.time_to.items()},
+            "published": pub.get("text"), "published_source": pub.get("source"),
+            "diff_vs_published": round(diff, 2) if diff is not None else None,
+        }
+
+
+def _mean(values: list[float], digits: int = 1) -> float | None:
+    return round(statistics.fmean(values), digits) if values else None
+
+
+def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
+    """Valid records under ``folder`` (recursively, checkpoints excluded) and ``(path, reason)`` for the rest."""
+    good, bad = [], []
+    for path in sorted(Path(folder).rglob("*.json")):
+        if "checkpoints" in path.parts:
+            continue
+        try:
+            record = read_record(path)
+        except (OSError, ValueError) as err:
+            bad.append((path, f"unreadable: {err}"))
+            continue
+        problems = validate_record(record)
+        if problems:
+            bad.append((path, "; ".join(problems[:3])))
+        elif record.get("status") != "completed" or not record.get("curves"):
+            bad.append((path, f"status {record.get('status')!r}: only completed runs are ranked"))
+        else:
+            good.append((path, record))
+    return good, bad
+
+
+def _options(record: dict) -> str:
+    """Method options that differ from the method's defaults (the setting, beyond the recipe)."""
+    from snnbench.registry import create_method
+
+    try:
+        defaults = create_method(record["method"]).option_defaults
+    except (KeyError, ValueError):
+        defaults = {}
+    options = record["config"].get("options", {})
+    recipe_options = _recipe_options(record)
+    changed = {k: v for k, v in options.items() if k in defaults and v != recipe_options.get(k, defaults[k])
+               and k != "backend"}
+    return ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+def _recipe_options(record: dict) -> dict[str, Any]:
+    from snnbench.registry import create_dataset, create_method
+
+    try:
+        method, dataset = create_method(record["method"]), create_dataset(record["dataset"])
+        recipe = method.recipe_for(dataset, record["config"].get("recipe", ""))
+    except Exception:  # an unknown name or recipe: compare with the method defaults only
+        return {}
+    return dict(recipe.get("options", {}))
+
+
+def _time_to(curves: list[dict], threshold: float) -> float | None:
+    elapsed = 0.0
+    for row in curves:
+        elapsed += float(row.get("epoch_time_s") or 0.0)
+        if row.get("test_acc") is not None and row["test_acc"] >= threshold:
+            return elapsed
+    return None
+
+
+def _sparsity(firing: dict) -> float | None:
+    neurons = sum(layer.get("neurons", 0) for layer in firing.values())
+    if not neurons:
+        return None
+    return 1 - sum(layer["neurons"] * layer["mean_rate"] for layer in firing.values()) / neurons
+
+
+def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
+               thresholds: dict[str, tuple[float, ...]] | None = None,
+               published: list[dict] | None = None) -> list[Row]:
+    """Group records into rows (see the module docstring); sorted by dataset, then accuracy."""
+    thresholds = THRESHOLDS if thresholds is None else thresholds
+    published = load_published() if published is None else published
+    rows: dict[tuple, Row] = {}
+    for path, record in records:
+        if dataset and record["dataset"] != dataset:
+            continue
+        cfg, env, cost = record["config"], record["environment"], record["cost"]
+        device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
+        recipe = "tuned" if record.get("tags", {}).get("study") else (cfg.get("recipe") or "recipe")
+        key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
+               record["epochs"], recipe, device)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(*key)
+            row.published = match_published(published, *key[:2], key[3], key[4])
+        row.seeds.append(record["seed"])
+        row.runs.append(str(path))
+        row.accuracies.append(float(record["results"]["test_acc_at_best_val"]))
+        row.train_time_s.append(float(cost.get("total_train_time_s") or cost["train_time_s"]))
+        row.epoch_time_s.append(float(cost["train_time_s"]) / max(len(record["curves"]), 1))
+        if cost.get("median_ms_per_step") is not None:
+            row.ms_per_step.append(float(cost["median_ms_per_step"]))
+        if cost.get("peak_gpu_mem_mib") is not None:
+            row.peak_mib.append(float(cost["peak_gpu_mem_mib"]))
+        row.params = cost.get("params", row.params)
+        sparsity = _sparsity(record.get("firing") or {})
+        if sparsity is not None:
+            row.sparsity.append(sparsity)
+        family = record.get("dataset_info", {}).get("family", record["dataset"])
+        for level in thresholds.get(family, thresholds.get(record["dataset"], ())):
+            reached = _time_to(record["curves"], level)
+            bucket = row.time_to.setdefault(f"{level:g}%", [])
+            if reached is not None:
+                bucket.append(reached)
+    return sorted(rows.values(), key=lambda r: (r.dataset, -r.mean))
+
+
+def load_published(path: Path = PUBLISHED) -> list[dict]:
+    """The table of paper results (``leaderboards/published.json``); each entry names its source."""
+    return json.loads(path.read_text())["results"] if path.is_file() else []
+
+
+def match_published(published: list[dict], dataset: str, method: str, arch: str, steps: int) -> dict | None:
+    """The published result for exactly this method, dataset (not a variant of it), network and T."""
+    for entry in published:
+        if (entry["method"], entry["dataset"], entry["arch"], entry["steps"]) == (method, dataset, arch, steps):
+            mean, std = entry.get("mean"), entry.get("std")
+            text = f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") if mean is not None else "-"
+            return {**entry, "text": text}
+    return None
+
+
+# ---- writers -------------------------------------------------------------------------------------------
+COLUMNS = ("dataset", "method", "options", "arch", "T", "epochs", "recipe", "device", "seeds", "accuracy",
+           "best", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity", "time to accuracy",
+           "published", "diff")
+
+
+def table_cells(row: Row) -> list[str]:
+    s = row.summary()
+
+    def num(value: Any, unit: str = "") -> str:
+        return "-" if value is None else f"{value}{unit}"
+
+    return [s["dataset"], s["method"], s["options"] or "-", s["arch"], str(s["T"]), str(s["epochs"]), s["recipe"],
+            str(s["device"]), str(s["seeds"]), f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}", f"{s['acc_best']:.2f}",
+            num(s["train_time_s"], " s"), num(s["epoch_time_s"], " s"), num(s["ms_per_step"]),
+            num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]),
+            "; ".join(f"{k}: {v}" for k, v in s["time_to_accuracy"].items()) or "-",
+            f"{s['published']} ({s['published_source']})" if s["published"] else "-",
+            num(s["diff_vs_published"])]
+
+
+def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
+    lines = ["# snnbench leaderboard", "",
+             "Generated by `snnbench leaderboard` from the run records in `leaderboards/runs/`. Accuracy: test "
+             "accuracy (%) at the best-validation epoch, mean ± std over the seeds; a dataset variant "
+             "(nmnist-1k, cifar10-jpeg) is not the published dataset and gets no published number. Time to "
+             "accuracy: mean training time of the seeds that reached it (reached/seeds).", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(c.replace("|", "/") for c in table_cells(r)) + " |" for r in rows]
+    if skipped:
+        lines += ["", "## Records left out", ""] + [f"- `{p}`: {why}" for p, why in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(COLUMNS)
+    writer.writerows(table_cells(r) for r in rows)
+    return out.getvalue()
+
+
+def to_json(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
+    return json.dumps({"rows": [{**r.summary(), "runs": r.runs, "seeds_list": r.seeds} for r in rows],
+                       "skipped": [{"path": str(p), "reason": why} for p, why in skipped]}, indent=1)
+
+
+def to_html(rows: list[Row], skipped: list[tuple[Path, str]], plots: list[Path]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in table_cells(r)) + "</tr>" for r in rows)
+    figures = "".join(f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(p.stem)}">'
+                      f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in plots)
+    left = "".join(f"<li><code>{html.escape(str(p))}</code>: {html.escape(w)}</li>" for p, w in skipped)
+    return ("<!doctype html><html><head><meta charset='utf-8'><title>snnbench leaderboard</title><style>"
+            "body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+            "padding:3px 6px;font-size:13px}img{max-width:900px}</style></head><body>"
+            f"<h1>snnbench leaderboard</h1><table><tr>{head}</tr>{body}</table>{figures}"
+            + (f"<h2>Records left out</h2><ul>{left}</ul>" if skipped else "") + "</body></html>\n")
+
+
+# ---- plots ---------------------------------------------------------------------------------------------
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points (cost, accuracy) not beaten by another with less or equal cost and more or equal accuracy."""
+    front, best = [], -math.inf
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((cost, acc))
+            best = acc
+    return front
+
+
+def plot_all(rows: list[Row], records: list[tuple[Path, dict]], out: Path) -> list[Path]:
+    """Accuracy vs T, accuracy vs training time (with the Pareto front), per-epoch curves, and the
+    firing-count histogram with the silent / once / more shares of each row's best run."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    by_run = {str(p): r for p, r in records}
+    for dataset in sorted({r.dataset for r in rows}):
+        subset = [r for r in rows if r.dataset == dataset]
+        fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
+        for r in subset:
+            label = f"{r.method}{' ' + r.options if r.options else ''} ({r.device})"
+            ax_t.errorbar([r.steps], [r.mean], yerr=[r.std], marker="o", label=label, capsize=3)
+            ax_c.scatter([statistics.fmean(r.train_time_s)], [r.mean], label=label)
+        front = pareto_front([(statistics.fmean(r.train_time_s), r.mean) for r in subset])
+        ax_c.plot(*zip(*front, strict=True), "k--", lw=1, label="Pareto front")
+        ax_t.set(xlabel="time steps T", ylabel="test accuracy (%)", xscale="log", title=f"{dataset}: accuracy vs T")
+        ax_c.set(xlabel="training time per run (s)", ylabel="test accuracy (%)", xscale="log",
+                 title=f"{dataset}: accuracy vs training time")
+        ax_t.legend(fontsize=7)
+        fig.tight_layout()
+        written.append(_save(fig, out / f"{dataset}-accuracy.png"))
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for r in subset:
+            for run in r.runs:
+                curve = by_run[run]["curves"]
+                ax.plot([c["epoch"] for c in curve], [c["test_acc"] for c in curve], lw=1,
+                        label=f"{r.method}{' ' + r.options if r.options else ''} s{by_run[run]['seed']}")
+        ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{dataset}: per-epoch test accuracy")
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        written.append(_save(fig, out / f"{dataset}-curves.png"))
+        for r in subset:
+            best = max(r.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"])
+            path = _firing_plot(plt, by_run[best], out / f"{dataset}-{r.method}-firing-{abs(hash(best)) % 10**6}.png")
+            if path is not None:
+                written.append(path)
+    return written
+
+
+def _firing_plot(plt: Any, record: dict, path: Path) -> Path | None:
+    firing = record.get("firing") or {}
+    if not firing:
+        return None
+    fig, (ax_h, ax_s) = plt.subplots(1, 2, figsize=(11, 3.5))
+    names = list(firing)
+    for name in names:
+        hist = firing[name].get("count_histogram") or []
+        ax_h.plot(range(len(hist)), hist, drawstyle="steps-mid", label=name)
+    ax_h.set(xlabel="spikes per neuron per sample", ylabel="neurons", yscale="log",
+             title=f"{record['method']} on {record['dataset']}: firing counts (test set)")
+    ax_h.legend(fontsize=7)
+    zero = [firing[n]["share_zero"] for n in names]
+    once = [firing[n]["share_once"] for n in names]
+    more = [firing[n]["share_more"] for n in names]
+    ax_s.bar(names, zero, label="silent")
+    ax_s.bar(names, once, bottom=zero, label="once")
+    ax_s.bar(names, more, bottom=[a + b for a, b in zip(zero, once, strict=True)], label="more than once")
+    ax_s.set(ylabel="share of neurons", title="silent / once / more (per sample)")
+    ax_s.tick_params(axis="x", labelrotation=45, labelsize=7)
+    ax_s.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped: list[tuple[Path, str]],
+                      out: Path) -> dict[str, Path]:
+    """Write ``LEADERBOARD.md``, ``leaderboard.html`` (with its plots under ``plots/``), csv and json."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots = plot_all(rows, records, out / "plots")
+    files = {"md": out / "LEADERBOARD.md", "html": out / "plots" / "leaderboard.html",
+             "csv": out / "leaderboard.csv", "json": out / "leaderboard.json"}
+    files["md"].write_text(to_markdown(rows, skipped))
+    files["html"].parent.mkdir(parents=True, exist_ok=True)
+    files["html"].write_text(to_html(rows, skipped, plots))
+    files["csv"].write_text(to_csv(rows))
+    files["json"].write_text(to_json(rows, skipped))
+    return files
+
+
+__all__ = ["FORMATS", "Row", "build_rows", "load_published", "load_records", "match_published", "pareto_front",
+           "to_csv", "to_html", "to_json", "to_markdown", "write_leaderboard"]

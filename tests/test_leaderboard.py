@@ -1,0 +1,67 @@
+"""`snnbench leaderboard` from real (short, CPU) run records: grouping, files, plots, bad records."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from snnbench.cli import main
+from snnbench.leaderboard import _time_to, build_rows, load_records, match_published, pareto_front
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two methods x two seeds on digits (2 epochs each), plus one SDT run and one broken record."""
+    from snnbench.config import resolve_config
+    from snnbench.engine import RuntimeOptions, train
+    from snnbench.registry import create_dataset, create_method
+
+    out = tmp_path_factory.mktemp("runs")
+    for method, sets in (("stbp", {}), ("tet", {}), ("tet", {"loss": "sdt"})):
+        for seed in (0, 1) if not sets else (0,):
+            cfg = resolve_config(create_method(method), create_dataset("digits"), {"epochs": 2, "seed": seed}, sets)
+            train(cfg, RuntimeOptions(device="cpu", out=out))
+    (out / "broken.json").write_text(json.dumps({"schema_version": 1, "method": "stbp"}))
+    return out
+
+
+def test_rows_group_seeds_and_keep_settings_apart(runs):
+    records, skipped = load_records(runs)
+    assert len(records) == 5
+    assert [p.name for p, _ in skipped] == ["broken.json"] and "missing" in skipped[0][1]
+    rows = build_rows(records, published=[])
+    assert sorted((r.method, r.options, len(r.seeds)) for r in rows) == [
+        ("stbp", "", 2), ("tet", "", 2), ("tet", "loss=sdt", 1)]
+    for row in rows:
+        accs = [json.loads(open(run).read())["results"]["test_acc_at_best_val"] for run in row.runs]
+        assert row.mean == pytest.approx(sum(accs) / len(accs))
+        assert row.device == "cpu" and row.steps > 0 and row.params > 0
+        assert 0 < row.summary()["activation_sparsity"] < 1
+
+
+def test_cli_writes_markdown_html_csv_json_and_plots(runs, tmp_path, capsys):
+    assert main(["leaderboard", "--runs", str(runs), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr()
+    assert "stbp" in out.out and "broken.json" in out.err
+    md = (tmp_path / "LEADERBOARD.md").read_text()
+    assert "| digits | tet | loss=sdt |" in md and "Records left out" in md
+    assert (tmp_path / "plots" / "leaderboard.html").read_text().count("<img") >= 3
+    assert {p.name for p in (tmp_path / "plots").glob("digits-*.png")} >= {"digits-accuracy.png", "digits-curves.png"}
+    assert len(json.loads((tmp_path / "leaderboard.json").read_text())["rows"]) == 3
+    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[0].startswith("dataset,method")
+    assert main(["leaderboard", "--runs", str(runs), "--format", "csv", "--no-files", "--dataset", "nope"]) == 1
+
+
+def test_time_to_accuracy_from_the_epoch_curve():
+    curve = [{"epoch_time_s": 10.0, "test_acc": 97.0}, {"epoch_time_s": 12.0, "test_acc": 99.1},
+             {"epoch_time_s": 11.0, "test_acc": 99.5}]
+    assert _time_to(curve, 99.0) == 22.0 and _time_to(curve, 99.4) == 33.0 and _time_to(curve, 99.9) is None
+
+
+def test_pareto_front_and_published_match():
+    assert pareto_front([(10, 90), (5, 91), (20, 95), (30, 94), (5, 80)]) == [(5, 91), (20, 95)]
+    published = [{"method": "tsslbp", "dataset": "mnist", "arch": "15C5-P2-40C5-P2-300", "steps": 5,
+                  "mean": 99.5, "std": 0.02, "source": "paper"}]
+    assert match_published(published, "mnist", "tsslbp", "15C5-P2-40C5-P2-300", 5)["text"] == "99.50 ± 0.02"
+    assert match_published(published, "mnist-variant", "tsslbp", "15C5-P2-40C5-P2-300", 5) is None
