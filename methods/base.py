@@ -66,6 +66,8 @@ class Method:
     option_defaults: dict[str, Any] = {}
     default_recipe: dict[str, Any] = {}
     recipes: dict[str, dict[str, Any]] = {}
+    # what ``snnbench tune`` searches: name (a config field or an option) -> (float | log | int, low, high)
+    search_space: dict[str, tuple[str, float, float]] = {"lr": ("log", 1e-4, 3e-2)}
 
     def recipe_for(self, dataset: Any, variant: str = "") -> dict[str, Any]:
         """The recipe for ``dataset`` (by name, else by family); ``variant`` picks ``family:variant``."""

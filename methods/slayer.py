@@ -124,6 +124,8 @@ _STATIC = {"arch": "12C5-P2-64C5-P2", "steps": 100, "epochs": 30, "batch_size": 
 class SLAYER(Method):
     name = "slayer"
     description = "SLAYER (Shrestha & Orchard 2018): SRM neurons, ε-correlation credit assignment, spike-count loss"
+    search_space = {"lr": ("log", 1e-4, 3e-2), "tau_sr": ("log", 0.5, 10.0), "tau_rho": ("log", 0.05, 2.0),
+                    "scale_rho": ("log", 0.1, 2.0)}
     option_defaults = {
         **_NEURON, "ts": 1.0, "exact_reset": False, "true_count": 60.0, "false_count": 10.0,
         "region_start": 0, "region_stop": 0, "weight_scale_conv": 100.0, "weight_scale_dense": 10.0,

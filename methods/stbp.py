@@ -106,6 +106,8 @@ _MNIST_RECIPE = {
 class STBP(Method):
     name = "stbp"
     description = "STBP surrogate-gradient BPTT (Wu et al. 2018), LIF with rectangular surrogate, rate-MSE loss"
+    search_space = {"lr": ("log", 1e-4, 3e-2), "steps": ("int", 2, 10), "threshold": ("float", 0.2, 1.0),
+                    "decay": ("float", 0.1, 0.9), "surrogate_width": ("float", 0.5, 2.0)}
     option_defaults = {
         "threshold": 0.5, "decay": 0.2, "surrogate": "rectangle", "surrogate_width": 1.0,
         "reset": "hard", "detach_reset": False, "vote": 1, "neunorm": False, "neunorm_k": 0.9,

@@ -56,6 +56,8 @@ _CIFAR = {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 128, "lr"
 class TET(STBP):
     name = "tet"
     description = "TET (Deng et al. 2022): per-step CE + λ·MSE to V_th, LIF (leak 0.5, hard reset), triangle surrogate"
+    search_space = {"lr": ("log", 1e-4, 3e-2), "steps": ("int", 2, 8), "lam": ("float", 0.0, 0.5),
+                    "surrogate_width": ("float", 0.5, 2.0)}
     option_defaults = {
         "threshold": 1.0, "decay": 0.5, "surrogate": "triangle", "surrogate_width": 1.0, "reset": "hard",
         "detach_reset": False, "backend": "auto", "loss": "tet", "lam": 0.05, "phi": 1.0,

@@ -216,6 +216,8 @@ _NMNIST = {"arch": "12C5p1-P2-64C5-P2", "steps": 30, "epochs": 100, "batch_size"
 class TSSLBP(Method):
     name = "tsslbp"
     description = "TSSL-BP (Zhang & Li 2020): spike-timing gradients through PSCs, fused O(T) backward"
+    search_space = {"lr": ("log", 1e-4, 3e-3), "steps": ("int", 3, 10), "tau_m": ("float", 2.0, 10.0),
+                    "tau_s": ("float", 1.0, 6.0)}
     option_defaults = {
         "tau_m": 5.0, "tau_s": 3.0, "threshold": 1.0, "backend": "auto",
         "loss": "kernel", "pattern": "head", "target_filters": 2, "desired_count": 4.0, "undesired_count": 1.0,

@@ -99,6 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_bench_parser(sub: Any) -> None:
+    tune = sub.add_parser("tune", help="an Optuna study over a method's search space (resumable, prunable, shared)")
+    add_run_options(tune)
+    tune.add_argument("--trials", type=int, default=10, help="trials this call adds to the study")
+    tune.add_argument("--timeout", type=float, default=None, help="stop adding trials after this many seconds")
+    tune.add_argument("--storage", default="", help="Optuna storage URL (default sqlite under <out>/tune/), "
+                      "e.g. postgresql://..., or journal:PATH for a journal file on a shared filesystem")
+    tune.add_argument("--study", default="", help="study name (default <method>-<dataset>); same name resumes")
+    tune.add_argument("--sampler", default="tpe", help="tpe | cmaes | random | grid")
+    tune.add_argument("--pruner", default="median", help="median | hyperband | none (on validation accuracy)")
+    tune.add_argument("--objective", default="accuracy", help="accuracy | accuracy,time (Pareto front)")
+    tune.add_argument("--budget-epochs", type=int, default=0, dest="budget_epochs", help="epochs per trial")
+    tune.add_argument("--space", action="append", default=[], metavar="NAME=LOW:HIGH[:log|int]",
+                      help="override or add a search dimension")
+    tune.add_argument("--workers", type=int, default=1, help="processes on this machine joining the study")
+    tune.add_argument("--best", type=int, default=0, metavar="SEEDS",
+                      help="instead of tuning, re-run the best configuration with this many seeds")
+    tune.add_argument("--report", action="store_true", help="instead of tuning, print the study's report")
     board = sub.add_parser("leaderboard", help="aggregate run records into the leaderboard (table, files, plots)")
     board.add_argument("--runs", default="leaderboards/runs", help="folder of run records (searched recursively)")
     board.add_argument("--dataset", default=None, help="only this dataset (a variant is its own dataset)")
@@ -285,6 +302,100 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
     return 1 if failed else 0
 
 
+def cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    import subprocess
+
+    from snnbench import tune as tn
+    from snnbench.engine import RuntimeOptions
+
+    spec = tn.TuneSpec(
+        method=args.method, dataset=args.dataset, trials=args.trials, timeout=args.timeout, storage=args.storage,
+        study=args.study, sampler=args.sampler, pruner=args.pruner, objective=args.objective,
+        budget_epochs=args.budget_epochs, seed=args.seed or 0, space=args.space, flags=run_flags(args),
+        worker=int(os.environ.get("SNNBENCH_TUNE_WORKER", "0")),
+        sets=parse_sets(args.set),
+        runtime=RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out)))
+    spec.multi  # noqa: B018 -- validates the objective before anything starts
+    if args.report:
+        _print_study_report(tn.study_report(tn.load_study(spec, create=False)), console)
+        return 0
+    if args.best:
+        for path in tn.rerun_best(spec, args.best):
+            console.print(f"record: {path}")
+        return 0
+    tn.load_study(spec)  # create it (and its first, published-recipe trial) before any worker starts
+    argv = [a for a in getattr(args, "argv", []) if a]
+    extra = [subprocess.Popen([sys.executable, "-m", "snnbench.cli", *argv, "--workers", "1"],
+                              env={**os.environ, "SNNBENCH_TUNE_WORKER": str(i)})
+             for i in range(1, max(args.workers, 1))]
+    view = _TuneView(console, spec)
+    with view.live():
+        study = tn.run_study(spec, report=view.epoch, on_trial=view.trial)
+    console.print()
+    codes = [p.wait() for p in extra]
+    _print_study_report(tn.study_report(study), console)
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+class _TuneView:
+    """A rich live view: trials done / pruned / failed, the best value so far, the current trial's epoch."""
+
+    def __init__(self, console: Console, spec: Any) -> None:
+        import time
+
+        self.console, self.spec, self.start = console, spec, time.perf_counter()
+        self.counts = {"complete": 0, "pruned": 0, "fail": 0}
+        self.best: float | None = None
+        self.current = "-"
+        self._live: Any = None
+
+    def live(self) -> Any:
+        from rich.live import Live
+
+        self._live = Live(self.render(), console=self.console, refresh_per_second=2, transient=False)
+        return self._live
+
+    def render(self) -> Table:
+        from snnbench.tune import elapsed
+
+        table = Table(title=f"tuning {self.spec.method} on {self.spec.dataset} (study {self.spec.study_name})")
+        for col in ("done", "pruned", "failed", "best val acc", "current trial", "elapsed"):
+            table.add_column(col)
+        best = f"{self.best:.2f}%" if self.best is not None else "-"
+        table.add_row(str(self.counts["complete"]), str(self.counts["pruned"]), str(self.counts["fail"]), best,
+                      self.current, elapsed(self.start))
+        return table
+
+    def epoch(self, number: int, epoch: int, epochs: int, row: dict[str, Any]) -> None:
+        self.current = f"#{number}: epoch {epoch}/{epochs}, val {row.get('val_acc') or 0:.2f}%"
+        if self._live is not None:
+            self._live.update(self.render())
+
+    def trial(self, study: Any, trial: Any) -> None:
+        state = trial.state.name.lower()
+        if state in self.counts:
+            self.counts[state] += 1
+        if trial.values and (self.best is None or trial.values[0] > self.best):
+            self.best = trial.values[0]
+        if self._live is not None:
+            self._live.update(self.render())
+
+
+def _print_study_report(report: dict[str, Any], console: Console) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
+    console.print(f"study [bold]{report['study']}[/] ({report['attrs']}): {counts}")
+    table = Table(title="Pareto front (val acc up, train time down)" if report["pareto"] else "best trials")
+    for col in ("trial", "values", "params", "record"):
+        table.add_column(col, overflow="fold")
+    for t in report["best"]:
+        values = ", ".join(f"{v:.3g}" for v in t["values"] or [])
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+        table.add_row(str(t["number"]), values, params, str(t["record"] or "-"))
+    console.print(table)
+    if report["importances"]:
+        console.print("importances: " + ", ".join(f"{k} {v:.2f}" for k, v in report["importances"].items()))
+
+
 def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     from snnbench import leaderboard as lb
 
@@ -328,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "bench": cmd_bench,
+    args.argv = argv
+    handler = {"run": cmd_run, "list": cmd_list, "data": cmd_data, "bench": cmd_bench, "tune": cmd_tune,
                "leaderboard": cmd_leaderboard}[args.command]
     try:
         return handler(args, console)

@@ -165,11 +165,12 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
     published = load_published() if published is None else published
     rows: dict[tuple, Row] = {}
     for path, record in records:
-        if dataset and record["dataset"] != dataset:
-            continue
+        tags = record.get("tags") or {}
+        if (dataset and record["dataset"] != dataset) or (tags.get("trial") is not None and not tags.get("tuned")):
+            continue  # another dataset, or one trial of a study (its best configuration is re-run as "tuned")
         cfg, env, cost = record["config"], record["environment"], record["cost"]
         device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
-        recipe = "tuned" if record.get("tags", {}).get("study") else (cfg.get("recipe") or "recipe")
+        recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
                record["epochs"], recipe, device)
         row = rows.get(key)
