@@ -131,6 +131,8 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     """Check a --set value against the type of its default (ints may stand for floats)."""
+    if value is None and isinstance(default, str):
+        return "none"  # `--set augment=none` names the choice "none", not a missing value
     if default is None or value is None:
         return value
     if isinstance(default, bool):

@@ -105,6 +105,9 @@ def test_set_overrides_and_rejects_unknown_keys():
         resolve_config(method, dataset, {}, parse_sets(["epochs=many"]))
     with pytest.raises(ConfigError, match="key=value"):
         parse_sets(["lr"])
+    # "none" is a choice for string fields (augment, lr_schedule), not Python's None
+    cfg = resolve_config(create_method("tet"), dataset, {}, parse_sets(["augment=none", "lr_schedule=none"]))
+    assert cfg.augment == "none" and cfg.lr_schedule == "none"
 
 
 def test_recipes_are_selected_by_dataset_family():
