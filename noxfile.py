@@ -23,24 +23,30 @@ BASELINE = ROOT / "benchmarks" / "baseline"
 BENCH_FAIL = "median:75%"
 
 
+def _install(session: nox.Session, *args: str) -> None:
+    """Install into the session's venv; under ``--no-venv`` use the current environment as it is."""
+    if session.venv_backend != "none":
+        session.install(*args)
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (real data from the mirror in $SNNBENCH_MIRROR, default ../shared/data)."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"SNNBENCH_MIRROR": MIRROR})
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the package, methods, datasets, tests, benchmarks and scripts."""
-    session.install("ruff")
+    _install(session, "ruff")
     session.run("ruff", "check", *SOURCES, "tests", "benchmarks", "scripts", "noxfile.py")
 
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy over the package, methods and datasets (settings in pyproject.toml)."""
-    session.install("-e", ".[dev]", "mypy")
+    _install(session, "-e", ".[dev]", "mypy")
     session.run("mypy", *SOURCES)
 
 
@@ -53,7 +59,7 @@ def _benchmark_args() -> list[str]:
 def bench(session: nox.Session) -> None:
     """pytest-benchmark: kernels and one training step per method, compared with the committed baseline
     of this machine class (benchmarks/baseline/<machine id>/); fails on a median slower by BENCH_FAIL."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     session.run(*_benchmark_args(), "--benchmark-compare", f"--benchmark-compare-fail={BENCH_FAIL}",
                 *session.posargs)
 
@@ -62,7 +68,7 @@ def bench(session: nox.Session) -> None:
 def bench_baseline(session: nox.Session) -> None:
     """Re-record the baseline of this machine class (see the README: only on an idle machine of the CI
     class, from a clean checkout, and commit it with the reason)."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     probe = session.run("python", "-c", "from pytest_benchmark.utils import get_machine_id; print(get_machine_id())",
                         silent=True)
     machine = str(probe).strip().splitlines()[-1] if probe else ""
@@ -74,7 +80,7 @@ def bench_baseline(session: nox.Session) -> None:
 @nox.session
 def smoke(session: nox.Session) -> None:
     """Accuracy regression: every method trains on digits (CPU) and must reach its recorded floor."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     session.run("python", "-m", "pytest", "-q", "benchmarks/smoke_accuracy.py", "-p", "no:benchmark",
                 *session.posargs)
 
@@ -82,7 +88,7 @@ def smoke(session: nox.Session) -> None:
 @nox.session(tags=["gpu"])
 def gpu(session: nox.Session) -> None:
     """On a CUDA machine: the kernel tests natively and the side-by-side speed table (snnbench bench)."""
-    session.install("-e", ".[dev]")
+    _install(session, "-e", ".[dev]")
     session.run("python", "-m", "pytest", "-q", "tests/test_lif.py", "tests/test_tsslbp_kernel.py",
                 "tests/test_srm_kernel.py")
     session.run("snnbench", "bench", "--methods", "tsslbp,stbp,tet,slayer", *session.posargs)

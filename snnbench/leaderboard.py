@@ -18,6 +18,7 @@ Records that fail the schema are reported with their path and reason and left ou
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
 import io
 import json
@@ -302,7 +303,7 @@ def plot_all(rows: list[Row], records: list[tuple[Path, dict]], out: Path) -> li
         subset = [r for r in rows if r.dataset == dataset]
         fig, (ax_t, ax_c) = plt.subplots(1, 2, figsize=(11, 4))
         for r in subset:
-            label = f"{r.method}{' ' + r.options if r.options else ''} ({r.device})"
+            label = f"{r.method} {r.arch}{' ' + r.options if r.options else ''} ({r.device})"
             ax_t.errorbar([r.steps], [r.mean], yerr=[r.std], marker="o", label=label, capsize=3)
             ax_c.scatter([statistics.fmean(r.train_time_s)], [r.mean], label=label)
         front = pareto_front([(statistics.fmean(r.train_time_s), r.mean) for r in subset])
@@ -325,7 +326,8 @@ def plot_all(rows: list[Row], records: list[tuple[Path, dict]], out: Path) -> li
         written.append(_save(fig, out / f"{dataset}-curves.png"))
         for r in subset:
             best = max(r.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"])
-            path = _firing_plot(plt, by_run[best], out / f"{dataset}-{r.method}-firing-{abs(hash(best)) % 10**6}.png")
+            tag = hashlib.sha1(best.encode()).hexdigest()[:8]  # stable across regenerations
+            path = _firing_plot(plt, by_run[best], out / f"{dataset}-{r.method}-firing-{tag}.png")
             if path is not None:
                 written.append(path)
     return written
