@@ -425,6 +425,8 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
         Console(width=max(console.width, 180)).print(table)
     if not args.no_files:
         files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
+        if not any((Path(args.out) / "plots").glob("*.png")):
+            Console(stderr=True).print("[yellow]no plots[/]: matplotlib is not installed")
         Console(stderr=True).print("wrote " + ", ".join(str(p) for p in files.values()), highlight=False)
     return 0
 

@@ -1,9 +1,9 @@
 """``snnbench leaderboard``: aggregate run records into the table a researcher reads.
 
-One row per setting: dataset (its variant named, e.g. ``nmnist-1k``, ``cifar10-jpeg``), method, the
-method options that differ from its defaults (``loss=sdt``, ``exact_reset=True``), architecture, T,
+One row per setting: dataset (its variant named, e.g. ``nmnist-1k``, ``cifar10-jpeg``), method, what
+differs from the recipe (``loss=sdt``, ``exact_reset=True``, ``augment=jitter:8``), architecture, T,
 epochs, recipe or tuned, and the device (GPU name, else ``cpu``). Runs that differ only in their seed
-share a row; anything else (another GPU, another dataset variant, another option) never does.
+share a row; anything else (another GPU, another dataset variant, any other config field) never does.
 
 Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n shown) and best;
 training time per run and per epoch; ms per step; peak GPU memory; parameters; activation sparsity
@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from snnbench.config import resolve_config
 from snnbench.records import read_record, validate_record
 
 PUBLISHED = Path(__file__).resolve().parent.parent / "leaderboards" / "published.json"
@@ -117,29 +118,26 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
 
 
 def _options(record: dict) -> str:
-    """Method options that differ from the method's defaults (the setting, beyond the recipe)."""
-    from snnbench.registry import create_method
+    """What differs from the current recipe: method options and config fields (``augment=jitter:8``)."""
+    from snnbench.registry import create_dataset, create_method
 
+    cfg = record["config"]
     try:
-        defaults = create_method(record["method"]).option_defaults
-    except (KeyError, ValueError):
-        defaults = {}
-    options = record["config"].get("options", {})
-    recipe_options = _recipe_options(record)
-    changed = {k: v for k, v in options.items() if k in defaults and v != recipe_options.get(k, defaults[k])
-               and k != "backend"}
+        method, dataset = create_method(record["method"]), create_dataset(record["dataset"])
+        recipe = resolve_config(method, dataset, {"recipe": cfg.get("recipe", "")})
+    except Exception:  # an unknown name or recipe: show nothing rather than guess
+        return ""
+    shown = {"seed", "epochs", "steps", "arch", "recipe", "options", "method", "dataset", "init_from"}
+    changed = {k: v for k, v in cfg.items() if k not in shown and getattr(recipe, k, v) != v}
+    changed |= {k: v for k, v in cfg.get("options", {}).items()
+                if k != "backend" and recipe.options.get(k, v) != v}
     return ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
 
 
-def _recipe_options(record: dict) -> dict[str, Any]:
-    from snnbench.registry import create_dataset, create_method
-
-    try:
-        method, dataset = create_method(record["method"]), create_dataset(record["dataset"])
-        recipe = method.recipe_for(dataset, record["config"].get("recipe", ""))
-    except Exception:  # an unknown name or recipe: compare with the method defaults only
-        return {}
-    return dict(recipe.get("options", {}))
+def _setting(record: dict) -> str:
+    """A digest of the whole config without the seed: runs that differ in anything else never share a row."""
+    cfg = {k: v for k, v in record["config"].items() if k != "seed"}
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _time_to(curves: list[dict], threshold: float) -> float | None:
@@ -174,9 +172,9 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
                record["epochs"], recipe, device)
-        row = rows.get(key)
+        row = rows.get((*key, _setting(record)))
         if row is None:
-            row = rows[key] = Row(*key)
+            row = rows[(*key, _setting(record))] = Row(*key)
             row.published = match_published(published, *key[:2], key[3], key[4])
         row.seeds.append(record["seed"])
         row.runs.append(str(path))
