@@ -27,6 +27,7 @@ from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.files import DataContext, atomic_write_bytes
 from snnbench.methods.base import lr_at
+from snnbench.metrics import attach_counters, detach_counters, model_metrics
 from snnbench.monitor import attach_monitors, detach_monitors
 from snnbench.records import SCHEMA_VERSION, environment, read_record, write_record
 from snnbench.registry import create_dataset, create_method
@@ -136,6 +137,7 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
         lineage = blob.get("lineage", lineage)
 
     status, stop_reason, monitors = "completed", "", {}
+    counters: dict = {}  # synaptic-operation counters, attached with the monitors for the last test pass
     try:
         for epoch in range(state["epoch"], cfg.epochs):
             lr = lr_at(epoch, cfg)
@@ -147,9 +149,10 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             eval_start = time.perf_counter()
             row["val_acc"] = _evaluate(model, method, data.val, cfg) if data.val is not None else None
             if last:
-                monitors = attach_monitors(model)
+                monitors, counters = attach_monitors(model), attach_counters(model)
             row["test_acc"] = _evaluate(model, method, data.test, cfg)
             detach_monitors(model)
+            detach_counters(counters)
             state["eval_time_s"] += time.perf_counter() - eval_start
             state["curves"].append(row)
             state["epoch"] = epoch + 1
@@ -158,9 +161,10 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             if callback is not None:
                 callback(epoch + 1, row)
         if not monitors:  # nothing left to train (resumed a finished run): one pass for the statistics
-            monitors = attach_monitors(model)
+            monitors, counters = attach_monitors(model), attach_counters(model)
             _evaluate(model, method, data.test, cfg)
             detach_monitors(model)
+            detach_counters(counters)
     except Exception as err:
         if callback is None or not state["curves"]:
             raise
@@ -169,6 +173,8 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
         write_record(record, runtime.out)
         raise
     record = _record(cfg, runtime, data, plan, model, state, monitors, status, stop_reason, lineage, device, ckpt)
+    firing = record["firing"]
+    record["metrics"] = model_metrics(model, counters, firing, data.test.num_samples) if counters else {}
     return record, write_record(record, runtime.out)
 
 

@@ -9,7 +9,9 @@ Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n s
 training time per run and per epoch; ms per step; peak GPU memory; parameters; activation sparsity
 (1 − the spike rate over all spiking neurons and steps on the test set); the training time to
 reach accuracy thresholds (MLPerf-style, from the per-epoch test curve; the mean over the seeds that
-reached it, with their count); and the published number for the same method, dataset, network and T
+reached it, with their count); NeuroBench's effective ACs and MACs per sample and the energy estimate
+(:mod:`snnbench.metrics`; records made before it have none); and the published number for the same
+method, dataset, network and T
 (``leaderboards/published.json``, each with its source) with our difference.
 
 Records that fail the schema are reported with their path and reason and left out.
@@ -60,6 +62,9 @@ class Row:
     ms_per_step: list[float] = field(default_factory=list)
     peak_mib: list[float] = field(default_factory=list)
     sparsity: list[float] = field(default_factory=list)
+    acs: list[float] = field(default_factory=list)
+    macs: list[float] = field(default_factory=list)
+    energy_pj: list[float] = field(default_factory=list)
     params: int | None = None
     time_to: dict[str, list[float]] = field(default_factory=dict)
     published: dict[str, Any] | None = None
@@ -85,6 +90,8 @@ class Row:
             "train_time_s": _mean(self.train_time_s), "epoch_time_s": _mean(self.epoch_time_s),
             "ms_per_step": _mean(self.ms_per_step), "peak_gpu_mib": _mean(self.peak_mib),
             "params": self.params, "activation_sparsity": _mean(self.sparsity, 3),
+            "effective_acs": _mean(self.acs, 0), "effective_macs": _mean(self.macs, 0),
+            "energy_estimate_nj": _mean([e / 1000 for e in self.energy_pj], 1),
             "time_to_accuracy": {k: (f"{_mean(v)} s" if v else "not reached") + f" ({len(v)}/{len(self.seeds)})"
                                  for k, v in self.time_to.items()},
             "published": pub.get("text"), "published_source": pub.get("source"),
@@ -186,6 +193,11 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         if cost.get("peak_gpu_mem_mib") is not None:
             row.peak_mib.append(float(cost["peak_gpu_mem_mib"]))
         row.params = cost.get("params", row.params)
+        metrics = record.get("metrics") or {}
+        if metrics.get("synaptic_operations"):
+            row.acs.append(metrics["synaptic_operations"]["Effective_ACs"])
+            row.macs.append(metrics["synaptic_operations"]["Effective_MACs"])
+            row.energy_pj.append(metrics["energy_estimate_pj"])
         sparsity = _sparsity(record.get("firing") or {})
         if sparsity is not None:
             row.sparsity.append(sparsity)
@@ -215,8 +227,8 @@ def match_published(published: list[dict], dataset: str, method: str, arch: str,
 
 # ---- writers -------------------------------------------------------------------------------------------
 COLUMNS = ("dataset", "method", "options", "arch", "T", "epochs", "recipe", "device", "seeds", "accuracy",
-           "best", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity", "time to accuracy",
-           "published", "diff")
+           "best", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity", "ACs/sample",
+           "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff")
 
 
 def table_cells(row: Row) -> list[str]:
@@ -228,7 +240,8 @@ def table_cells(row: Row) -> list[str]:
     return [s["dataset"], s["method"], s["options"] or "-", s["arch"], str(s["T"]), str(s["epochs"]), s["recipe"],
             str(s["device"]), str(s["seeds"]), f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}", f"{s['acc_best']:.2f}",
             num(s["train_time_s"], " s"), num(s["epoch_time_s"], " s"), num(s["ms_per_step"]),
-            num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]),
+            num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]), num(s["effective_acs"]),
+            num(s["effective_macs"]), num(s["energy_estimate_nj"]),
             "; ".join(f"{k}: {v}" for k, v in s["time_to_accuracy"].items()) or "-",
             f"{s['published']} ({s['published_source']})" if s["published"] else "-",
             num(s["diff_vs_published"])]
