@@ -25,6 +25,7 @@ import torch
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
+from snnbench.distributed import finish_distributed, init_distributed
 from snnbench.files import DataContext, atomic_write_bytes
 from snnbench.methods.base import lr_at
 from snnbench.metrics import attach_counters, detach_counters, model_metrics
@@ -111,14 +112,24 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     """
     progress = progress or _Silent()
     device = resolve_device(runtime.device)
+    ddp = init_distributed()  # under torchrun: one process per device, rank 0 writes
+    if ddp is not None and device.type == "cuda":
+        device = torch.device("cuda", ddp.local_rank)
+        torch.cuda.set_device(device)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
     plan = parse_arch(cfg.arch)
     ctx = DataContext.from_options(runtime.data_dir, runtime.mirror, runtime.download)
     data = prepare_data(cfg, dataset, ctx, device)
+    if ddp is not None:  # each process trains on its shard of the training set
+        data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
     model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
     lineage = _init_from(model, cfg.init_from, device) if cfg.init_from else []
     optimizer = method.make_optimizer(model, cfg)
+    trained: torch.nn.Module = model
+    if ddp is not None:
+        trained = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -143,7 +154,7 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             lr = lr_at(epoch, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            row = _train_epoch(model, method, optimizer, data, cfg, device, epoch, progress, state)
+            row = _train_epoch(trained, method, optimizer, data, cfg, device, epoch, progress, state)
             row["lr"] = lr
             last = epoch == cfg.epochs - 1
             eval_start = time.perf_counter()
@@ -156,7 +167,8 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             state["eval_time_s"] += time.perf_counter() - eval_start
             state["curves"].append(row)
             state["epoch"] = epoch + 1
-            _save_checkpoint(ckpt, model, optimizer, state, lineage, cfg)
+            if ddp is None or ddp.main:
+                _save_checkpoint(ckpt, model, optimizer, state, lineage, cfg)
             progress.end_epoch(row)
             if callback is not None:
                 callback(epoch + 1, row)
@@ -170,12 +182,19 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             raise
         status, stop_reason = "stopped", f"{type(err).__name__}: {err}"
         record = _record(cfg, runtime, data, plan, model, state, {}, status, stop_reason, lineage, device, ckpt)
-        write_record(record, runtime.out)
+        if ddp is None or ddp.main:
+            write_record(record, runtime.out)
         raise
     record = _record(cfg, runtime, data, plan, model, state, monitors, status, stop_reason, lineage, device, ckpt)
     firing = record["firing"]
     record["metrics"] = model_metrics(model, counters, firing, data.test.num_samples) if counters else {}
-    return record, write_record(record, runtime.out)
+    record["distributed"] = {"world_size": ddp.world_size if ddp else 1, "backend": ddp.backend if ddp else None}
+    if ddp is not None and not ddp.main:
+        finish_distributed(ddp)
+        return record, Path(runtime.out) / f"{record['run_id']}.json"  # written by rank 0
+    path = write_record(record, runtime.out)
+    finish_distributed(ddp)
+    return record, path
 
 
 def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
