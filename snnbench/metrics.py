@@ -39,13 +39,16 @@ class SynapseCounter:
         mask = (x != 0).float()
         if isinstance(module, nn.Conv2d):
             ones = torch.ones_like(module.weight, dtype=torch.float32)
-            geometry = {"stride": module.stride, "padding": module.padding, "dilation": module.dilation,
-                        "groups": module.groups}
-            effective = float(F.conv2d(mask, ones, **geometry).sum())
-            dense = float(F.conv2d(torch.ones_like(x), ones, **geometry).sum())
+
+            def geometry(inp: torch.Tensor) -> float:
+                out = F.conv2d(inp, ones, None, module.stride, module.padding, module.dilation,  # type: ignore[arg-type]
+                               module.groups)
+                return float(out.sum())
+
+            effective, dense = geometry(mask), geometry(torch.ones_like(x))
         else:
-            effective = float(mask.sum()) * module.out_features
-            dense = float(x.numel()) * module.out_features
+            fan_out = int(module.out_features)  # type: ignore[arg-type]
+            effective, dense = float(mask.sum()) * fan_out, float(x.numel()) * fan_out
         self.dense += dense
         if is_spiking(x):
             self.acs += effective

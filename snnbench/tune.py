@@ -195,7 +195,7 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
                               "(choose another --study name)")
     elif not create:
         raise ConfigError(f"no study {spec.study_name!r} in this storage")
-    directions = ["maximize", "minimize"] if spec.multi else ["maximize"]
+    directions: list[Any] = ["maximize", "minimize"] if spec.multi else ["maximize"]
     study = optuna.create_study(
         storage=storage, study_name=spec.study_name, load_if_exists=True, directions=directions,
         sampler=make_sampler(spec.sampler, dims, spec.seed + spec.worker, spec.multi),
