@@ -323,14 +323,14 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
         for path in tn.rerun_best(spec, args.best):
             console.print(f"record: {path}")
         return 0
-    tn.load_study(spec)  # create it (and its first, published-recipe trial) before any worker starts
+    study = tn.load_study(spec)  # create it (and its first, published-recipe trial) before any worker starts
     argv = [a for a in getattr(args, "argv", []) if a]
     extra = [subprocess.Popen([sys.executable, "-m", "snnbench.cli", *argv, "--workers", "1"],
                               env={**os.environ, "SNNBENCH_TUNE_WORKER": str(i)})
              for i in range(1, max(args.workers, 1))]
     view = _TuneView(console, spec)
     with view.live():
-        study = tn.run_study(spec, report=view.epoch, on_trial=view.trial)
+        study = tn.run_study(spec, report=view.epoch, on_trial=view.trial, study=study)
     console.print()
     codes = [p.wait() for p in extra]
     _print_study_report(tn.study_report(study), console)

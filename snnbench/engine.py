@@ -147,8 +147,9 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
         _set_rng_state(blob["rng"])
         lineage = blob.get("lineage", lineage)
 
-    status, stop_reason, monitors = "completed", "", {}
-    counters: dict = {}  # synaptic-operation counters, attached with the monitors for the last test pass
+    status, stop_reason = "completed", ""
+    monitors: dict = {}  # firing monitors of the last test pass
+    counters: dict = {}  # synaptic-operation counters, gathered with the monitors on the last test pass
     try:
         for epoch in range(state["epoch"], cfg.epochs):
             lr = lr_at(epoch, cfg)
@@ -160,10 +161,9 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             eval_start = time.perf_counter()
             row["val_acc"] = _evaluate(model, method, data.val, cfg) if data.val is not None else None
             if last:
-                monitors, counters = attach_monitors(model), attach_counters(model)
-            row["test_acc"] = _evaluate(model, method, data.test, cfg)
-            detach_monitors(model)
-            detach_counters(counters)
+                row["test_acc"], monitors, counters = _measured_test(model, method, data, cfg)
+            else:
+                row["test_acc"] = _evaluate(model, method, data.test, cfg)
             state["eval_time_s"] += time.perf_counter() - eval_start
             state["curves"].append(row)
             state["epoch"] = epoch + 1
@@ -173,10 +173,7 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             if callback is not None:
                 callback(epoch + 1, row)
         if not monitors:  # nothing left to train (resumed a finished run): one pass for the statistics
-            monitors, counters = attach_monitors(model), attach_counters(model)
-            _evaluate(model, method, data.test, cfg)
-            detach_monitors(model)
-            detach_counters(counters)
+            _, monitors, counters = _measured_test(model, method, data, cfg)
     except Exception as err:
         if callback is None or not state["curves"]:
             raise
@@ -268,6 +265,16 @@ def _evaluate(model, method, loader, cfg: RunConfig) -> float:
         correct += int((method.scores(output.float(), cfg).argmax(1) == labels).sum())
         total += labels.shape[0]
     return 100.0 * correct / max(total, 1)
+
+
+def _measured_test(model, method, data: DataBundle, cfg: RunConfig) -> tuple[float, dict, dict]:
+    """The test pass with firing monitors and synaptic-operation counters attached."""
+    monitors, counters = attach_monitors(model), attach_counters(model)
+    try:
+        return _evaluate(model, method, data.test, cfg), monitors, counters
+    finally:
+        detach_monitors(model)
+        detach_counters(counters)
 
 
 def _save_checkpoint(path: Path, model, optimizer, state: dict[str, Any], lineage: list, cfg: RunConfig) -> None:

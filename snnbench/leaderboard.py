@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import resolve_config
+from snnbench.metrics import activation_sparsity
 from snnbench.records import read_record, validate_record
 
 PUBLISHED = Path(__file__).resolve().parent.parent / "leaderboards" / "published.json"
@@ -156,13 +157,6 @@ def _time_to(curves: list[dict], threshold: float) -> float | None:
     return None
 
 
-def _sparsity(firing: dict) -> float | None:
-    neurons = sum(layer.get("neurons", 0) for layer in firing.values())
-    if not neurons:
-        return None
-    return 1 - sum(layer["neurons"] * layer["mean_rate"] for layer in firing.values()) / neurons
-
-
 def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
                thresholds: dict[str, tuple[float, ...]] | None = None,
                published: list[dict] | None = None) -> list[Row]:
@@ -198,7 +192,7 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
             row.acs.append(metrics["synaptic_operations"]["Effective_ACs"])
             row.macs.append(metrics["synaptic_operations"]["Effective_MACs"])
             row.energy_pj.append(metrics["energy_estimate_pj"])
-        sparsity = _sparsity(record.get("firing") or {})
+        sparsity = activation_sparsity(record.get("firing") or {})
         if sparsity is not None:
             row.sparsity.append(sparsity)
         family = record.get("dataset_info", {}).get("family", record["dataset"])

@@ -62,6 +62,14 @@ def is_spiking(x: torch.Tensor) -> bool:
     return nonzero.numel() == 0 or bool((nonzero == nonzero[0]).all())
 
 
+def activation_sparsity(firing: dict[str, dict]) -> float | None:
+    """Share of zero (neuron, step) outputs over the spiking layers, from the records' firing statistics."""
+    neurons = sum(f["neurons"] for f in firing.values() if f)
+    if not neurons:
+        return None
+    return 1 - sum(f["neurons"] * f["mean_rate"] for f in firing.values() if f) / neurons
+
+
 def attach_counters(model: nn.Module) -> dict[str, SynapseCounter]:
     return {name: SynapseCounter(m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
 
@@ -79,19 +87,17 @@ def model_metrics(model: nn.Module, counters: dict[str, SynapseCounter], firing:
     macs = sum(c.macs for c in counters.values()) / samples
     weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     total_weights = sum(w.numel() for w in weights)
-    neuron_steps = sum(f["neurons"] * 1.0 for f in firing.values() if f)
-    active = sum(f["neurons"] * f["mean_rate"] for f in firing.values() if f)
     return {
         "synaptic_operations": {"Effective_ACs": acs, "Effective_MACs": macs,
                                 "Dense": sum(c.dense for c in counters.values()) / samples},
         "footprint_bytes": sum(p.numel() * p.element_size() for p in model.parameters())
         + sum(b.numel() * b.element_size() for b in model.buffers()),
         "connection_sparsity": float(sum((w == 0).sum() for w in weights)) / total_weights if total_weights else 0.0,
-        "activation_sparsity": 1 - active / neuron_steps if neuron_steps else None,
+        "activation_sparsity": activation_sparsity(firing),
         "energy_estimate_pj": acs * PJ_PER_AC + macs * PJ_PER_MAC,
         "energy_note": f"estimate: {PJ_PER_AC} pJ/AC, {PJ_PER_MAC} pJ/MAC (45 nm), arithmetic only, per sample",
     }
 
 
-__all__ = ["PJ_PER_AC", "PJ_PER_MAC", "SynapseCounter", "attach_counters", "detach_counters", "is_spiking",
-           "model_metrics"]
+__all__ = ["PJ_PER_AC", "PJ_PER_MAC", "SynapseCounter", "activation_sparsity", "attach_counters", "detach_counters",
+           "is_spiking", "model_metrics"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,9 +223,7 @@ def objective_fn(spec: TuneSpec, dims: list[Dimension], report: Any = None) -> A
     def objective(trial: Any) -> Any:
         params = {d.name: d.suggest(trial) for d in dims}
         cfg = trial_config(spec, params)
-        base = spec.runtime or RuntimeOptions()
-        runtime = RuntimeOptions(device=base.device, data_dir=base.data_dir, mirror=base.mirror, out=base.out,
-                                 download=base.download, tags={"study": spec.study_name, "trial": trial.number})
+        runtime = replace(spec.runtime or RuntimeOptions(), tags={"study": spec.study_name, "trial": trial.number})
 
         def on_epoch(epoch: int, row: dict[str, Any]) -> None:
             if report is not None:
@@ -247,12 +245,13 @@ def objective_fn(spec: TuneSpec, dims: list[Dimension], report: Any = None) -> A
     return objective
 
 
-def run_study(spec: TuneSpec, report: Any = None, on_trial: Any = None) -> Any:
-    """Add ``spec.trials`` trials (or until ``spec.timeout`` seconds) to the study; returns it."""
+def run_study(spec: TuneSpec, report: Any = None, on_trial: Any = None, study: Any = None) -> Any:
+    """Add ``spec.trials`` trials (or until ``spec.timeout`` seconds) to ``study`` (default: open or create
+    it from ``spec``); returns it."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = load_study(spec)
+    study = study if study is not None else load_study(spec)
     dims = parse_space(create_method(spec.method), spec.space)
     done = len([t for t in study.trials if t.state.is_finished()])
     callbacks = [optuna.study.MaxTrialsCallback(done + spec.trials, states=None)]
@@ -280,13 +279,10 @@ def rerun_best(spec: TuneSpec, seeds: int) -> list[Path]:
     study = load_study(spec, create=False)
     trial = best_trial(study)
     paths = []
-    base = spec.runtime or RuntimeOptions()
+    runtime = replace(spec.runtime or RuntimeOptions(),
+                      tags={"study": spec.study_name, "tuned": "best", "best_trial": trial.number})
     for seed in range(seeds):
-        cfg = trial_config(spec, {**trial.params, "seed": seed})
-        runtime = RuntimeOptions(device=base.device, data_dir=base.data_dir, mirror=base.mirror, out=base.out,
-                                 download=base.download,
-                                 tags={"study": spec.study_name, "tuned": "best", "best_trial": trial.number})
-        paths.append(train(cfg, runtime)[1])
+        paths.append(train(trial_config(spec, {**trial.params, "seed": seed}), runtime)[1])
     return paths
 
 
