@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snnbench.kernels.lif import LIFParams, lif_scan
-from snnbench.kernels.srm import SRMParams, psp, psp_kernel, srm_spikes
-from snnbench.methods.tsslbp import tsslbp_neuron
+from snnbench.kernels import LIFParams, SRMParams, lif_scan, srm_spikes, tsslbp_neuron
+from snnbench.kernels.srm import psp, psp_kernel
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # (T, neurons): the references at a CPU-sized shape, the interpreted Triton kernels at a small one

@@ -8,66 +8,58 @@ take and return time-major tensors ``[T, B, ...]``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from snnbench.arch import LayerPlan, LayerSpec
-from snnbench.config import ConfigError, RunConfig
+from snnbench.arch import LayerPlan, LayerSpec, parse_arch
+from snnbench.config import ConfigError, Options, RunConfig, choice, num
+from snnbench.kernels import BACKENDS, SURROGATES, LIFParams
+from snnbench.kernels.lif import RESETS as LIF_RESETS
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "nadam")
-LR_SCHEDULES = ("none", "cosine", "step")
-
-
-class TimeDistributed(nn.Module):
-    """Applies a per-frame module to ``[T, B, ...]`` by folding time into the batch."""
-
-    def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.module = module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, batch = x.shape[:2]
-        y = self.module(x.reshape(steps * batch, *x.shape[2:]))
-        return y.reshape(steps, batch, *y.shape[1:])
-
-
-class Flatten(nn.Module):
-    """``[T, B, C, H, W]`` → ``[T, B, C·H·W]`` (channel-major, as the papers' code flattens)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(2)
-
-
-class SpikingNetwork(nn.Module):
-    """A sequence of time-major layers; ``forward`` maps ``[T, B, C, H, W]`` to ``[T, B, K]``."""
-
-    def __init__(self, layers: list[nn.Module]) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers:
-            x = layer(x)
-        return x
+from .layers import LIF, Flatten, ResBlock, SpikingNetwork, TimeDistributed
 
 
 class Method:
     """A learning rule: network construction, loss, readout and optimiser defaults.
 
-    Class attributes: ``name``; ``description``; ``option_defaults`` (the method's own settings,
-    all overridable with ``--set``); ``default_recipe`` (config fields for any dataset);
-    ``recipes`` (per dataset family: network, T, optimiser, ... as published).
+    Class attributes: ``name``; ``description``; ``options_type`` (a frozen :class:`Options`
+    dataclass: the method's own settings with their types, choices and ranges, all overridable with
+    ``--set``; ``option_defaults`` is derived from it); ``default_recipe`` (config fields for any
+    dataset); ``recipes`` (per dataset family: network, T, optimiser, ... as published).
     """
 
     name: str = ""
     description: str = ""
+    options_type: type[Options] = Options
     option_defaults: dict[str, Any] = {}
     default_recipe: dict[str, Any] = {}
     recipes: dict[str, dict[str, Any]] = {}
     # what ``snnbench tune`` searches: name (a config field or an option) -> (float | log | int, low, high)
     search_space: dict[str, tuple[str, float, float]] = {"lr": ("log", 1e-4, 3e-2)}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.option_defaults = cls.options_type.defaults()
+
+    def opts(self, cfg: RunConfig) -> Any:
+        """The run's typed options (validated when the config resolved; built once per config)."""
+        cached = getattr(self, "_opts_cache", None)
+        if cached is None or cached[0] is not cfg.options:
+            cached = (cfg.options, self.options_type.from_dict(cfg.options))
+            self._opts_cache = cached
+        return cached[1]
+
+    def check(self, cfg: RunConfig, dataset: Any) -> None:
+        """Validate ``cfg`` for ``dataset`` before any data loads: the architecture parses and the
+        network builds for the dataset's input shape (on the meta device: no memory, no init cost)."""
+        from snnbench.data import input_shape_of
+
+        plan = parse_arch(cfg.arch)
+        with torch.device("meta"):
+            self.build(plan, input_shape_of(cfg, dataset), dataset.num_classes, cfg)
 
     def recipe_for(self, dataset: Any, variant: str = "") -> dict[str, Any]:
         """The recipe for ``dataset`` (by name, else by family); ``variant`` picks ``family:variant``."""
@@ -134,28 +126,50 @@ class Method:
         """Class scores ``[B, K]`` whose argmax is the prediction."""
         raise NotImplementedError
 
-    def make_optimizer(self, model: nn.Module, cfg: RunConfig) -> torch.optim.Optimizer:
-        params = [p for p in model.parameters() if p.requires_grad]
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "nadam":
-            return torch.optim.NAdam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        raise ConfigError(f"unknown optimizer {cfg.optimizer!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    def param_groups(self, model: nn.Module, cfg: RunConfig) -> list[dict[str, Any]]:
+        """Parameter groups for the optimiser: dicts with ``name``, ``params`` and ``lr_scale``
+        (one group at the run's learning rate unless a method's reference code uses several)."""
+        return [{"name": "all", "params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
 
     def after_step(self, model: nn.Module, cfg: RunConfig) -> None:
         """Hook after each optimiser step (e.g. weight clamping)."""
 
 
-def lr_at(epoch: int, cfg: RunConfig) -> float:
-    """Learning rate for ``epoch`` (0-based): a pure function, so resuming needs no scheduler state."""
-    if cfg.lr_schedule == "none":
-        return cfg.lr
-    if cfg.lr_schedule == "cosine":
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * epoch / max(cfg.epochs, 1)))
-    if cfg.lr_schedule == "step":
-        return cfg.lr * cfg.lr_gamma ** (epoch // max(cfg.lr_step_epochs, 1))
-    raise ConfigError(f"unknown lr_schedule {cfg.lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}")
+# ---- the LIF family (STBP, STBP-tdBN and TET are siblings over this base) ----------------------
+@dataclass(frozen=True)
+class LIFOptions(Options):
+    """The LIF neuron's settings (:class:`snnbench.kernels.LIFParams`) and its backend."""
+
+    threshold: float = num(0.5, gt=0)
+    decay: float = num(0.2, ge=0, le=1)
+    surrogate: str = choice("rectangle", SURROGATES)
+    surrogate_width: float = num(1.0, gt=0)
+    reset: str = choice("hard", LIF_RESETS)
+    detach_reset: bool = False
+    backend: str = choice("auto", BACKENDS)
+
+    def lif(self) -> LIFParams:
+        return LIFParams(decay=self.decay, threshold=self.threshold, reset=self.reset,
+                         detach_reset=self.detach_reset, surrogate=self.surrogate, width=self.surrogate_width)
+
+
+class LIFMethod(Method):
+    """A rule whose synapses are followed by :class:`~snnbench.methods.layers.LIF` neurons."""
+
+    options_type: type[Options] = LIFOptions
+    residual_alpha: float = 1 / math.sqrt(2)  # tdBN's α on the residual branch
+
+    def neuron(self, cfg: RunConfig) -> LIF:
+        o = self.opts(cfg)
+        return LIF(o.lif(), o.backend)
+
+    def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return [TimeDistributed(nn.Linear(math.prod(in_shape), spec.channels)), self.neuron(cfg)]
+
+    def make_resblock(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        o = self.opts(cfg)
+        return [ResBlock(in_shape[0], spec.channels, spec.stride, o.lif(), residual_alpha=self.residual_alpha,
+                         backend=o.backend)]
+
+
+__all__ = ["Flatten", "LIFMethod", "LIFOptions", "Method", "SpikingNetwork", "TimeDistributed"]

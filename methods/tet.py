@@ -15,18 +15,30 @@ checkpoint) at a larger T; the record keeps the lineage and the total training t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench.arch import LayerSpec
-from snnbench.config import ConfigError, RunConfig
+from snnbench.arch import LayerPlan, LayerSpec
+from snnbench.config import RunConfig, choice, num
 from snnbench.registry import register_method
 
-from .base import TimeDistributed
-from .stbp import STBP, ResBlock
+from .base import LIFMethod, LIFOptions
+from .layers import SpikingNetwork, TimeDistributed
 
 LOSSES = ("tet", "sdt")
+
+
+@dataclass(frozen=True)
+class TETOptions(LIFOptions):
+    threshold: float = num(1.0, gt=0)
+    decay: float = num(0.5, ge=0, le=1)
+    surrogate: str = choice("triangle", LIFOptions.__dataclass_fields__["surrogate"].metadata["choices"])
+    loss: str = choice("tet", LOSSES)
+    lam: float = num(0.05, ge=0, le=1)  # λ, the MSE term's weight
+    phi: float = num(1.0)  # φ, the MSE target (V_th)
 
 
 def tet_loss(output: torch.Tensor, labels: torch.Tensor, lam: float, phi: float) -> torch.Tensor:
@@ -42,9 +54,12 @@ def sdt_loss(output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output.mean(0), labels)
 
 
-def _conv_bn(in_ch: int, out_ch: int, spec: LayerSpec) -> nn.Module:
-    conv = nn.Conv2d(in_ch, out_ch, spec.kernel, spec.stride, spec.padding)
-    nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+def _conv_bn(in_ch: int, out_ch: int, spec: LayerSpec, stem: bool = False) -> nn.Module:
+    """Conv → BN. VGGSNN's convs have a bias and Kaiming-normal (fan_out) weights; ResNet-19's stem
+    (``stem``) has no bias and PyTorch's default initialisation (``models/resnet_models.py``)."""
+    conv = nn.Conv2d(in_ch, out_ch, spec.kernel, spec.stride, spec.padding, bias=not stem)
+    if not stem:
+        nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return TimeDistributed(nn.Sequential(conv, nn.BatchNorm2d(out_ch)))
 
 
@@ -53,15 +68,13 @@ _CIFAR = {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 128, "lr"
 
 
 @register_method("tet")
-class TET(STBP):
+class TET(LIFMethod):
     name = "tet"
     description = "TET (Deng et al. 2022): per-step CE + λ·MSE to V_th, LIF (leak 0.5, hard reset), triangle surrogate"
     search_space = {"lr": ("log", 1e-4, 3e-2), "steps": ("int", 2, 8), "lam": ("float", 0.0, 0.5),
                     "surrogate_width": ("float", 0.5, 2.0)}
-    option_defaults = {
-        "threshold": 1.0, "decay": 0.5, "surrogate": "triangle", "surrogate_width": 1.0, "reset": "hard",
-        "detach_reset": False, "backend": "auto", "loss": "tet", "lam": 0.05, "phi": 1.0,
-    }
+    options_type = TETOptions
+    residual_alpha = 1.0  # TET's plain BN (γ = 1), not tdBN's α·V_th
     default_recipe = {"arch": "400", "steps": 4, "epochs": 10, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
                       "lr_schedule": "cosine"}
     recipes = {
@@ -74,7 +87,9 @@ class TET(STBP):
                    "event_binning": "n_time_bins", "event_values": "binary", "options": {"lam": 0.001}},
         # paper (App. A.1): ResNet-19, Adam 0.01, cosine, 300 epochs at T = 2, lambda = 0.05
         "cifar10": _CIFAR,
-        # TIT's second stage: T = 4 for 50 epochs at lr 1e-4; pass --init-from <the T = 2 run's record>
+        # TIT's second stage: T = 4 for 50 epochs at lr 1e-4; pass --init-from <the T = 2 run's record>.
+        # The paper (A.1) does not say which schedule the stage uses; this recipe keeps the cosine
+        # schedule, restarted over the stage's own 50 epochs (from 1e-4 down to 0).
         "cifar10:tit": {**_CIFAR, "steps": 4, "epochs": 50, "lr": 1e-4},
         # DVS-CIFAR10: VGGSNN, 10 frames of equal event count, 48x48, flip + roll, lambda = 0.001
         "cifar10-dvs": {"arch": "vggsnn", "steps": 10, "epochs": 300, "batch_size": 128, "lr": 1e-3,
@@ -82,23 +97,14 @@ class TET(STBP):
                         "augment": "flip_roll", "options": {"lam": 0.001}},
     }
 
-    def output_size(self, num_classes: int, cfg: RunConfig) -> int:
-        return num_classes
-
-    def build(self, plan, input_shape, num_classes, cfg):  # type: ignore[override]
-        if cfg.options["loss"] not in LOSSES:
-            raise ConfigError(f"unknown TET loss {cfg.options['loss']!r}; valid losses: {', '.join(LOSSES)}")
-        lam = float(cfg.options["lam"])
-        if not 0 <= lam <= 1:
-            raise ConfigError(f"lam must be in [0, 1], got {lam}")
+    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
+              ) -> SpikingNetwork:
+        self._stem = any(spec.kind == "resblock" for spec in plan.layers)  # the first conv of a ResNet
         return super().build(plan, input_shape, num_classes, cfg)
 
     def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        return [_conv_bn(in_shape[0], spec.channels, spec), self.neuron(cfg)]
-
-    def make_resblock(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        return [ResBlock(in_shape[0], spec.channels, spec.stride, self.lif(cfg), residual_alpha=1.0,
-                         backend=cfg.options["backend"])]
+        stem, self._stem = getattr(self, "_stem", False), False
+        return [_conv_bn(in_shape[0], spec.channels, spec, stem=stem), self.neuron(cfg)]
 
     def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
         return [TimeDistributed(nn.Linear(in_features, out_features))]  # non-spiking: logits per step
@@ -107,10 +113,10 @@ class TET(STBP):
         return output.float().mean(0)
 
     def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
-        o = cfg.options
-        if o["loss"] == "sdt":
+        o = self.opts(cfg)
+        if o.loss == "sdt":
             return sdt_loss(output.float(), labels)
-        return tet_loss(output.float(), labels, float(o["lam"]), float(o["phi"]))
+        return tet_loss(output.float(), labels, o.lam, o.phi)
 
 
-__all__ = ["LOSSES", "TET", "sdt_loss", "tet_loss"]
+__all__ = ["LOSSES", "TET", "TETOptions", "sdt_loss", "tet_loss"]

@@ -20,45 +20,52 @@ Faithful to the reference code stonezwr/TSSL-BP at HEAD; spec: shared/specs/tssl
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec
-from snnbench.config import ConfigError, RunConfig
-from snnbench.kernels.backends import BACKENDS, pick_backend
-from snnbench.kernels.tsslbp import RESETS, WARMUPS, TSSLBPParams, spikes_from_psc, tsslbp_torch
+from snnbench.config import ConfigError, Options, RunConfig, choice, num
+from snnbench.kernels import BACKENDS, TSSLBPParams, tsslbp_neuron, tsslbp_scan
+from snnbench.kernels.tsslbp import RESETS, WARMUPS, spikes_from_psc
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
 from .base import Method, SpikingNetwork, TimeDistributed
+from .layers import POOL_SCALE, SumPool
 
 LOSSES = ("kernel", "count")
 PATTERNS = {"head": None, "paper": "01011"}  # None: [0,1,1,1,1] for T < 10, [0,1,0,1,...] for T >= 10
-POOL_SCALE = 1.1
 
 
-def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshold: float = 1.0,
-                  backend: str = "auto", intra: bool = True, reset: str = "zero", warmup: str = "element",
-                  warmup_rate: float = 0.05) -> torch.Tensor:
-    """TSSL-BP neuron on time-major synaptic input ``[T, ...]``; returns the PSC ``[T, ...]``.
+@dataclass(frozen=True)
+class TSSLBPOptions(Options):
+    tau_m: float = num(5.0, gt=1)
+    tau_s: float = num(3.0, gt=1)
+    threshold: float = num(1.0, gt=0)
+    backend: str = choice("auto", BACKENDS)
+    loss: str = choice("kernel", LOSSES)
+    pattern: str = "head"  # head | paper | a 0/1 string
+    target_filters: int = num(2, ge=0)
+    desired_count: float = num(4.0, ge=0)
+    undesired_count: float = num(1.0, ge=0)
+    weight_scale_conv: float = num(1.0, gt=0)  # Networks/*.yaml weight_scale of conv layers
+    weight_scale_dense: float = num(1.0, gt=0)  # ... of fully connected layers and the output
+    weight_clamp: float = num(4.0, ge=0)
+    # ablations (reviewers' questions); defaults are the reference at HEAD
+    intra: bool = True
+    reset: str = choice("zero", RESETS)
+    warmup: str = choice("element", WARMUPS)
+    warmup_rate: float = num(0.05, ge=0, le=1)
 
-    ``backend``: ``torch``, ``triton`` or ``auto`` (triton on CUDA tensors, torch elsewhere). float32
-    and bfloat16 inputs are accepted; the state is float32, the output has the input's dtype. The
-    keyword ablations (``intra``, ``reset`` zero|subtract, ``warmup`` element|layer and its
-    ``warmup_rate``) default to the reference code at HEAD; see :mod:`snnbench.kernels.tsslbp`.
-    """
-    params = TSSLBPParams(float(tau_m), float(tau_s), float(threshold), bool(intra), reset, warmup, float(warmup_rate))
-    return _apply(current, params, backend)
+    def check(self) -> None:
+        desired_pattern(5, self.pattern)  # raises ConfigError for a bad pattern
 
-
-def _apply(current: torch.Tensor, params: TSSLBPParams, backend: str) -> torch.Tensor:
-    if pick_backend(backend, current) == "torch":
-        return tsslbp_torch(current, params)
-    from snnbench.kernels.tsslbp_triton import tsslbp_triton  # imports triton only when asked for
-
-    return tsslbp_triton(current, params)
+    def neuron(self) -> TSSLBPParams:
+        return TSSLBPParams(tau_m=self.tau_m, tau_s=self.tau_s, threshold=self.threshold, intra=self.intra,
+                            reset=self.reset, warmup=self.warmup, warmup_rate=self.warmup_rate)
 
 
 class TSSLBPNeuron(SpikingModule):
@@ -69,7 +76,7 @@ class TSSLBPNeuron(SpikingModule):
         self.params, self.backend = params, backend
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
-        psc = _apply(current, self.params, self.backend)
+        psc = tsslbp_scan(current, self.params, self.backend)
         if self.monitor is not None:
             self.record(spikes_from_psc(psc.detach(), self.params.tau_s))
         return psc
@@ -115,19 +122,6 @@ class PSPFilter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return psp(x, self.tau_s)
-
-
-class SumPool(nn.Module):
-    """The reference's pooling: a fixed (untrained) k×k window of weights 1.1 on PSCs, stride k."""
-
-    def __init__(self, kernel: int, scale: float = POOL_SCALE) -> None:
-        super().__init__()
-        self.kernel, self.scale = kernel, scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        steps, batch = x.shape[:2]
-        y = F.avg_pool2d(x.reshape(steps * batch, *x.shape[2:]), self.kernel, divisor_override=1) * self.scale
-        return y.reshape(steps, batch, *y.shape[1:])
 
 
 class RowDropout(nn.Module):
@@ -205,7 +199,9 @@ def count_loss(psc: torch.Tensor, labels: torch.Tensor, desired: float, undesire
 
 
 _KERNEL = {"steps": 5, "epochs": 100, "batch_size": 50, "lr": 5e-4}
-_CIFAR = {**_KERNEL, "epochs": 150, "lr": 2e-4, "augment": "crop_flip", "options": {"weight_scale": 5.0}}
+# Networks/CIFAR10.yaml: weight_scale 5 for the conv layers, 1 for FC_1, FC_2 and the output
+_CIFAR = {**_KERNEL, "epochs": 150, "lr": 2e-4, "augment": "crop_flip",
+          "options": {"weight_scale_conv": 5.0, "weight_scale_dense": 1.0}}
 _CNN1_DROPOUT = "96C3p1-D0.2-256C3p1-P2-D0.2-384C3p1-P2-D0.2-384C3p1-D0.2-256C3p1-D0.2-1024-D0.2-1024-D0.2"
 _NMNIST = {"arch": "12C5p1-P2-64C5-P2", "steps": 30, "epochs": 100, "batch_size": 50, "lr": 5e-4,
            "event_binning": "time_window", "event_window_us": 3000, "event_values": "binary",
@@ -218,13 +214,7 @@ class TSSLBP(Method):
     description = "TSSL-BP (Zhang & Li 2020): spike-timing gradients through PSCs, fused O(T) backward"
     search_space = {"lr": ("log", 1e-4, 3e-3), "steps": ("int", 3, 10), "tau_m": ("float", 2.0, 10.0),
                     "tau_s": ("float", 1.0, 6.0)}
-    option_defaults = {
-        "tau_m": 5.0, "tau_s": 3.0, "threshold": 1.0, "backend": "auto",
-        "loss": "kernel", "pattern": "head", "target_filters": 2, "desired_count": 4.0, "undesired_count": 1.0,
-        "weight_scale": 1.0, "weight_clamp": 4.0,
-        # ablations (reviewers' questions); defaults are the reference at HEAD
-        "intra": True, "reset": "zero", "warmup": "element", "warmup_rate": 0.05,
-    }
+    options_type = TSSLBPOptions
     default_recipe = {"arch": "400", "steps": 5, "epochs": 10, "batch_size": 50, "lr": 5e-4, "optimizer": "adamw",
                       "weight_decay": 0.01, "grad_clip": 1.0, "encoding": "direct"}
     recipes = {
@@ -246,28 +236,21 @@ class TSSLBP(Method):
         self._targets: dict[tuple, torch.Tensor] = {}
 
     def neuron(self, cfg: RunConfig) -> TSSLBPNeuron:
-        o = cfg.options
-        try:
-            pick_backend(o["backend"])
-            params = TSSLBPParams(float(o["tau_m"]), float(o["tau_s"]), float(o["threshold"]), bool(o["intra"]),
-                                  o["reset"], o["warmup"], float(o["warmup_rate"]))
-        except ValueError as err:
-            raise ConfigError(str(err)) from err
-        return TSSLBPNeuron(params, o["backend"])
+        o = self.opts(cfg)
+        return TSSLBPNeuron(o.neuron(), o.backend)
 
     def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
               ) -> SpikingNetwork:
-        if cfg.options["loss"] not in LOSSES:
-            raise ConfigError(f"unknown TSSL-BP loss {cfg.options['loss']!r}; valid losses: {', '.join(LOSSES)}")
         net = super().build(plan, input_shape, num_classes, cfg)
-        net.layers.insert(0, PSPFilter(float(cfg.options["tau_s"])))
+        net.layers.insert(0, PSPFilter(self.opts(cfg).tau_s))
         return net
 
     def _synapse(self, layer: nn.Conv2d | nn.Linear, cfg: RunConfig) -> nn.Module:
+        o = self.opts(cfg)
         with torch.no_grad():
             if isinstance(layer, nn.Linear):
                 nn.init.kaiming_normal_(layer.weight)  # conv keeps PyTorch's default uniform ±1/√fan_in
-            layer.weight.mul_(float(cfg.options["weight_scale"]))
+            layer.weight.mul_(o.weight_scale_dense if isinstance(layer, nn.Linear) else o.weight_scale_conv)
         return TimeDistributed(layer)
 
     def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
@@ -286,7 +269,7 @@ class TSSLBP(Method):
         if in_shape[1] % spec.kernel or in_shape[2] % spec.kernel:
             raise ConfigError(f"TSSL-BP sum pooling P{spec.kernel} needs H and W divisible by {spec.kernel}, "
                               f"got {in_shape[1]}x{in_shape[2]} (the reference's windows would straddle channels)")
-        return [SumPool(spec.kernel)]
+        return [TimeDistributed(SumPool(spec.kernel, POOL_SCALE))]
 
     def make_dropout(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         return [RowDropout(spec.p)]
@@ -295,16 +278,16 @@ class TSSLBP(Method):
         return output.float().sum(0)
 
     def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
-        o = cfg.options
-        if o["loss"] == "count":
-            return count_loss(output, labels, float(o["desired_count"]), float(o["undesired_count"]))
-        key = (output.shape[0], float(o["tau_s"]), str(o["pattern"]), int(o["target_filters"]), str(output.device))
+        o = self.opts(cfg)
+        if o.loss == "count":
+            return count_loss(output, labels, o.desired_count, o.undesired_count)
+        key = (output.shape[0], o.tau_s, o.pattern, o.target_filters, str(output.device))
         if key not in self._targets:  # built once per setting and device: no host-to-device copy per step
             self._targets[key] = kernel_target(*key[:4]).to(output.device)
         return kernel_loss(output.float(), labels, self._targets[key])
 
     def after_step(self, model: nn.Module, cfg: RunConfig) -> None:
-        bound = float(cfg.options["weight_clamp"])
+        bound = self.opts(cfg).weight_clamp
         if bound <= 0:
             return
         with torch.no_grad():
@@ -313,5 +296,5 @@ class TSSLBP(Method):
                     module.weight.clamp_(-bound, bound)
 
 
-__all__ = ["BACKENDS", "RESETS", "WARMUPS", "TSSLBP", "count_loss", "kernel_loss", "kernel_target",
-           "tsslbp_neuron"]
+__all__ = ["BACKENDS", "RESETS", "WARMUPS", "TSSLBP", "TSSLBPOptions", "count_loss", "kernel_loss",
+           "kernel_target", "tsslbp_neuron"]

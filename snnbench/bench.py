@@ -17,7 +17,6 @@ import gc
 import importlib.util
 import json
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -30,6 +29,8 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
+from snnbench.kernels import bind_backends
+from snnbench.optim import make_optimizer
 from snnbench.registry import create_dataset, create_method
 
 
@@ -84,22 +85,16 @@ def synthetic_batch(case: BenchCase, steps: int, device: torch.device) -> tuple[
 
 def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
     """Median milliseconds of ``step()`` over ``repeats`` calls after ``warmup`` calls."""
+    from snnbench.engine import StepTimer
+
     for _ in range(warmup):
         step()
-    times = []
+    timer = StepTimer(device)
     for _ in range(repeats):
-        if device.type == "cuda":
-            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            begin.record()
-            step()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(begin.elapsed_time(end))
-        else:
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
+        timer.start()
+        step()
+        timer.stop()
+    return statistics.median(timer.collect())
 
 
 def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
@@ -111,7 +106,8 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
     cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch},
                          dict(options or {}))
     model = method.build(parse_arch(cfg.arch), case.input_shape, case.classes, cfg).to(device)
-    optimizer = method.make_optimizer(model, cfg)
+    bind_backends(model, device)
+    optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
     x, labels = synthetic_batch(case, steps, device)
     model.train()
     return lambda: train_step(model, method, optimizer, x, labels, cfg, device)

@@ -311,7 +311,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
     spec = tn.TuneSpec(
         method=args.method, dataset=args.dataset, trials=args.trials, timeout=args.timeout, storage=args.storage,
         study=args.study, sampler=args.sampler, pruner=args.pruner, objective=args.objective,
-        budget_epochs=args.budget_epochs, seed=args.seed or 0, space=args.space, flags=run_flags(args),
+        budget_epochs=args.budget_epochs, seed=args.seed, space=args.space, flags=run_flags(args),
         worker=int(os.environ.get("SNNBENCH_TUNE_WORKER", "0")),
         sets=parse_sets(args.set),
         runtime=RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out)))

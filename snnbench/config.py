@@ -12,12 +12,105 @@ import ast
 import dataclasses
 import hashlib
 import json
+import math
+import re
+import typing
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
+
+from snnbench.events import BINNING_MODES, FRAME_VALUES
 
 
 class ConfigError(ValueError):
-    """A bad override: unknown key or a value of the wrong type (CLI exit code 2)."""
+    """A bad setting: unknown key, a value of the wrong type, a choice or a number out of range
+    (CLI exit code 2). Raised while the config resolves, before any data loads."""
+
+
+# ---- typed, validated fields ---------------------------------------------------------------------
+def num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+        lt: float | None = None) -> Any:
+    """A numeric dataclass field with its valid range (checked by :func:`validate_fields`)."""
+    return field(default=default, metadata={"range": (ge, gt, le, lt)})
+
+
+def choice(default: str, choices: tuple[str, ...]) -> Any:
+    """A string dataclass field that must be one of ``choices`` (module constants, listed in errors)."""
+    return field(default=default, metadata={"choices": tuple(choices)})
+
+
+def _range_text(ge: Any, gt: Any, le: Any, lt: Any) -> str:
+    low = f">= {ge}" if ge is not None else f"> {gt}" if gt is not None else ""
+    high = f"<= {le}" if le is not None else f"< {lt}" if lt is not None else ""
+    return " and ".join(p for p in (low, high) if p)
+
+
+def validate_fields(obj: Any, prefix: str = "") -> None:
+    """Check (and coerce ints to floats for float fields of) a frozen dataclass in place: types from
+    the annotations, ``Literal`` choices, :func:`choice` choices and :func:`num` ranges. Raises
+    :class:`ConfigError` naming the field, the bad value and what would be valid."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        value, kind, name = getattr(obj, f.name), hints[f.name], prefix + f.name
+        if get_origin(kind) is Literal:
+            valid = get_args(kind)
+            if value not in valid:
+                raise ConfigError(f"{name}={value!r} is not valid; valid {name} values: "
+                                  f"{', '.join(map(str, valid))}")
+            continue
+        if kind is bool and not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r}: expected true or false")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{name}={value!r}: expected an integer")
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}={value!r}: expected a number")
+            if not math.isfinite(value):
+                raise ConfigError(f"{name}={value!r}: expected a finite number")
+            object.__setattr__(obj, f.name, float(value))
+        if kind is str and not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r}: expected a string")
+        if "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise ConfigError(f"{name}={value!r} is not valid; valid {name} values: "
+                              f"{', '.join(f.metadata['choices'])}")
+        if "range" in f.metadata:
+            ge, gt, le, lt = f.metadata["range"]
+            if ((ge is not None and value < ge) or (gt is not None and value <= gt)
+                    or (le is not None and value > le) or (lt is not None and value >= lt)):
+                raise ConfigError(f"{name}={value!r} is out of range; it must be {_range_text(ge, gt, le, lt)}")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Base of each method's typed options: declare fields with :func:`num`, :func:`choice` or
+    ``Literal`` types; :meth:`from_dict` validates a resolved options dict."""
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field checks (override); raise :class:`ConfigError`."""
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {f.name: f.default for f in fields(cls)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; valid options: "
+                              f"{', '.join(f.name for f in fields(cls))}")
+        return cls(**data)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "nadam", "slayer-nadam")
+LR_SCHEDULES = ("none", "cosine", "step")
+ENCODINGS = ("direct", "rate")
+AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N")
 
 
 @dataclass(frozen=True)
@@ -28,43 +121,52 @@ class RunConfig:
     dataset: str
     arch: str
     recipe: str = ""  # which published recipe of the method for this dataset ("" = its first)
-    steps: int = 5  # number of time steps T
-    epochs: int = 1
-    batch_size: int = 64
-    lr: float = 1e-3
-    optimizer: str = "adam"  # adam | adamw | sgd | nadam
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    lr_schedule: str = "none"  # none | cosine | step
-    lr_step_epochs: int = 0
-    lr_gamma: float = 0.1
-    grad_clip: float = 0.0  # global gradient-norm clip, 0 = off
-    seed: int = 0
-    encoding: str = "direct"  # static images: direct (repeat) | rate (Bernoulli); events: frames
+    steps: int = num(5, ge=1)  # number of time steps T
+    epochs: int = num(1, ge=1)
+    batch_size: int = num(64, ge=1)
+    lr: float = num(1e-3, gt=0)
+    optimizer: str = choice("adam", OPTIMIZERS)
+    weight_decay: float = num(0.0, ge=0)
+    momentum: float = num(0.9, ge=0, le=1)
+    lr_schedule: str = choice("none", LR_SCHEDULES)
+    lr_step_epochs: int = num(0, ge=0)
+    lr_gamma: float = num(0.1, gt=0)
+    grad_clip: float = num(0.0, ge=0)  # global gradient-norm clip, 0 = off
+    seed: int = num(0, ge=0)
+    encoding: str = choice("direct", ENCODINGS)  # static images: direct (repeat) | rate (Bernoulli)
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N
-    val_fraction: float = 0.1
-    max_train_samples: int = 0  # 0 = all
-    max_test_samples: int = 0
+    val_fraction: float = num(0.1, ge=0, lt=1)
+    max_train_samples: int = num(0, ge=0)  # 0 = all
+    max_test_samples: int = num(0, ge=0)
     amp: bool = False  # bfloat16 autocast
-    event_binning: str = "n_time_bins"  # time_window | n_time_bins | n_event_bins
-    event_window_us: int = 0
-    event_values: str = "binary"  # binary | count | max_norm
-    event_size: int = 0  # resize event frames to this H = W (0 = sensor size)
+    event_binning: str = choice("n_time_bins", BINNING_MODES)
+    event_window_us: int = num(0, ge=0)
+    event_values: str = choice("binary", FRAME_VALUES)
+    event_size: int = num(0, ge=0)  # resize event frames to this H = W (0 = sensor size)
     init_from: str = ""  # checkpoint or record to start from (time-inheritance training)
-    options: dict[str, Any] = field(default_factory=dict)  # method-specific settings
+    options: dict[str, Any] = field(default_factory=dict)  # method-specific settings (validated by the method)
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if not re.fullmatch(r"none|crop_flip|flip_roll|jitter:\d+", self.augment):
+            raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
+        if self.event_binning == "time_window" and self.event_window_us <= 0:
+            raise ConfigError("event_binning=time_window needs event_window_us > 0")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
         """Hash of the whole resolved config (16 hex digits)."""
-        return _digest(self.as_dict())
+        return config_digest(self.as_dict())
 
     def lineage_hash(self) -> str:
         """Hash without ``epochs``: a run resumed with more epochs continues the same lineage."""
-        data = self.as_dict()
-        data.pop("epochs")
-        return _digest(data)
+        return config_digest(self.as_dict(), exclude=("epochs",))
+
+    def setting_hash(self) -> str:
+        """Hash without ``seed``: runs that differ only in their seed are one leaderboard setting."""
+        return config_digest(self.as_dict(), exclude=("seed",))
 
 
 BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
@@ -72,8 +174,11 @@ BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 
 
-def _digest(data: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+def config_digest(data: dict[str, Any], exclude: tuple[str, ...] = ()) -> str:
+    """The one digest of settings (16 hex digits of SHA-256 over sorted JSON), without ``exclude``:
+    run ids, lineage and checkpoint keys, leaderboard grouping and data-cache keys all use it."""
+    kept = {k: v for k, v in data.items() if k not in exclude}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def parse_value(text: str) -> Any:
@@ -114,6 +219,8 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
         if value is not None:
             values[key] = value
     for key, value in (sets or {}).items():
+        if key in ("method", "dataset"):
+            raise ConfigError(f"--set {key}=... is not how a run picks its {key}; use --{key} {value}")
         name = key.removeprefix("options.")
         if key in TOP_LEVEL_KEYS and not key.startswith("options."):
             values[key] = _coerce(key, value, BASE_DEFAULTS.get(key, values.get(key)))
@@ -122,11 +229,13 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
         else:
             valid = ", ".join(list(TOP_LEVEL_KEYS) + sorted(options))
             raise ConfigError(f"unknown --set key {key!r} for method {method.name}; valid keys: {valid}")
-    values["options"] = options
+    values["options"] = method.options_type.from_dict(options).as_dict()  # typed, range-checked
     values["method"], values["dataset"] = method.name, dataset.name
     if not values.get("arch"):
         raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")
-    return RunConfig(**values)
+    cfg = RunConfig(**values)
+    method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
+    return cfg
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:

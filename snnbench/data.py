@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from snnbench.config import ConfigError, RunConfig
+from snnbench.config import ENCODINGS, ConfigError, RunConfig
 from snnbench.events import Binning
 from snnbench.files import DataContext
 
-ENCODINGS = ("direct", "rate")
 VALIDATION_SEED = 20240611  # fixed for every run, so no model selection ever looks at the test set
 
 
@@ -133,6 +132,11 @@ def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bo
 def binning_of(cfg: RunConfig) -> Binning:
     return Binning(mode=cfg.event_binning, window_us=cfg.event_window_us, values=cfg.event_values,
                    size=cfg.event_size or None)
+
+
+def input_shape_of(cfg: RunConfig, dataset: Any) -> tuple[int, ...]:
+    """The shape of one input frame ``[C, H, W]`` that ``cfg`` gives ``dataset`` (no data is read)."""
+    return tuple(dataset.input_shape_for(binning_of(cfg)) if dataset.kind == "events" else dataset.input_shape)
 
 
 def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device) -> DataBundle:

@@ -1,18 +1,27 @@
-"""The one training loop every method runs through.
+"""The one training loop every method runs through: ``train = setup → fit → report``.
 
-``train(cfg, runtime)`` loads the data, builds the method's network from the layer plan, trains for
-``cfg.epochs`` epochs with validation and test evaluation after each, checkpoints every epoch
-(``--resume`` continues from the last one with identical results on the CPU), measures time and
-memory, gathers firing statistics on the test set, and writes the run record.
+- :func:`setup` checks the output folder and any checkpoint to resume, then loads the data, builds
+  the method's network for its device (binding the neuron backends once) and its optimiser;
+- :func:`fit` trains ``cfg.epochs`` epochs with validation and test evaluation after each and a
+  checkpoint every epoch (``--resume`` continues from the last one with identical results);
+- :func:`report` runs the measured test pass (firing statistics, synaptic operations) and writes
+  the run record.
+
+Checkpoints hold plain data only (tensors, numbers, strings, lists, dicts) and are loaded with
+``torch.load(weights_only=True)``: a file that needs anything else is refused, never executed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import math
+import os
+import pickle
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,10 +36,19 @@ from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
 from snnbench.files import DataContext, atomic_write_bytes
-from snnbench.methods.base import lr_at
+from snnbench.kernels import bind_backends
 from snnbench.metrics import attach_counters, detach_counters, model_metrics
 from snnbench.monitor import attach_monitors, detach_monitors
-from snnbench.records import SCHEMA_VERSION, environment, read_record, write_record
+from snnbench.optim import lr_at, make_optimizer, set_lr
+from snnbench.records import (
+    DEFAULT_RUNS,
+    SCHEMA_VERSION,
+    environment,
+    read_record,
+    record_checkpoint,
+    validate_record,
+    write_record,
+)
 from snnbench.registry import create_dataset, create_method
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -38,7 +56,7 @@ EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
 class Progress(Protocol):
-    """What the engine reports while it runs (the CLI draws it with rich)."""
+    """What the engine reports while it runs (the CLI draws it)."""
 
     def start_epoch(self, epoch: int, epochs: int, batches: int) -> None: ...
     def advance(self, loss: float, accuracy: float, samples_per_s: float) -> None: ...
@@ -58,10 +76,94 @@ class RuntimeOptions:
     device: str = "auto"
     data_dir: str | None = None
     mirror: str | None = None
-    out: Path = Path("leaderboards/runs")
+    out: Path = Path(DEFAULT_RUNS)
     resume: bool = False
     download: bool = True
     tags: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunState:
+    """What a run has done so far; saved in every checkpoint (plain data only)."""
+
+    epoch: int = 0
+    curves: list[dict[str, Any]] = field(default_factory=list)
+    train_time_s: float = 0.0
+    eval_time_s: float = 0.0
+    step_ms: list[float] = field(default_factory=list)
+    train_samples: int = 0
+    started_at: str = ""
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class StepTimer:
+    """Times steps with CUDA events on a GPU (read once, at :meth:`collect`) and ``perf_counter``
+    elsewhere; the engine and ``snnbench bench`` share it."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.device = device
+        self._events: list[tuple[Any, Any]] = []
+        self._ms: list[float] = []
+        self._t0 = 0.0
+
+    def start(self) -> None:
+        if self.cuda:
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+            self._events.append((begin, end))
+        else:
+            self._t0 = time.perf_counter()
+
+    def stop(self) -> None:
+        if self.cuda:
+            self._events[-1][1].record()
+        else:
+            self._ms.append((time.perf_counter() - self._t0) * 1000)
+
+    def __len__(self) -> int:
+        return len(self._events) if self.cuda else len(self._ms)
+
+    def collect(self) -> list[float]:
+        """Milliseconds of every timed step so far (synchronises the device once); clears the timer."""
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            self._ms = [b.elapsed_time(e) for b, e in self._events]
+            self._events = []
+        ms, self._ms = self._ms, []
+        return ms
+
+
+@dataclass
+class Run:
+    """Everything :func:`fit` and :func:`report` work on, built by :func:`setup`."""
+
+    cfg: RunConfig
+    runtime: RuntimeOptions
+    device: torch.device
+    method: Any
+    data: DataBundle
+    plan: Any
+    model: torch.nn.Module
+    trained: torch.nn.Module  # the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    state: RunState
+    lineage: list[dict[str, Any]]
+    checkpoint: Path
+    backends: list[str]
+    ddp: Any = None
+
+    @property
+    def main(self) -> bool:
+        return self.ddp is None or self.ddp.main
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,15 +183,19 @@ def seed_everything(seed: int) -> None:
 
 
 def _rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
+    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(np.asarray(keys).copy()), pos,
+                                                    has_gauss, gauss], "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors whatever the run's device
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
@@ -99,8 +205,23 @@ def checkpoint_path(cfg: RunConfig, out: Path) -> Path:
     return Path(out) / "checkpoints" / f"{cfg.method}-{cfg.dataset}-{cfg.lineage_hash()}.pt"
 
 
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint as plain data (``weights_only=True``); anything else is refused with a
+    :class:`ConfigError` naming the file, and nothing in it runs."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        first = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else type(err).__name__)
+        raise ConfigError(f"refusing checkpoint {path}: it is not a plain-data snnbench checkpoint "
+                          f"(tensors, numbers, strings, lists, dicts) ({first[:200]})") from None
+    if not isinstance(blob, dict) or "model" not in blob:
+        raise ConfigError(f"refusing checkpoint {path}: no model state in it")
+    return blob
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = None,
@@ -110,12 +231,62 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     ``callback(epoch, row)`` is called after every epoch (1-based epoch, the curve row with
     ``val_acc``); if it raises, the record is written with status "stopped" and the error re-raised.
     """
-    progress = progress or _Silent()
+    run = setup(cfg, runtime)
+    try:
+        monitors, counters = fit(run, progress or _Silent(), callback)
+    except Exception as err:
+        if callback is None or not run.state.curves:
+            raise
+        record = build_record(run, {}, "stopped", f"{type(err).__name__}: {err}")
+        if run.main:
+            write_record(record, runtime.out)
+        raise
+    return report(run, monitors, counters)
+
+
+def check_output_dir(out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any data loads or training starts."""
+    out = Path(out)
+    existing = out
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent  # nothing is created for a run that may fail before it trains
+    if not existing.is_dir():
+        raise ConfigError(f"--out {out}: {existing} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".snnbench-write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"--out {out}: cannot write in {existing} ({err.strerror or err})") from None
+
+
+def _resume_blob(cfg: RunConfig, ckpt: Path, resume: bool) -> dict[str, Any] | None:
+    """The checkpoint to resume from (checked against ``cfg`` before any data loads), or None."""
+    if not resume or not ckpt.is_file():
+        return None
+    blob = load_checkpoint(ckpt)
+    done = int(blob.get("state", {}).get("epoch", 0))
+    saved_epochs = blob.get("config", {}).get("epochs")
+    if done > cfg.epochs:
+        raise ConfigError(f"--resume: the checkpoint {ckpt} has already trained {done} epochs, more than "
+                          f"--epochs {cfg.epochs}; ask for at least {done} epochs")
+    if cfg.lr_schedule == "cosine" and saved_epochs is not None and saved_epochs != cfg.epochs and done:
+        raise ConfigError(f"--resume: the cosine schedule depends on the number of epochs, and the checkpoint "
+                          f"{ckpt} was trained for a {saved_epochs}-epoch run; resume with --epochs {saved_epochs}, "
+                          f"or start a new run (without --resume)")
+    return blob
+
+
+def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
+    """Everything before the first epoch: checks, device, data, network, optimiser, resumed state."""
     device = resolve_device(runtime.device)
-    ddp = init_distributed()  # under torchrun: one process per device, rank 0 writes
+    ddp = init_distributed(device)  # under torchrun: one process per device, rank 0 writes
     if ddp is not None and device.type == "cuda":
-        device = torch.device("cuda", ddp.local_rank)
-        torch.cuda.set_device(device)
+        device = ddp.device
+    ckpt = checkpoint_path(cfg, runtime.out)
+    if ddp is None or ddp.main:
+        check_output_dir(runtime.out)
+    blob = _resume_blob(cfg, ckpt, runtime.resume)
+    lineage = _init_from(cfg.init_from) if cfg.init_from else ([], None)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
     plan = parse_arch(cfg.arch)
@@ -124,73 +295,69 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     if ddp is not None:  # each process trains on its shard of the training set
         data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
     model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
-    lineage = _init_from(model, cfg.init_from, device) if cfg.init_from else []
-    optimizer = method.make_optimizer(model, cfg)
+    backends = bind_backends(model, device)
+    parents, weights = lineage
+    if weights is not None:
+        _load_weights(model, weights, cfg.init_from)
+    optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
     trained: torch.nn.Module = model
     if ddp is not None:
         trained = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-
     # the environment (git commit, source hash, versions) as the run starts: the code that trains
-    state: dict[str, Any] = {"epoch": 0, "curves": [], "train_time_s": 0.0, "eval_time_s": 0.0,
-                             "step_ms": [], "train_samples": 0, "started_at": _now(),
-                             "environment": environment(str(device))}
-    ckpt = checkpoint_path(cfg, runtime.out)
-    if runtime.resume and ckpt.is_file():
-        # load on the CPU: load_state_dict moves weights and optimiser state to the parameters' device
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = RunState(started_at=_now(), environment=environment(str(device)))
+    if blob is not None:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
-        state = blob["state"]
+        state = RunState.from_dict(blob["state"])
         _set_rng_state(blob["rng"])
-        lineage = blob.get("lineage", lineage)
+        parents = blob.get("lineage", parents)
+    return Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
+               backends, ddp)
 
-    status, stop_reason = "completed", ""
+
+def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> tuple[dict, dict]:
+    """Train the remaining epochs; returns the firing monitors and operation counters of the last
+    (measured) test pass."""
+    cfg, state = run.cfg, run.state
     monitors: dict = {}  # firing monitors of the last test pass
     counters: dict = {}  # synaptic-operation counters, gathered with the monitors on the last test pass
-    try:
-        for epoch in range(state["epoch"], cfg.epochs):
-            lr = lr_at(epoch, cfg)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            row = _train_epoch(trained, method, optimizer, data, cfg, device, epoch, progress, state)
-            row["lr"] = lr
-            last = epoch == cfg.epochs - 1
-            eval_start = time.perf_counter()
-            row["val_acc"] = _evaluate(model, method, data.val, cfg) if data.val is not None else None
-            if last:
-                row["test_acc"], monitors, counters = _measured_test(model, method, data, cfg)
-            else:
-                row["test_acc"] = _evaluate(model, method, data.test, cfg)
-            state["eval_time_s"] += time.perf_counter() - eval_start
-            state["curves"].append(row)
-            state["epoch"] = epoch + 1
-            if ddp is None or ddp.main:
-                _save_checkpoint(ckpt, model, optimizer, state, lineage, cfg)
-            progress.end_epoch(row)
-            if callback is not None:
-                callback(epoch + 1, row)
-        if not monitors:  # nothing left to train (resumed a finished run): one pass for the statistics
-            _, monitors, counters = _measured_test(model, method, data, cfg)
-    except Exception as err:
-        if callback is None or not state["curves"]:
-            raise
-        status, stop_reason = "stopped", f"{type(err).__name__}: {err}"
-        record = _record(cfg, runtime, data, plan, model, state, {}, status, stop_reason, lineage, device, ckpt)
-        if ddp is None or ddp.main:
-            write_record(record, runtime.out)
-        raise
-    record = _record(cfg, runtime, data, plan, model, state, monitors, status, stop_reason, lineage, device, ckpt)
+    for epoch in range(state.epoch, cfg.epochs):
+        lr = lr_at(epoch, cfg)
+        set_lr(run.optimizer, lr)
+        row = _train_epoch(run, epoch, progress)
+        row["lr"] = lr
+        eval_start = time.perf_counter()
+        row["val_acc"] = _evaluate(run.model, run.method, run.data.val, cfg) if run.data.val is not None else None
+        if epoch == cfg.epochs - 1:
+            row["test_acc"], monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
+        else:
+            row["test_acc"] = _evaluate(run.model, run.method, run.data.test, cfg)
+        state.eval_time_s += time.perf_counter() - eval_start
+        state.curves.append(row)
+        state.epoch = epoch + 1
+        if run.main:
+            _save_checkpoint(run)
+        progress.end_epoch(row)
+        if callback is not None:
+            callback(epoch + 1, row)
+    if not monitors:  # nothing left to train (resumed a finished run): one pass for the statistics
+        _, monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
+    return monitors, counters
+
+
+def report(run: Run, monitors: dict, counters: dict) -> tuple[dict[str, Any], Path]:
+    """Build the record from the finished run and write it (rank 0); returns ``(record, path)``."""
+    record = build_record(run, monitors, "completed", "")
     firing = record["firing"]
-    record["metrics"] = model_metrics(model, counters, firing, data.test.num_samples) if counters else {}
-    record["distributed"] = {"world_size": ddp.world_size if ddp else 1, "backend": ddp.backend if ddp else None}
-    if ddp is not None and not ddp.main:
-        finish_distributed(ddp)
-        return record, Path(runtime.out) / f"{record['run_id']}.json"  # written by rank 0
-    path = write_record(record, runtime.out)
-    finish_distributed(ddp)
+    record["metrics"] = model_metrics(run.model, counters, firing, run.data.test.num_samples) if counters else {}
+    if not run.main:
+        finish_distributed(run.ddp)
+        return record, Path(run.runtime.out) / f"{record['run_id']}.json"  # written by rank 0
+    path = write_record(record, run.runtime.out)
+    finish_distributed(run.ddp)
     return record, path
 
 
@@ -210,46 +377,34 @@ def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optim
     return loss, output
 
 
-def _train_epoch(model, method, optimizer, data: DataBundle, cfg: RunConfig, device: torch.device, epoch: int,
-                 progress: Progress, state: dict[str, Any]) -> dict[str, Any]:
-    model.train()
+def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
+    cfg, data, device, method = run.cfg, run.data, run.device, run.method
+    run.trained.train()
     data.train.set_epoch(epoch)
     progress.start_epoch(epoch + 1, cfg.epochs, len(data.train))
-    cuda = device.type == "cuda"
-    events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
-    step_ms: list[float] = []
+    timer = StepTimer(device)
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
     start = time.perf_counter()
     for inputs, labels in data.train:
-        if cuda:
-            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            begin.record()
-        else:
-            t0 = time.perf_counter()
-        loss, output = train_step(model, method, optimizer, inputs, labels, cfg, device)
-        if cuda:
-            end.record()
-            events.append((begin, end))
-        else:
-            step_ms.append((time.perf_counter() - t0) * 1000)
+        timer.start()
+        loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device)
+        timer.stop()
         batch = labels.shape[0]
         seen += batch
         loss_sum += loss.detach().float() * batch
         correct += (method.scores(output.detach(), cfg).argmax(1) == labels).sum()
-        if not cuda or len(events) % 20 == 0:
+        if not timer.cuda or len(timer) % 20 == 0:
             elapsed = time.perf_counter() - start
             progress.advance(float(loss_sum) / seen, 100.0 * float(correct) / seen, seen / max(elapsed, 1e-9))
-    if cuda:
-        torch.cuda.synchronize(device)
-        step_ms = [b.elapsed_time(e) for b, e in events]
+    step_ms = timer.collect()
     elapsed = time.perf_counter() - start
     if not math.isfinite(float(loss_sum)):
         raise FloatingPointError(f"training loss became {float(loss_sum)} in epoch {epoch + 1}")
-    state["train_time_s"] += elapsed
-    state["train_samples"] += seen
-    state["step_ms"].extend(step_ms)
+    run.state.train_time_s += elapsed
+    run.state.train_samples += seen
+    run.state.step_ms.extend(step_ms)
     return {"epoch": epoch + 1, "train_loss": float(loss_sum) / max(seen, 1),
             "train_acc": 100.0 * float(correct) / max(seen, 1), "epoch_time_s": elapsed}
 
@@ -277,76 +432,98 @@ def _measured_test(model, method, data: DataBundle, cfg: RunConfig) -> tuple[flo
         detach_counters(counters)
 
 
-def _save_checkpoint(path: Path, model, optimizer, state: dict[str, Any], lineage: list, cfg: RunConfig) -> None:
+def _save_checkpoint(run: Run) -> None:
     buffer = io.BytesIO()
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
-                "rng": _rng_state(), "lineage": lineage, "config": cfg.as_dict()}, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    torch.save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                "state": run.state.as_dict(), "rng": _rng_state(), "lineage": run.lineage,
+                "config": run.cfg.as_dict()}, buffer)
+    atomic_write_bytes(run.checkpoint, buffer.getvalue())
 
 
-def _init_from(model, source: str, device: torch.device) -> list[dict[str, Any]]:
-    """Load weights from a checkpoint (``.pt``) or a run record (``.json``); return the lineage."""
+def _init_from(source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The lineage and checkpoint of a checkpoint (``.pt``) or run record (``.json``) to start from;
+    checked before any data loads."""
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"init_from {source!r}: no such checkpoint or record file")
-    parent: list[dict[str, Any]] = []
     if path.suffix == ".json":
         record = read_record(path)
+        problems = validate_record(record)
+        if problems:
+            raise ConfigError(f"init_from {source!r}: not a valid run record ({problems[0]})")
         parent = record.get("lineage", []) + [{
             "run_id": record["run_id"], "config_hash": record["config_hash"], "steps": record["steps"],
             "epochs": record["epochs"], "train_time_s": record["cost"]["train_time_s"]}]
-        path = Path(record["checkpoint"])
-    blob = torch.load(path, map_location=device, weights_only=False)
+        ckpt = record_checkpoint(record, path)
+        if ckpt is None or not ckpt.is_file():
+            raise ConfigError(f"init_from {source!r}: its checkpoint {record.get('checkpoint')!r} is not there")
+        return parent, load_checkpoint(ckpt)
+    blob = load_checkpoint(path)
+    config, state = blob.get("config", {}), blob.get("state", {})
+    return blob.get("lineage", []) + [{
+        "checkpoint": str(path), "config_hash": _config_hash(config), "steps": config.get("steps"),
+        "epochs": state.get("epoch"), "train_time_s": state.get("train_time_s", 0.0)}], blob
+
+
+def _load_weights(model: torch.nn.Module, blob: dict[str, Any], source: str) -> None:
     try:
         model.load_state_dict(blob["model"])
     except RuntimeError as err:
         raise ConfigError(f"init_from {source!r}: its network does not match this run's ({err})") from err
-    if parent:
-        return parent
-    config, state = blob.get("config", {}), blob.get("state", {})
-    return blob.get("lineage", []) + [{
-        "checkpoint": str(path), "config_hash": _config_hash(config), "steps": config.get("steps"),
-        "epochs": state.get("epoch"), "train_time_s": state.get("train_time_s", 0.0)}]
 
 
 def _config_hash(config: dict[str, Any]) -> str | None:
     try:
         return RunConfig(**config).hash()
-    except TypeError:  # a checkpoint from an older config schema
+    except (TypeError, ConfigError):  # a checkpoint from an older config schema
         return None
 
 
-def _record(cfg: RunConfig, runtime: RuntimeOptions, data: DataBundle, plan, model, state: dict[str, Any],
-            monitors: dict, status: str, stop_reason: str, lineage: list, device: torch.device,
-            ckpt: Path) -> dict[str, Any]:
-    curves = state["curves"]
+def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dict[str, Any]:
+    """The run record (schema :data:`~snnbench.records.SCHEMA_VERSION`) of ``run`` as it stands."""
+    cfg, state, curves = run.cfg, run.state, run.state.curves
     val = [(row["val_acc"], i) for i, row in enumerate(curves) if row["val_acc"] is not None]
     best = max(val, key=lambda v: (v[0], -v[1]))[1] if val else (len(curves) - 1 if curves else None)
-    step_ms = state["step_ms"][1:] if len(state["step_ms"]) > 1 else state["step_ms"]
+    step_ms = state.step_ms[1:] if len(state.step_ms) > 1 else state.step_ms
     finished = _now()
-    run_id = f"{cfg.method}-{cfg.dataset}-T{cfg.steps}-{cfg.hash()[:8]}-s{cfg.seed}-{finished[:19].replace(':', '')}"
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    stamp = finished[:26].replace(":", "").replace(".", "")
+    run_id = f"{cfg.method}-{cfg.dataset}-T{cfg.steps}-{cfg.hash()[:8]}-s{cfg.seed}-{stamp}-{os.urandom(3).hex()}"
+    peak = torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == "cuda" else None
+    tests = [row["test_acc"] for row in curves]
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status, "stop_reason": stop_reason,
-        "method": cfg.method, "dataset": cfg.dataset, "dataset_info": data.info, "arch": cfg.arch,
-        "arch_resolved": str(plan), "steps": cfg.steps, "epochs": len(curves), "seed": cfg.seed,
+        "method": cfg.method, "dataset": cfg.dataset, "dataset_info": run.data.info, "arch": cfg.arch,
+        "arch_resolved": str(run.plan), "steps": cfg.steps, "epochs": len(curves), "seed": cfg.seed,
         "config": cfg.as_dict(), "config_hash": cfg.hash(), "curves": curves,
         "results": {
             "best_val_epoch": best + 1 if best is not None else None,
             "test_acc_at_best_val": curves[best]["test_acc"] if best is not None else None,
             "test_acc_last": curves[-1]["test_acc"] if curves else None,
             "best_val_acc": curves[best]["val_acc"] if best is not None else None,
+            "max_test_acc": max(tests) if tests else None,  # the reference codes' convention
+            "max_test_epoch": tests.index(max(tests)) + 1 if tests else None,
         },
         "cost": {
-            "train_time_s": state["train_time_s"], "eval_time_s": state["eval_time_s"],
+            "train_time_s": state.train_time_s, "eval_time_s": state.eval_time_s,
             "ms_per_step": statistics.fmean(step_ms) if step_ms else None,
             "median_ms_per_step": statistics.median(step_ms) if step_ms else None,
-            "samples_per_s": state["train_samples"] / state["train_time_s"] if state["train_time_s"] else None,
-            "peak_gpu_mem_mib": peak, "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-            "total_train_time_s": state["train_time_s"] + sum(p.get("train_time_s", 0.0) for p in lineage),
+            "samples_per_s": state.train_samples / state.train_time_s if state.train_time_s else None,
+            "peak_gpu_mem_mib": peak, "params": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
+            "total_train_time_s": state.train_time_s + sum(p.get("train_time_s", 0.0) for p in run.lineage),
+        },
+        "execution": {
+            "backends": run.backends,
+            "param_groups": [{"name": g.get("name", str(i)), "lr_scale": g.get("lr_scale", 1.0),
+                              "params": sum(p.numel() for p in g["params"])}
+                             for i, g in enumerate(run.optimizer.param_groups)],
+            "shared_device": bool(run.runtime.tags.get("shared_device", False)),
         },
         "firing": {name: m.summary() for name, m in monitors.items()},
-        "lineage": lineage, "tags": dict(runtime.tags), "checkpoint": str(ckpt.resolve()),
-        "started_at": state["started_at"], "finished_at": finished,
-        "environment": state.get("environment") or environment(str(device)),
+        "metrics": {},
+        "distributed": {"world_size": run.ddp.world_size if run.ddp else 1,
+                        "backend": run.ddp.backend if run.ddp else None},
+        "lineage": run.lineage, "tags": dict(run.runtime.tags),
+        "checkpoint": os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
+        "started_at": state.started_at, "finished_at": finished,
+        "environment": state.environment or environment(str(run.device)),
     }

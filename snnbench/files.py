@@ -101,13 +101,28 @@ def _download(file: RemoteFile, target: Path) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (no half-written files)."""
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes, exclusive: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (no half-written files).
+
+    The file gets the permissions of the process umask (``mkstemp``'s 0600 would hide records from
+    colleagues sharing a results folder). With ``exclusive`` an existing ``path`` is never replaced:
+    :class:`FileExistsError` is raised instead (a hard link is atomic and fails if the name exists).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        os.replace(tmp_name, path)
+        os.chmod(tmp_name, 0o666 & ~_umask())
+        if exclusive:
+            os.link(tmp_name, path)
+        else:
+            os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)

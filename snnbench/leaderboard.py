@@ -5,16 +5,21 @@ differs from the recipe (``loss=sdt``, ``exact_reset=True``, ``augment=jitter:8`
 epochs, recipe or tuned, and the device (GPU name, else ``cpu``). Runs that differ only in their seed
 share a row; anything else (another GPU, another dataset variant, any other config field) never does.
 
-Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n shown) and best;
+Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n shown) and best, and
+the reference codes' convention (the maximum test accuracy over epochs) beside it, labelled as such;
 training time per run and per epoch; ms per step; peak GPU memory; parameters; activation sparsity
 (1 − the spike rate over all spiking neurons and steps on the test set); the training time to
 reach accuracy thresholds (MLPerf-style, from the per-epoch test curve; the mean over the seeds that
 reached it, with their count); NeuroBench's effective ACs and MACs per sample and the energy estimate
 (:mod:`snnbench.metrics`; records made before it have none); and the published number for the same
-method, dataset, network and T
-(``leaderboards/published.json``, each with its source) with our difference.
+method, dataset, network and T (``snnbench/published.json``, shipped with the package, each with its
+source). A difference to it is given only when the recipe (including a TIT stage) and options match
+and every seed trained at least the published epochs; otherwise the number is context ("budget
+differs"). Repeat runs of one seed count once (the latest).
 
-Records that fail the schema are reported with their path and reason and left out.
+Records that fail the schema or cannot be read are reported with their path and reason and left
+out; one bad record never stops the leaderboard. Names from records are checked before they touch
+the file system, CSV cells cannot start formulas, and Markdown/HTML output escapes markup.
 """
 
 from __future__ import annotations
@@ -22,21 +27,22 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import importlib.resources
 import io
 import json
 import math
+import re
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.config import resolve_config
+from snnbench.config import config_digest, resolve_config
 from snnbench.metrics import activation_sparsity
 from snnbench.records import read_record, validate_record
 
-PUBLISHED = Path(__file__).resolve().parent.parent / "leaderboards" / "published.json"
-FORMATS = ("md", "html", "csv", "json")
+SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # method and dataset names as the registries spell them
 # accuracy thresholds (%) for time-to-accuracy, per dataset family
 THRESHOLDS: dict[str, tuple[float, ...]] = {
     "mnist": (99.0, 99.4), "fashion-mnist": (90.0, 92.0), "nmnist": (98.0, 99.0), "cifar10": (90.0, 94.0),
@@ -58,6 +64,8 @@ class Row:
     device: str
     seeds: list[int] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
+    max_test: list[float] = field(default_factory=list)  # the reference codes' convention, per seed
+    finished: list[str] = field(default_factory=list)
     train_time_s: list[float] = field(default_factory=list)
     epoch_time_s: list[float] = field(default_factory=list)
     ms_per_step: list[float] = field(default_factory=list)
@@ -82,12 +90,15 @@ class Row:
     def summary(self) -> dict[str, Any]:
         """The row as plain values (what the csv / json / md / html writers print)."""
         pub = self.published or {}
-        diff = self.mean - pub["mean"] if pub.get("mean") is not None else None
+        comparable = pub.get("mean") is not None and self.comparable(pub)
+        diff = self.mean - pub["mean"] if comparable else None
         return {
             "dataset": self.dataset, "method": self.method, "options": self.options, "arch": self.arch,
             "T": self.steps, "epochs": self.epochs, "recipe": self.recipe, "device": self.device,
             "seeds": len(self.seeds), "acc_mean": round(self.mean, 2), "acc_std": round(self.std, 2),
             "acc_best": round(max(self.accuracies), 2),
+            "max_test_mean": _mean(self.max_test, 2), "max_test_std": (round(statistics.stdev(self.max_test), 2)
+                                                                       if len(self.max_test) > 1 else None),
             "train_time_s": _mean(self.train_time_s), "epoch_time_s": _mean(self.epoch_time_s),
             "ms_per_step": _mean(self.ms_per_step), "peak_gpu_mib": _mean(self.peak_mib),
             "params": self.params, "activation_sparsity": _mean(self.sparsity, 3),
@@ -96,8 +107,46 @@ class Row:
             "time_to_accuracy": {k: (f"{_mean(v)} s" if v else "not reached") + f" ({len(v)}/{len(self.seeds)})"
                                  for k, v in self.time_to.items()},
             "published": pub.get("text"), "published_source": pub.get("source"),
+            "published_epochs": pub.get("epochs"),
             "diff_vs_published": round(diff, 2) if diff is not None else None,
+            "diff_max_test_vs_published": (round(statistics.fmean(self.max_test) - pub["mean"], 2)
+                                           if comparable and self.max_test else None),
+            "published_note": None if not pub or comparable else "budget differs",
         }
+
+    def comparable(self, pub: dict) -> bool:
+        """A published number gets a difference only for the same recipe (a TIT stage included), the
+        recipe's own options, and at least its epochs (an unstated budget never compares)."""
+        return (pub.get("epochs") is not None and self.epochs >= pub["epochs"] and not self.options
+                and self.recipe in ("recipe", pub.get("recipe") or "recipe"))
+
+    def add(self, path: Path, record: dict, values: dict[str, Any]) -> None:
+        """Add one run; a repeat of a seed already in the row replaces it if newer (seeds, not runs, count)."""
+        if record["seed"] in self.seeds:
+            i = self.seeds.index(record["seed"])
+            if self.finished[i] >= str(record.get("finished_at", "")):
+                return
+            for name in ("seeds", "accuracies", "max_test", "finished", "runs", "train_time_s", "epoch_time_s"):
+                getattr(self, name).pop(i)
+            for name in ("ms_per_step", "peak_mib", "sparsity", "acs", "macs", "energy_pj"):
+                values_list = getattr(self, name)
+                if len(values_list) > i:
+                    values_list.pop(i)
+        self.seeds.append(record["seed"])
+        self.finished.append(str(record.get("finished_at", "")))
+        self.runs.append(str(path))
+        self.accuracies.append(values["accuracy"])
+        self.max_test.append(values["max_test"])
+        self.train_time_s.append(values["train_time_s"])
+        self.epoch_time_s.append(values["epoch_time_s"])
+        for name in ("ms_per_step", "peak_mib", "sparsity"):
+            if values[name] is not None:
+                getattr(self, name).append(values[name])
+        if values["ops"] is not None:
+            self.acs.append(values["ops"][0])
+            self.macs.append(values["ops"][1])
+            self.energy_pj.append(values["ops"][2])
+        self.params = values["params"] if values["params"] is not None else self.params
 
 
 def _mean(values: list[float], digits: int = 1) -> float | None:
@@ -112,10 +161,14 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
             continue
         try:
             record = read_record(path)
-        except (OSError, ValueError) as err:
-            bad.append((path, f"unreadable: {err}"))
+            problems = validate_record(record)
+            if not problems:
+                problems = _name_problems(record)
+            if not problems and record.get("status") == "completed" and record.get("curves"):
+                record_values(record)  # every value the row needs reads cleanly
+        except Exception as err:  # noqa: BLE001 -- one bad file never stops the leaderboard
+            bad.append((path, f"unreadable: {type(err).__name__}: {str(err)[:200]}"))
             continue
-        problems = validate_record(record)
         if problems:
             bad.append((path, "; ".join(problems[:3])))
         elif record.get("status") != "completed" or not record.get("curves"):
@@ -123,6 +176,43 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
         else:
             good.append((path, record))
     return good, bad
+
+
+def _name_problems(record: dict) -> list[str]:
+    return [f"{key} {record[key]!r} is not a valid name" for key in ("method", "dataset")
+            if not SAFE_NAME.fullmatch(record[key])]
+
+
+def record_values(record: dict) -> dict[str, Any]:
+    """The numbers a row takes from one record (raises on a malformed record)."""
+    cost, curves = record["cost"], record["curves"]
+    accuracy = record["results"]["test_acc_at_best_val"]
+    if accuracy is None:
+        raise ValueError("no test accuracy at the best-validation epoch")
+    tests = [float(row["test_acc"]) for row in curves]
+    metrics = record.get("metrics") or {}
+    ops = None
+    if metrics.get("synaptic_operations"):
+        syn = metrics["synaptic_operations"]
+        ops = (float(syn["Effective_ACs"]), float(syn["Effective_MACs"]), float(metrics["energy_estimate_pj"]))
+    values = {
+        "accuracy": float(accuracy), "max_test": max(tests),
+        "train_time_s": float(cost.get("total_train_time_s") or cost["train_time_s"]),
+        "epoch_time_s": float(cost["train_time_s"]) / max(len(curves), 1),
+        "ms_per_step": _opt_float(cost.get("median_ms_per_step")), "peak_mib": _opt_float(cost.get("peak_gpu_mem_mib")),
+        "sparsity": activation_sparsity(record.get("firing") or {}), "ops": ops, "params": cost.get("params"),
+    }
+    if (record.get("execution") or {}).get("shared_device"):  # times of runs that shared a device mislead
+        values["ms_per_step"] = values["peak_mib"] = None
+    for key, value in values.items():
+        numbers = value if isinstance(value, tuple) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+            raise ValueError(f"{key} is not a finite number")
+    return values
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def _options(record: dict) -> str:
@@ -144,8 +234,7 @@ def _options(record: dict) -> str:
 
 def _setting(record: dict) -> str:
     """A digest of the whole config without the seed: runs that differ in anything else never share a row."""
-    cfg = {k: v for k, v in record["config"].items() if k != "seed"}
-    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return config_digest(record["config"], exclude=("seed",))
 
 
 def _time_to(curves: list[dict], threshold: float) -> float | None:
@@ -164,11 +253,12 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
     thresholds = THRESHOLDS if thresholds is None else thresholds
     published = load_published() if published is None else published
     rows: dict[tuple, Row] = {}
+    by_path: dict[str, dict] = {}
     for path, record in records:
         tags = record.get("tags") or {}
         if (dataset and record["dataset"] != dataset) or (tags.get("trial") is not None and not tags.get("tuned")):
             continue  # another dataset, or one trial of a study (its best configuration is re-run as "tuned")
-        cfg, env, cost = record["config"], record["environment"], record["cost"]
+        cfg, env = record["config"], record["environment"]
         device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
         recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
@@ -177,36 +267,26 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         if row is None:
             row = rows[(*key, _setting(record))] = Row(*key)
             row.published = match_published(published, *key[:2], key[3], key[4])
-        row.seeds.append(record["seed"])
-        row.runs.append(str(path))
-        row.accuracies.append(float(record["results"]["test_acc_at_best_val"]))
-        row.train_time_s.append(float(cost.get("total_train_time_s") or cost["train_time_s"]))
-        row.epoch_time_s.append(float(cost["train_time_s"]) / max(len(record["curves"]), 1))
-        if cost.get("median_ms_per_step") is not None:
-            row.ms_per_step.append(float(cost["median_ms_per_step"]))
-        if cost.get("peak_gpu_mem_mib") is not None:
-            row.peak_mib.append(float(cost["peak_gpu_mem_mib"]))
-        row.params = cost.get("params", row.params)
-        metrics = record.get("metrics") or {}
-        if metrics.get("synaptic_operations"):
-            row.acs.append(metrics["synaptic_operations"]["Effective_ACs"])
-            row.macs.append(metrics["synaptic_operations"]["Effective_MACs"])
-            row.energy_pj.append(metrics["energy_estimate_pj"])
-        sparsity = activation_sparsity(record.get("firing") or {})
-        if sparsity is not None:
-            row.sparsity.append(sparsity)
-        family = record.get("dataset_info", {}).get("family", record["dataset"])
-        for level in thresholds.get(family, thresholds.get(record["dataset"], ())):
-            reached = _time_to(record["curves"], level)
-            bucket = row.time_to.setdefault(f"{level:g}%", [])
-            if reached is not None:
-                bucket.append(reached)
+        row.add(path, record, record_values(record))
+        by_path[str(path)] = record
+    for row in rows.values():  # after repeats of a seed were collapsed
+        for run in row.runs:
+            record = by_path[run]
+            family = record.get("dataset_info", {}).get("family", record["dataset"])
+            for level in thresholds.get(family, thresholds.get(record["dataset"], ())):
+                reached = _time_to(record["curves"], level)
+                bucket = row.time_to.setdefault(f"{level:g}%", [])
+                if reached is not None:
+                    bucket.append(reached)
     return sorted(rows.values(), key=lambda r: (r.dataset, -r.mean))
 
 
-def load_published(path: Path = PUBLISHED) -> list[dict]:
-    """The table of paper results (``leaderboards/published.json``); each entry names its source."""
-    return json.loads(path.read_text())["results"] if path.is_file() else []
+def load_published(path: Path | None = None) -> list[dict]:
+    """The table of paper results (``snnbench/published.json``, package data); each entry names its source."""
+    if path is not None:
+        return json.loads(Path(path).read_text())["results"]
+    text = importlib.resources.files("snnbench").joinpath("published.json").read_text()
+    return json.loads(text)["results"]
 
 
 def match_published(published: list[dict], dataset: str, method: str, arch: str, steps: int) -> dict | None:
@@ -221,8 +301,8 @@ def match_published(published: list[dict], dataset: str, method: str, arch: str,
 
 # ---- writers -------------------------------------------------------------------------------------------
 COLUMNS = ("dataset", "method", "options", "arch", "T", "epochs", "recipe", "device", "seeds", "accuracy",
-           "best", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity", "ACs/sample",
-           "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff")
+           "best", "max test (ref. conv.)", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity",
+           "ACs/sample", "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff")
 
 
 def table_cells(row: Row) -> list[str]:
@@ -231,34 +311,53 @@ def table_cells(row: Row) -> list[str]:
     def num(value: Any, unit: str = "") -> str:
         return "-" if value is None else f"{value}{unit}"
 
+    accuracy = (f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}" if s["seeds"] > 1 else f"{s['acc_mean']:.2f} (n=1)")
+    diff = num(s["diff_vs_published"]) if s["published_note"] is None else s["published_note"]
     return [s["dataset"], s["method"], s["options"] or "-", s["arch"], str(s["T"]), str(s["epochs"]), s["recipe"],
-            str(s["device"]), str(s["seeds"]), f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}", f"{s['acc_best']:.2f}",
+            str(s["device"]), str(s["seeds"]), accuracy, f"{s['acc_best']:.2f}", num(s["max_test_mean"]),
             num(s["train_time_s"], " s"), num(s["epoch_time_s"], " s"), num(s["ms_per_step"]),
             num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]), num(s["effective_acs"]),
             num(s["effective_macs"]), num(s["energy_estimate_nj"]),
             "; ".join(f"{k}: {v}" for k, v in s["time_to_accuracy"].items()) or "-",
-            f"{s['published']} ({s['published_source']})" if s["published"] else "-",
-            num(s["diff_vs_published"])]
+            f"{s['published']} ({s['published_source']})" if s["published"] else "-", diff]
 
 
 def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
     lines = ["# snnbench leaderboard", "",
              "Generated by `snnbench leaderboard` from the run records in `leaderboards/runs/`. Accuracy: test "
-             "accuracy (%) at the best-validation epoch, mean ± std over the seeds; a dataset variant "
-             "(nmnist-1k, cifar10-jpeg) is not the published dataset and gets no published number. Time to "
-             "accuracy: mean training time of the seeds that reached it (reached/seeds).", "",
+             "accuracy (%) at the best-validation epoch, mean ± std over the seeds (n=1: a single seed); max test "
+             "(ref. conv.): the reference codes' convention, the best test accuracy over epochs (no selection "
+             "claim). A dataset variant (nmnist-1k, cifar10-jpeg) is not the published dataset and gets no "
+             "published number; a published number is compared (diff) only at the same recipe, options and at "
+             "least its epochs, else it is context (budget differs). Time to accuracy: mean training time of the "
+             "seeds that reached it (reached/seeds).", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "/") for c in table_cells(r)) + " |" for r in rows]
+    lines += ["| " + " | ".join(_md(c) for c in table_cells(r)) + " |" for r in rows]
     if skipped:
-        lines += ["", "## Records left out", ""] + [f"- `{p}`: {why}" for p, why in skipped]
+        lines += ["", "## Records left out", ""] + [f"- {_md(str(p))}: {_md(why)}" for p, why in skipped]
     return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    """A Markdown table cell: HTML escaped (GitHub renders raw HTML), pipes and newlines neutralised."""
+    return html.escape(text).replace("|", "/").replace("\n", " ")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula (OWASP: prefix =, +, -, @, tab, CR with ')."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
 
 
 def to_csv(rows: list[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    writer.writerows(table_cells(r) for r in rows)
+    writer.writerows([_csv_cell(c) for c in table_cells(r)] for r in rows)
     return out.getvalue()
 
 
@@ -318,7 +417,7 @@ def plot_all(rows: list[Row], records: list[tuple[Path, dict]], out: Path) -> li
                  title=f"{dataset}: accuracy vs training time")
         ax_t.legend(fontsize=7)
         fig.tight_layout()
-        written.append(_save(fig, out / f"{dataset}-accuracy.png"))
+        written.append(_save(fig, out / _safe_file(f"{dataset}-accuracy.png")))
         fig, ax = plt.subplots(figsize=(7, 4))
         for r in subset:
             for run in r.runs:
@@ -328,14 +427,20 @@ def plot_all(rows: list[Row], records: list[tuple[Path, dict]], out: Path) -> li
         ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"{dataset}: per-epoch test accuracy")
         ax.legend(fontsize=6, ncol=2)
         fig.tight_layout()
-        written.append(_save(fig, out / f"{dataset}-curves.png"))
+        written.append(_save(fig, out / _safe_file(f"{dataset}-curves.png")))
         for r in subset:
             best = max(r.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"])
             tag = hashlib.sha1(best.encode()).hexdigest()[:8]  # stable across regenerations
-            path = _firing_plot(plt, by_run[best], out / f"{dataset}-{r.method}-firing-{tag}.png")
+            path = _firing_plot(plt, by_run[best], out / _safe_file(f"{dataset}-{r.method}-firing-{tag}.png"))
             if path is not None:
                 written.append(path)
     return written
+
+
+def _safe_file(name: str) -> str:
+    """A file name that stays inside its folder whatever a record's names hold."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return safe or "unnamed"
 
 
 def _firing_plot(plt: Any, record: dict, path: Path) -> Path | None:
@@ -386,5 +491,5 @@ def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped
     return files
 
 
-__all__ = ["FORMATS", "Row", "build_rows", "load_published", "load_records", "match_published", "pareto_front",
+__all__ = ["Row", "build_rows", "load_published", "load_records", "match_published", "pareto_front",
            "to_csv", "to_html", "to_json", "to_markdown", "write_leaderboard"]

@@ -1,6 +1,7 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 1). Top-level fields and their types:
+Schema (``schema_version`` 2; version-1 records are upgraded on read by :func:`upgrade_record`).
+Top-level fields and their types:
 
 - ``schema_version`` int; ``run_id`` str; ``status`` "completed" | "stopped" | "failed";
   ``stop_reason`` str (empty unless stopped);
@@ -10,11 +11,19 @@ Schema (``schema_version`` 1). Top-level fields and their types:
 - ``config`` (the fully resolved :class:`~snnbench.config.RunConfig`), ``config_hash``;
 - ``curves``: one entry per epoch with ``epoch``, ``train_loss``, ``train_acc``, ``val_acc``
   (null without a validation split), ``test_acc``, ``epoch_time_s``, ``lr``;
-- ``results``: ``best_val_epoch`` (1-based), ``test_acc_at_best_val``, ``test_acc_last``,
-  ``best_val_acc`` (accuracies in %);
+- ``results``: ``best_val_epoch`` (1-based), ``test_acc_at_best_val`` (snnbench's headline),
+  ``test_acc_last``, ``best_val_acc``, ``max_test_acc`` and ``max_test_epoch`` (the reference codes'
+  convention: the best test accuracy over epochs, no selection claim) (accuracies in %);
 - ``cost``: ``train_time_s`` (sum of training epochs' wall time, this run and any resumed part),
   ``eval_time_s``, ``ms_per_step`` (mean over training steps; CUDA events on a GPU),
-  ``samples_per_s``, ``peak_gpu_mem_mib`` (null on the CPU), ``params``;
+  ``median_ms_per_step``, ``samples_per_s``, ``peak_gpu_mem_mib`` (null on the CPU), ``params``,
+  ``total_train_time_s`` (with every stage of the lineage);
+- ``execution``: ``backends`` (the neuron kernels that ran: ``torch`` and/or ``triton``),
+  ``param_groups`` (name, ``lr_scale``, parameter count), ``shared_device`` (other runs shared the
+  device, so the times are not comparable);
+- ``metrics``: NeuroBench-style operation counts and sparsity (:mod:`snnbench.metrics`);
+- ``distributed``: ``world_size`` and process-group ``backend``;
+- ``checkpoint``: the last checkpoint's path relative to the record's folder;
 - ``firing``: per spiking layer (test set, final model): ``neurons``, ``mean_rate``,
   ``silent_fraction``, ``spikes_per_sample``, ``share_zero``/``share_once``/``share_more``,
   ``count_histogram``;
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import socket
@@ -38,19 +48,24 @@ from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 _NUM = (int, float)
 _OPT_NUM = (int, float, type(None))
 SCHEMA: dict[str, Any] = {
     "schema_version": int, "run_id": str, "status": str, "stop_reason": str, "method": str, "dataset": str,
     "dataset_info": dict, "arch": str, "arch_resolved": str, "steps": int, "epochs": int, "seed": int,
-    "config": dict, "config_hash": str, "curves": list, "results": dict, "cost": dict, "firing": dict,
-    "lineage": list, "tags": dict, "started_at": str, "finished_at": str, "environment": dict,
+    "config": dict, "config_hash": str, "curves": list, "results": dict, "cost": dict, "execution": dict,
+    "firing": dict, "metrics": dict, "distributed": dict, "lineage": list, "tags": dict, "checkpoint": str,
+    "started_at": str, "finished_at": str, "environment": dict,
 }
 RESULTS_SCHEMA = {"best_val_epoch": (int, type(None)), "test_acc_at_best_val": _OPT_NUM,
-                  "test_acc_last": _OPT_NUM, "best_val_acc": _OPT_NUM}
-COST_SCHEMA = {"train_time_s": _NUM, "eval_time_s": _NUM, "ms_per_step": _OPT_NUM, "samples_per_s": _OPT_NUM,
-               "peak_gpu_mem_mib": _OPT_NUM, "params": int}
+                  "test_acc_last": _OPT_NUM, "best_val_acc": _OPT_NUM, "max_test_acc": _OPT_NUM,
+                  "max_test_epoch": (int, type(None))}
+COST_SCHEMA = {"train_time_s": _NUM, "eval_time_s": _NUM, "ms_per_step": _OPT_NUM, "median_ms_per_step": _OPT_NUM,
+               "samples_per_s": _OPT_NUM, "peak_gpu_mem_mib": _OPT_NUM, "params": int,
+               "total_train_time_s": _NUM}
+EXECUTION_SCHEMA = {"backends": list, "param_groups": list, "shared_device": bool}
 CURVE_SCHEMA = {"epoch": int, "train_loss": _NUM, "train_acc": _NUM, "val_acc": _OPT_NUM, "test_acc": _NUM,
                 "epoch_time_s": _NUM, "lr": _NUM}
 STATUSES = ("completed", "stopped", "failed")
@@ -69,6 +84,8 @@ def validate_record(record: Any) -> list[str]:
         problems += _check(record["results"], RESULTS_SCHEMA, "results.")
     if isinstance(record.get("cost"), dict):
         problems += _check(record["cost"], COST_SCHEMA, "cost.")
+    if isinstance(record.get("execution"), dict):
+        problems += _check(record["execution"], EXECUTION_SCHEMA, "execution.")
     for i, row in enumerate(record.get("curves") or []):
         if isinstance(row, dict):
             problems += _check(row, CURVE_SCHEMA, f"curves[{i}].")
@@ -80,27 +97,87 @@ def validate_record(record: Any) -> list[str]:
 def _check(data: dict, schema: dict, prefix: str) -> list[str]:
     problems = []
     for key, kind in schema.items():
+        value = data.get(key)
         if key not in data:
             problems.append(f"missing field {prefix}{key}")
-        elif isinstance(data[key], bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        elif isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             problems.append(f"field {prefix}{key} is a bool")
-        elif not isinstance(data[key], kind):
-            problems.append(f"field {prefix}{key} has type {type(data[key]).__name__}")
+        elif not isinstance(value, kind):
+            problems.append(f"field {prefix}{key} has type {type(value).__name__}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"field {prefix}{key} is {value} (not a finite number)")
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            problems.append(f"field {prefix}{key} is an integer beyond 2**53")
     return problems
 
 
+def upgrade_record(record: dict, path: Path | None = None) -> dict:
+    """Bring a record to the current schema (a no-op for version 2). Version 1 → 2 (explicit, like a
+    migration): ``results.max_test_acc``/``max_test_epoch`` from the curves; ``execution`` from what
+    can be known (the backend ``auto`` resolved for the record's device, one parameter group);
+    ``metrics`` and ``distributed`` defaults; ``cost.median_ms_per_step``/``total_train_time_s``
+    filled; the absolute ``checkpoint`` path becomes ``checkpoints/<name>`` relative to the record
+    (where the engine writes it); the TSSL-BP option ``weight_scale`` (applied to every synapse in
+    version 1) becomes ``weight_scale_conv`` and ``weight_scale_dense``. ``config_hash`` is kept: it
+    names the config that ran."""
+    if not isinstance(record, dict) or record.get("schema_version") != 1:
+        return record
+    out = dict(record)
+    curves = [row for row in out.get("curves") or [] if isinstance(row, dict)]
+    tests = [row.get("test_acc") for row in curves if isinstance(row.get("test_acc"), (int, float))]
+    results = dict(out.get("results") or {})
+    results.setdefault("max_test_acc", max(tests) if tests else None)
+    results.setdefault("max_test_epoch", tests.index(max(tests)) + 1 if tests else None)
+    out["results"] = results
+    cost = dict(out.get("cost") or {})
+    cost.setdefault("median_ms_per_step", cost.get("ms_per_step"))
+    cost.setdefault("total_train_time_s", cost.get("train_time_s", 0.0))
+    out["cost"] = cost
+    config = dict(out.get("config") or {})
+    options = dict(config.get("options") or {})
+    if out.get("method") == "tsslbp" and "weight_scale" in options:
+        scale = options.pop("weight_scale")
+        options["weight_scale_conv"] = options["weight_scale_dense"] = scale
+    config["options"] = options
+    out["config"] = config
+    device = str((out.get("environment") or {}).get("device") or "cpu")
+    backend = options.get("backend", "auto")
+    resolved = ("triton" if device.startswith("cuda") else "torch") if backend == "auto" else backend
+    out.setdefault("execution", {"backends": [resolved] if "backend" in options else [],
+                                 "param_groups": [{"name": "all", "lr_scale": 1.0,
+                                                   "params": cost.get("params", 0)}],
+                                 "shared_device": False})
+    out.setdefault("metrics", {})
+    out.setdefault("distributed", {"world_size": 1, "backend": None})
+    checkpoint = out.get("checkpoint")
+    out["checkpoint"] = f"checkpoints/{Path(checkpoint).name}" if isinstance(checkpoint, str) and checkpoint else ""
+    out["schema_version"] = 2
+    return out
+
+
+def record_checkpoint(record: dict, path: Path) -> Path | None:
+    """The checkpoint file of ``record`` read from ``path`` (its path is relative to the record's folder)."""
+    checkpoint = record.get("checkpoint")
+    if not isinstance(checkpoint, str) or not checkpoint:
+        return None
+    return Path(path).parent / checkpoint
+
+
 def write_record(record: dict, directory: Path) -> Path:
-    """Validate and write ``record`` atomically as ``<directory>/<run_id>.json``."""
+    """Validate and write ``record`` atomically as ``<directory>/<run_id>.json``; never replaces an
+    existing record (exclusive create: concurrent runs never lose one another's records)."""
     problems = validate_record(record)
     if problems:
         raise ValueError("refusing to write an invalid record: " + "; ".join(problems))
     path = Path(directory) / f"{record['run_id']}.json"
-    atomic_write_bytes(path, (json.dumps(record, indent=1, sort_keys=False) + "\n").encode())
+    text = json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n"
+    atomic_write_bytes(path, text.encode(), exclusive=True)
     return path
 
 
 def read_record(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """Read a record and upgrade it to the current schema."""
+    return upgrade_record(json.loads(Path(path).read_text()), path)
 
 
 def environment(device: str) -> dict[str, Any]:
@@ -109,7 +186,7 @@ def environment(device: str) -> dict[str, Any]:
     import torch
 
     env: dict[str, Any] = {
-        "python": sys.version.split()[0], "torch": torch.__version__, "numpy": numpy.__version__,
+        "python": sys.version.split()[0], "torch": str(torch.__version__), "numpy": numpy.__version__,
         "platform": platform.platform(), "hostname": socket.gethostname(), "cpu": _cpu_name(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device,
         "cuda": torch.version.cuda, "gpu": None, "triton": None,
@@ -131,13 +208,19 @@ def environment(device: str) -> dict[str, Any]:
 
 
 def source_hash() -> str:
-    """SHA-256 (16 hex digits) of the package's Python sources: identifies the code that ran even
-    where git is absent or its metadata is stale (a copied working tree)."""
-    root = Path(__file__).resolve().parent.parent
+    """SHA-256 (16 hex digits) of the installed package's Python sources (``snnbench`` with its
+    ``methods`` and ``datasets`` subpackages, wherever they live): identifies the code that ran even
+    where git is absent or its metadata is stale (a copied working tree or a wheel install)."""
+    import snnbench
+    import snnbench.datasets
+    import snnbench.kernels
+    import snnbench.methods
+
     digest = hashlib.sha256()
-    for folder in ("snnbench", "methods", "datasets"):
-        for path in sorted((root / folder).rglob("*.py")):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    for package in (snnbench, snnbench.kernels, snnbench.methods, snnbench.datasets):
+        folder = Path(package.__file__).resolve().parent
+        for path in sorted(folder.glob("*.py")):
+            digest.update(f"{package.__name__}/{path.name}".encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 

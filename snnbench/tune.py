@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import TOP_LEVEL_KEYS, ConfigError, RunConfig, resolve_config
+from snnbench.records import DEFAULT_RUNS
 from snnbench.registry import create_dataset, create_method
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
@@ -147,12 +149,24 @@ class TuneSpec:
     pruner: str = "median"
     objective: str = "accuracy"
     budget_epochs: int = 0
-    seed: int = 0
-    worker: int = 0  # offsets the sampler's seed, so workers do not propose the same points
+    seed: int | None = None  # the sampler's seed; None: a fresh random seed per worker (recorded)
+    worker: int = 0  # offsets an explicit seed, so workers do not propose the same points
     space: list[str] = field(default_factory=list)
     flags: dict[str, Any] = field(default_factory=dict)
     sets: dict[str, Any] = field(default_factory=dict)
     runtime: Any = None  # engine.RuntimeOptions for every trial
+
+    def __post_init__(self) -> None:
+        if self.trials < 0:
+            raise ConfigError(f"--trials {self.trials}: need 0 (create the study only) or more")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ConfigError(f"--timeout {self.timeout}: need a positive number of seconds")
+        if self.budget_epochs < 0:
+            raise ConfigError(f"--budget-epochs {self.budget_epochs}: need 0 (the recipe's) or more")
+        if self.seed is not None and self.seed < 0:
+            raise ConfigError(f"--seed {self.seed}: need 0 or more")
+        self.sampler_seed = (self.seed + self.worker if self.seed is not None
+                             else int.from_bytes(os.urandom(4), "little"))
 
     @property
     def study_name(self) -> str:
@@ -180,7 +194,10 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
     method = create_method(spec.method)
     dims = parse_space(method, spec.space)
     create_dataset(spec.dataset)  # an unknown dataset fails here, before any storage is touched
-    out = Path(spec.runtime.out if spec.runtime is not None else "leaderboards/runs") / "tune"
+    recipe = trial_config(spec, {})  # every setting validated before the storage is touched
+    if recipe.val_fraction <= 0:
+        raise ConfigError("tuning needs a validation split (val_fraction > 0): test accuracy is never tuned on")
+    out = Path(spec.runtime.out if spec.runtime is not None else DEFAULT_RUNS) / "tune"
     storage = open_storage(spec.storage, out)
     try:
         existing = optuna.load_study(study_name=spec.study_name, storage=storage)
@@ -198,12 +215,11 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
     directions: list[Any] = ["maximize", "minimize"] if spec.multi else ["maximize"]
     study = optuna.create_study(
         storage=storage, study_name=spec.study_name, load_if_exists=True, directions=directions,
-        sampler=make_sampler(spec.sampler, dims, spec.seed + spec.worker, spec.multi),
+        sampler=make_sampler(spec.sampler, dims, spec.sampler_seed, spec.multi),
         pruner=make_pruner(spec.pruner, spec.multi))
     if existing is None:
         for key, value in {"method": spec.method, "dataset": spec.dataset, "objective": spec.objective}.items():
             study.set_user_attr(key, value)
-        recipe = trial_config(spec, {})
         first = {d.name: _value(recipe, d.name) for d in dims}
         if all(d.low <= first[d.name] <= d.high for d in dims):
             study.enqueue_trial(first)  # the published recipe is the first trial
@@ -235,6 +251,7 @@ def objective_fn(spec: TuneSpec, dims: list[Dimension], report: Any = None) -> A
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}: val {row['val_acc']:.2f}%")
 
+        trial.set_user_attr("sampler_seed", spec.sampler_seed)
         record, path = train(cfg, runtime, callback=on_epoch)
         trial.set_user_attr("record", str(path))
         best_val = float(record["results"]["best_val_acc"])
@@ -253,12 +270,14 @@ def run_study(spec: TuneSpec, report: Any = None, on_trial: Any = None, study: A
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = study if study is not None else load_study(spec)
     dims = parse_space(create_method(spec.method), spec.space)
-    done = len([t for t in study.trials if t.state.is_finished()])
-    callbacks = [optuna.study.MaxTrialsCallback(done + spec.trials, states=None)]
+    # only finished trials count (a dead worker's RUNNING trial never does; the heartbeat fails it)
+    counted = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = len([t for t in study.trials if t.state in counted])
+    callbacks = [optuna.study.MaxTrialsCallback(done + spec.trials, states=counted)]
     if on_trial is not None:
         callbacks.append(on_trial)
     study.optimize(objective_fn(spec, dims, report), n_trials=spec.trials, timeout=spec.timeout,
-                   callbacks=callbacks, catch=(RuntimeError, ValueError))
+                   callbacks=callbacks, catch=(RuntimeError, FloatingPointError))  # never a ConfigError
     return study
 
 

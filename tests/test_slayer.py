@@ -9,7 +9,8 @@ from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.kernels.srm import SRMParams, psp_correlation, psp_kernel
 from snnbench.methods.base import TimeDistributed
-from snnbench.methods.slayer import SLAYER, SRMLayer, SumPool2d, spike_count_loss
+from snnbench.methods.layers import SumPool
+from snnbench.methods.slayer import SLAYER, SRMLayer, spike_count_loss
 from snnbench.registry import create_dataset, create_method
 
 
@@ -44,7 +45,7 @@ def test_spike_count_loss_region_and_outside_spikes():
 
 
 def test_sum_pool_pads_odd_sizes_and_weights_by_1_1_theta():
-    pool = SumPool2d(2, 11.0)
+    pool = SumPool(2, 11.0, pad=True)
     x = torch.ones(1, 1, 11, 11)
     y = pool(x)
     assert y.shape == (1, 1, 6, 6)
@@ -61,7 +62,7 @@ def _build(dataset: str, recipe: str = "", options: dict | None = None, **flags)
 def test_paper_networks_and_maintainer_recipe():
     net, cfg = _build("nmnist")
     assert cfg.arch == "12C5-P2-64C5-P2" and cfg.steps == 300 and cfg.batch_size == 12
-    assert cfg.optimizer == "nadam" and cfg.lr == 0.01 and cfg.augment == "jitter:8"
+    assert cfg.optimizer == "slayer-nadam" and cfg.lr == 0.01 and cfg.augment == "jitter:8"
     o = cfg.options
     assert (o["theta"], o["tau_sr"], o["tau_ref"], o["scale_ref"], o["tau_rho"], o["scale_rho"]) == (
         10.0, 1.0, 1.0, 2.0, 0.1, 0.25)
@@ -106,7 +107,7 @@ def test_scores_are_spike_counts_and_bad_options_are_named():
     out[:, 0, 2] = 1
     out[:2, 1, 1] = 1
     assert method.scores(out, cfg).argmax(1).tolist() == [2, 1]
-    with pytest.raises(ConfigError, match="valid forms"):
+    with pytest.raises(ConfigError, match="valid psp_form values"):
         _build("digits", options={"psp_form": "wavelet"})
     with pytest.raises(ConfigError, match="fixed sums"):
         _build("digits", arch="MP2-10")

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from snnbench.kernels import srm_spikes
 from snnbench.kernels.srm import (
     SRMParams,
     alpha_kernel,
@@ -19,7 +20,6 @@ from snnbench.kernels.srm import (
     refractory_kernel,
     srm_backward,
     srm_forward,
-    srm_spikes,
 )
 
 FORMS = ("toeplitz", "fft", "shift", "conv")

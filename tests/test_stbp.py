@@ -5,7 +5,7 @@ import torch
 
 from snnbench.arch import parse_arch
 from snnbench.config import resolve_config
-from snnbench.methods.stbp import LIF, NeuNorm, ResBlock
+from snnbench.methods.layers import LIF, NeuNorm, ResBlock
 from snnbench.registry import create_dataset, create_method
 
 

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.engine import RuntimeOptions, train
-from snnbench.methods.stbp import LIF, ResBlock
+from snnbench.methods.layers import LIF, ResBlock
 from snnbench.methods.tet import sdt_loss, tet_loss
 from snnbench.registry import create_dataset, create_method
 
@@ -44,7 +44,7 @@ def test_network_layout_and_neuron():
     out = net(torch.randn(cfg.steps, 3, 1, 8, 8))
     assert out.shape == (cfg.steps, 3, 10) and not set(out.unique().tolist()) <= {0.0, 1.0}  # logits
     torch.testing.assert_close(method.scores(out, cfg), out.mean(0))
-    with pytest.raises(ConfigError, match="valid losses: tet, sdt"):
+    with pytest.raises(ConfigError, match="valid loss values: tet, sdt"):
         bad = cfg_for(arch="16", loss="ce")
         method.build(parse_arch(bad.arch), (1, 8, 8), 10, bad)
 
@@ -80,14 +80,15 @@ def test_time_inheritance_chain_records_lineage(tmp_path):
     # a warm start: after one epoch at T = 4 it is already as good as the two-epoch T = 2 run, give or take
     assert second["curves"][0]["test_acc"] >= first["curves"][-1]["test_acc"] - 3
     # from the checkpoint file too; a chain of three keeps both ancestors
-    third, _ = train(cfg_for(flags={"steps": 6, "epochs": 1, "init_from": first["checkpoint"]}), runtime)
+    checkpoint = str(first_path.parent / first["checkpoint"])  # stored relative to the record
+    third, _ = train(cfg_for(flags={"steps": 6, "epochs": 1, "init_from": checkpoint}), runtime)
     assert third["lineage"][0]["steps"] == 2 and third["lineage"][0]["epochs"] == 2
     record_path = tmp_path / "runs" / "second.json"
     record_path.write_text(json.dumps(second))
     fourth, _ = train(cfg_for(flags={"steps": 6, "epochs": 1, "init_from": str(record_path)}), runtime)
     assert [p["steps"] for p in fourth["lineage"]] == [2, 4]
     with pytest.raises(ConfigError, match="does not match"):
-        train(cfg_for(flags={"arch": "64", "epochs": 1, "init_from": first["checkpoint"]}), runtime)
+        train(cfg_for(flags={"arch": "64", "epochs": 1, "init_from": checkpoint}), runtime)
 
 
 def test_tet_learns_digits(short_run):

@@ -6,10 +6,10 @@ import torch
 
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
+from snnbench.methods.layers import SumPool
 from snnbench.methods.tsslbp import (
     PSPFilter,
     RowDropout,
-    SumPool,
     TSSLBPNeuron,
     count_loss,
     desired_pattern,
@@ -73,7 +73,7 @@ def test_count_loss_hinge_and_straight_through_gradient():
 
 
 def test_sum_pool_is_fixed_1_1_times_the_window_sum():
-    x = torch.arange(16.0).view(1, 1, 1, 4, 4)
+    x = torch.arange(16.0).view(1, 1, 4, 4)
     out = SumPool(2)(x)
     assert out.flatten().tolist() == pytest.approx([1.1 * v for v in (10, 18, 42, 50)])
     assert not list(SumPool(2).parameters())
@@ -125,7 +125,9 @@ def test_recipes_for_every_network_in_the_config_table():
     assert cfg_for("fashion-mnist").arch == "400-400"
     assert cfg_for("fashion-mnist", {"recipe": "cnn"}).arch == "32C5p2-P2-64C5p2-P2-1024"
     cifar = cfg_for("cifar10-jpeg")
-    assert cifar.lr == 2e-4 and cifar.options["weight_scale"] == 5.0 and cifar.augment == "crop_flip"
+    assert cifar.lr == 2e-4 and cifar.augment == "crop_flip"
+    # Networks/CIFAR10.yaml: weight_scale 5 for the convs, 1 for FC_1, FC_2 and the output
+    assert (cifar.options["weight_scale_conv"], cifar.options["weight_scale_dense"]) == (5.0, 1.0)
     assert cifar.arch.count("D0.2") == 7
     assert cfg_for("cifar10", {"recipe": "cnn2"}).arch == "cnn2"
     with pytest.raises(ConfigError, match="valid recipes: t100"):
@@ -133,7 +135,7 @@ def test_recipes_for_every_network_in_the_config_table():
 
 
 def test_conv_weights_uniform_times_weight_scale():
-    cfg = cfg_for(arch="8C3", weight_scale=5.0)
+    cfg = cfg_for(arch="8C3", weight_scale_conv=5.0)
     torch.manual_seed(0)
     net = create_method("tsslbp").build(parse_arch(cfg.arch), (3, 8, 8), 10, cfg)
     conv = net.layers[1].module
@@ -142,15 +144,30 @@ def test_conv_weights_uniform_times_weight_scale():
     assert conv.bias is None and 0.8 * bound < largest <= bound
 
 
+def test_cifar_recipe_scales_convs_by_5_and_fc_layers_by_1():
+    """Networks/CIFAR10.yaml: conv weights x5, FC_1, FC_2 and the output x1 (Kaiming-normal std sqrt(2/fan_in))."""
+    cfg = cfg_for("cifar10")
+    torch.manual_seed(0)
+    net = create_method("tsslbp").build(parse_arch(cfg.arch), (3, 32, 32), 10, cfg)
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    fcs = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 5 and len(fcs) == 3
+    for conv in convs:
+        bound = 5.0 / (conv.weight[0].numel()) ** 0.5
+        assert 0.9 * bound < float(conv.weight.abs().max()) <= bound
+    for fc in fcs:
+        expected = (2.0 / fc.in_features) ** 0.5
+        assert float(fc.weight.std()) == pytest.approx(expected, rel=0.1)
+
+
 def test_ablation_options_reach_the_neuron():
     cfg = cfg_for(arch="16", intra=False, reset="subtract", warmup="layer", warmup_rate=0.1, backend="torch")
     net = create_method("tsslbp").build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     neuron = next(m for m in net.modules() if isinstance(m, TSSLBPNeuron))
     p = neuron.params
     assert (p.intra, p.reset, p.warmup, p.warmup_rate, neuron.backend) == (False, "subtract", "layer", 0.1, "torch")
-    bad = cfg_for(arch="16", reset="hard")
-    with pytest.raises(ConfigError, match="valid resets: zero, subtract"):
-        create_method("tsslbp").build(parse_arch(bad.arch), (1, 8, 8), 10, bad)
+    with pytest.raises(ConfigError, match="valid reset values: zero, subtract"):
+        cfg_for(arch="16", reset="hard")  # refused when the config resolves, before any build or data
 
 
 def test_tsslbp_learns_digits(short_run):

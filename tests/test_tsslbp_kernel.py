@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from snnbench.methods.tsslbp import tsslbp_neuron
+from snnbench.kernels import tsslbp_neuron
 
 
 def tsslbp_neuron_torch(current, tau_m, tau_s):

@@ -1,6 +1,12 @@
-"""Spiking neuron scans: each a readable PyTorch reference (and, where it pays, a fused kernel)."""
+"""Spiking neuron scans: each a frozen parameter object, a readable PyTorch reference, a fused
+Triton kernel and one dispatcher (:mod:`snnbench.kernels.dispatch`)."""
 
-from .lif import LIFParams, lif_scan, lif_scan_autograd
+from .backends import BACKENDS, bind_backends, resolve_backend
+from .dispatch import lif_scan, srm_spikes, tsslbp_neuron, tsslbp_scan
+from .lif import LIFParams, lif_scan_autograd
+from .srm import SRMParams
 from .surrogate import SURROGATES, spike
+from .tsslbp import TSSLBPParams
 
-__all__ = ["SURROGATES", "LIFParams", "lif_scan", "lif_scan_autograd", "spike"]
+__all__ = ["BACKENDS", "SURROGATES", "LIFParams", "SRMParams", "TSSLBPParams", "bind_backends", "lif_scan",
+           "lif_scan_autograd", "resolve_backend", "spike", "srm_spikes", "tsslbp_neuron", "tsslbp_scan"]

@@ -1,21 +1,46 @@
-"""Which implementation of a neuron scan runs: the PyTorch reference or the fused Triton kernels."""
+"""Which implementation of a neuron scan runs: the PyTorch reference or the fused Triton kernels.
+
+The backend is chosen once, when a model is built for its device (:func:`bind_backends`): ``auto``
+becomes ``triton`` on a CUDA device and ``torch`` elsewhere, and the run record stores what ran.
+"""
 
 from __future__ import annotations
 
 import os
 
 import torch
+from torch import nn
 
 BACKENDS = ("auto", "torch", "triton")
 
 
-def pick_backend(backend: str, tensor: torch.Tensor | None = None) -> str:
-    """Validate ``backend``; resolve ``auto`` (triton on a CUDA ``tensor``, torch otherwise)."""
+def resolve_backend(backend: str, device: torch.device | str | None = None) -> str:
+    """Validate ``backend``; resolve ``auto`` for ``device`` (triton on CUDA, torch otherwise)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if backend == "auto":
-        return "triton" if tensor is not None and tensor.is_cuda else "torch"
+        return "triton" if device is not None and torch.device(device).type == "cuda" else "torch"
     return backend
+
+
+def pick_backend(backend: str, tensor: torch.Tensor | None = None) -> str:
+    """:func:`resolve_backend` for the device of ``tensor`` (the functional API's per-call form)."""
+    return resolve_backend(backend, tensor.device if tensor is not None else None)
+
+
+def bind_backends(model: nn.Module, device: torch.device | str) -> list[str]:
+    """Resolve the ``backend`` of every neuron module of ``model`` for ``device``, once; returns the
+    distinct backends that will run (what the record stores). A Triton backend on a CPU device
+    without ``TRITON_INTERPRET=1`` is refused here, before any training."""
+    used = set()
+    for module in model.modules():
+        backend = getattr(module, "backend", None)
+        if isinstance(backend, str):
+            module.backend = resolve_backend(backend, device)
+            if module.backend == "triton":
+                check_triton_device(torch.empty(0, device=device))
+            used.add(module.backend)
+    return sorted(used)
 
 
 def check_triton_device(x: torch.Tensor) -> None:

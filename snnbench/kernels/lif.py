@@ -15,7 +15,7 @@ Two PyTorch implementations live here:
 
 - :func:`lif_scan_autograd`: the equations above, step by step, differentiated by autograd.
   The readable reference that everything else is tested against.
-- :func:`lif_scan`: the same forward, with an explicit reverse-time backward scan (saves only the
+- :func:`lif_torch`: the same forward, with an explicit reverse-time backward scan (saves only the
   membrane ``u``, 4 bytes per neuron-step). With a_t = decay·δ_{t+1} (0 at the last step)::
 
       hard: δ_t = (g_t − a_t·u_t)·σ'(u_t − V_th) + a_t·(1 − s_t)
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 
 import torch
 
-from .backends import pick_backend
 from .surrogate import SURROGATES, spike, surrogate_grad
 
 RESETS = ("hard", "soft")
@@ -122,14 +121,6 @@ class _LIFScan(torch.autograd.Function):
         return lif_backward(grad_spikes.contiguous(), membrane, ctx.params), None
 
 
-def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") -> torch.Tensor:
-    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]``, with the explicit backward scan.
-
-    ``backend``: ``torch`` (this module), ``triton`` (fused kernels, :mod:`snnbench.kernels.lif_triton`)
-    or ``auto`` (triton on CUDA tensors, torch elsewhere).
-    """
-    if pick_backend(backend, current) == "triton":
-        from .lif_triton import lif_triton  # imports triton only when asked for
-
-        return lif_triton(current, params)
+def lif_torch(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
+    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]`` with the explicit backward scan (the reference)."""
     return _LIFScan.apply(current.contiguous(), params)

@@ -33,8 +33,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .backends import pick_backend
-
 PSP_FORMS = ("auto", "toeplitz", "fft", "shift", "conv")
 KERNEL_EPSILON = 0.01
 # ``auto``, from scripts/psp_forms.py on an H100 (forward + backward, 129,600 neurons): the [T,T]
@@ -91,7 +89,8 @@ def _alpha_taps(tau: float, ts: float, mult: float, max_taps: int) -> tuple[floa
 
 def alpha_kernel(tau: float, ts: float = 1.0, mult: float = 1.0, max_taps: int = 100_000) -> torch.Tensor:
     """The truncated α kernel mult·(t/τ)·e^{1 − t/τ} at t = 0, ts, 2·ts, ... (float64, ε[0] = 0)."""
-    return torch.tensor(_alpha_taps(float(tau), float(ts), float(mult), int(max_taps)), dtype=torch.float64)
+    taps = _alpha_taps(float(tau), float(ts), float(mult), int(max_taps))
+    return torch.tensor(taps, dtype=torch.float64, device="cpu")  # host taps, also under a meta-device build
 
 
 def psp_kernel(params: SRMParams) -> torch.Tensor:
@@ -232,14 +231,10 @@ class _SRMTorch(torch.autograd.Function):
         return g.to(ctx.dtype).reshape(ctx.shape), None
 
 
-def srm_spikes(u: torch.Tensor, params: SRMParams, backend: str = "auto") -> torch.Tensor:
-    """Spikes ``[T, ...]`` (0 or 1/ts) from membrane potentials ``u`` (the PSP of the weighted input)."""
-    if pick_backend(backend, u) == "triton":
-        from .srm_triton import srm_spikes_triton
-
-        return srm_spikes_triton(u, params)
+def srm_torch(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """Spikes ``[T, ...]`` (0 or 1/ts) from membrane potentials ``u`` with the reference scans."""
     return _SRMTorch.apply(u, params)
 
 
 __all__ = ["PSP_FORMS", "SRMParams", "alpha_kernel", "psp", "psp_correlation", "psp_form_for", "psp_kernel",
-           "refractory_kernel", "srm_backward", "srm_forward", "srm_spikes"]
+           "refractory_kernel", "srm_backward", "srm_forward", "srm_torch"]

@@ -1,0 +1,58 @@
+"""The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel.
+
+Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
+``srm``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
+other way round). This module imports both and is the only place that chooses between them.
+``backend`` is ``torch``, ``triton`` or ``auto`` (triton on CUDA tensors, torch elsewhere); models
+resolve ``auto`` once when built (:func:`snnbench.kernels.backends.bind_backends`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .backends import pick_backend
+from .lif import LIFParams, lif_torch
+from .srm import SRMParams, srm_torch
+from .tsslbp import TSSLBPParams, tsslbp_torch
+
+
+def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") -> torch.Tensor:
+    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]`` (STBP, TET)."""
+    if pick_backend(backend, current) == "triton":
+        from .lif_triton import lif_triton  # imports triton only when asked for
+
+        return lif_triton(current, params)
+    return lif_torch(current, params)
+
+
+def tsslbp_scan(current: torch.Tensor, params: TSSLBPParams, backend: str = "auto") -> torch.Tensor:
+    """TSSL-BP neurons: synaptic input ``[T, ...]`` → PSC ``[T, ...]``."""
+    if pick_backend(backend, current) == "triton":
+        from .tsslbp_triton import tsslbp_triton
+
+        return tsslbp_triton(current, params)
+    return tsslbp_torch(current, params)
+
+
+def srm_spikes(u: torch.Tensor, params: SRMParams, backend: str = "auto") -> torch.Tensor:
+    """SLAYER's SRM spikes ``[T, ...]`` (0 or 1/ts) from membrane potentials ``u``."""
+    if pick_backend(backend, u) == "triton":
+        from .srm_triton import srm_spikes_triton
+
+        return srm_spikes_triton(u, params)
+    return srm_torch(u, params)
+
+
+def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshold: float = 1.0,
+                  backend: str = "auto", intra: bool = True, reset: str = "zero", warmup: str = "element",
+                  warmup_rate: float = 0.05) -> torch.Tensor:
+    """TSSL-BP neuron on time-major synaptic input ``[T, ...]``; returns the PSC ``[T, ...]``.
+
+    float32 and bfloat16 inputs are accepted; the state is float32, the output has the input's dtype.
+    The keyword ablations (``intra``, ``reset`` zero|subtract, ``warmup`` element|layer and its
+    ``warmup_rate``) default to the reference code at HEAD; see :mod:`snnbench.kernels.tsslbp`.
+    """
+    params = TSSLBPParams(tau_m=float(tau_m), tau_s=float(tau_s), threshold=float(threshold), intra=bool(intra),
+                          reset=reset, warmup=warmup, warmup_rate=float(warmup_rate))
+    return tsslbp_scan(current, params, backend)
