@@ -139,7 +139,14 @@ def parse_arch(spec: str) -> LayerPlan:
     layers: list[LayerSpec] = []
     position = 0
     for number, token in enumerate(spec.split("-"), start=1):
-        layers.append(_parse_token(token, number, position, spec))
+        layer = _parse_token(token, number, position, spec)
+        zero = [name for name in ("channels", "kernel", "stride") if getattr(layer, name) == 0
+                and (name != "channels" or layer.kind in ("conv", "linear", "resblock"))
+                and (name != "kernel" or layer.kind in ("conv", "pool"))]
+        if zero or not 0 <= layer.p < 1:
+            what = f"a {zero[0]} of 0" if zero else f"a dropout probability of {layer.p} (need 0 <= p < 1)"
+            raise ArchSyntaxError(f"bad architecture {spec!r}: token {number} ({token!r}) has {what}")
+        layers.append(layer)
         position += len(token) + 1
     return LayerPlan(tuple(layers), source=spec, name=name)
 
@@ -165,7 +172,3 @@ def _parse_token(token: str, number: int, position: int, spec: str) -> LayerSpec
     raise ArchSyntaxError(
         f"bad architecture {spec!r}: token {number} at character {position + 1} is {what}; "
         f"expected {_TOKEN_FORMS}\n  {spec!r}\n {pointer}")
-
-
-def list_archs() -> list[str]:
-    return sorted(NAMED_ARCHS)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape as esc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -153,11 +154,11 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
     runtime = RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
                              resume=args.resume)
-    console.print(f"[bold]{cfg.method}[/] on [bold]{cfg.dataset}[/]: arch {cfg.arch}, T={cfg.steps}, "
+    console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})")
     record, path = train(cfg, runtime, progress=RichProgress(console))
-    table = Table(title=f"{cfg.method} on {cfg.dataset}")
+    table = Table(title=esc(f"{cfg.method} on {cfg.dataset}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     res, cost = record["results"], record["cost"]
@@ -177,7 +178,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
-    console.print(f"record: {path}")
+    console.print(f"record: {esc(str(path))}")
     return 0
 
 
@@ -241,7 +242,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
         for case in _split(args.cases):
             for method in _split(args.methods):
                 step = method_step(method, CASES[case], CASES[case].steps, device, options.get(method))
-                console.print(f"[bold]{case} snnbench:{method}[/bold]")
+                console.print(f"[bold]{esc(case)} snnbench:{esc(method)}[/bold]")
                 print(profile_step(step, device, args.profile))
         return 0
     refs = [p for p in ("spikingjelly", "spikingjelly-bn") if p in peers]
@@ -250,7 +251,7 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
         table.add_column(col, justify="right" if col not in ("case", "implementation") else "left", no_wrap=True)
 
     def report(r: Any) -> None:
-        console.print(f"{r.case} T={r.steps} {r.impl}: " + (f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note))
+        console.print(esc(f"{r.case} T={r.steps} {r.impl}: " + (f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note)))
 
     results = run_bench(_split(args.cases), _split(args.methods), peers, device, args.warmup, args.repeats,
                         sweep, options, report)
@@ -266,11 +267,11 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
     write_results(results, path, environment(str(device)))
-    console.print(f"results: {path}")
+    console.print(f"results: {esc(str(path))}")
     if sweep:
         plot = plot_sweep(results, path.with_suffix(".png"))
         if plot is not None:
-            console.print(f"plot: {plot}")
+            console.print(f"plot: {esc(str(plot))}")
     return 0 if all(r.ms_per_step is not None or r.impl in peers or _not_applicable(r) for r in results) else 1
 
 
@@ -287,7 +288,7 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
     dataset = create_dataset(args.dataset)
     ctx = DataContext.from_options(args.data_dir, args.mirror, download=args.action == "fetch")
     if not dataset.files:
-        console.print(f"{dataset.name}: bundled with its library, nothing to fetch")
+        console.print(f"{esc(dataset.name)}: bundled with its library, nothing to fetch")
         return 0
     failed = 0
     from snnbench.files import resolve
@@ -295,10 +296,10 @@ def cmd_data(args: argparse.Namespace, console: Console) -> int:
     for file in dataset.files:
         try:
             path = resolve(file, ctx, dataset.name)
-            console.print(f"[green]ok[/] {file.name} ({file.md5}) at {path}")
+            console.print(f"[green]ok[/] {esc(file.name)} ({file.md5}) at {esc(str(path))}")
         except DataFileError as err:
             failed += 1
-            console.print(f"[red]missing[/] {err}")
+            console.print(f"[red]missing[/] {esc(str(err))}")
     return 1 if failed else 0
 
 
@@ -321,7 +322,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
         return 0
     if args.best:
         for path in tn.rerun_best(spec, args.best):
-            console.print(f"record: {path}")
+            console.print(f"record: {esc(str(path))}")
         return 0
     study = tn.load_study(spec)  # create it (and its first, published-recipe trial) before any worker starts
     argv = [a for a in getattr(args, "argv", []) if a]
@@ -358,7 +359,7 @@ class _TuneView:
     def render(self) -> Table:
         from snnbench.tune import elapsed
 
-        table = Table(title=f"tuning {self.spec.method} on {self.spec.dataset} (study {self.spec.study_name})")
+        table = Table(title=esc(f"tuning {self.spec.method} on {self.spec.dataset} (study {self.spec.study_name})"))
         for col in ("done", "pruned", "failed", "best val acc", "current trial", "elapsed"):
             table.add_column(col)
         best = f"{self.best:.2f}%" if self.best is not None else "-"
@@ -383,7 +384,7 @@ class _TuneView:
 
 def _print_study_report(report: dict[str, Any], console: Console) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
-    console.print(f"study [bold]{report['study']}[/] ({report['attrs']}): {counts}")
+    console.print(f"study [bold]{esc(str(report['study']))}[/] ({esc(str(report['attrs']))}): {esc(counts)}")
     table = Table(title="Pareto front (val acc up, train time down)" if report["pareto"] else "best trials")
     for col in ("trial", "values", "params", "record"):
         table.add_column(col, overflow="fold")
@@ -402,9 +403,9 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     records, skipped = lb.load_records(Path(args.runs))
     rows = lb.build_rows(records, args.dataset)
     for path, why in skipped:
-        Console(stderr=True).print(f"[yellow]left out[/] {path}: {why}", highlight=False)
+        Console(stderr=True).print(f"[yellow]left out[/] {esc(str(path))}: {esc(why)}", highlight=False)
     if not rows:
-        console.print(f"no completed run records{' for ' + args.dataset if args.dataset else ''} under {args.runs}")
+        console.print(esc(f"no completed run records{' for ' + args.dataset if args.dataset else ''} under {args.runs}"))
         return 1
     if args.format:
         text = {"md": lambda: lb.to_markdown(rows, skipped), "csv": lambda: lb.to_csv(rows),
@@ -421,7 +422,7 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
         for row in rows:
             cells = lb.table_cells(row)
             cells[lb.COLUMNS.index("published")] = cells[lb.COLUMNS.index("published")].split(" (")[0]
-            table.add_row(*(cells[i] for i in index))
+            table.add_row(*(esc(cells[i]) for i in index))
         Console(width=max(console.width, 180)).print(table)
     if not args.no_files:
         files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
@@ -447,16 +448,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handler(args, console)
     except USAGE_ERRORS as err:
-        errors.print(f"[red]error:[/] {err}", highlight=False)
+        errors.print(f"[red]error:[/] {esc(str(err))}", highlight=False)
         return 2
     except DataFileError as err:
-        errors.print(f"[red]data error:[/] {err}", highlight=False)
+        errors.print(f"[red]data error:[/] {esc(str(err))}", highlight=False)
         return 1
     except KeyboardInterrupt:
         errors.print("interrupted; continue with --resume")
         return 1
     except Exception as err:  # a failed run: say what failed, exit 1
-        errors.print(f"[red]run failed:[/] {type(err).__name__}: {err}", highlight=False)
+        errors.print(f"[red]run failed:[/] {type(err).__name__}: {esc(str(err))}", highlight=False)
         if os.environ.get("SNNBENCH_DEBUG"):
             raise
         return 1

@@ -1,0 +1,104 @@
+"""The seams: options typed and validated when the config resolves, one dispatcher per neuron,
+backends bound once and recorded, versioned records with an explicit upgrade of version 1."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from snnbench.config import ConfigError, resolve_config
+from snnbench.kernels import bind_backends
+from snnbench.records import SCHEMA_VERSION, read_record, validate_record
+from snnbench.registry import create_dataset, create_method, list_methods
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("setting", ["lr_schedule=bogus", "optimizer=adamax", "augment=mixup", "encoding=poisson",
+                                     "surrogate=foo", "reset=foo", "event_binning=foo", "loss=hinge",
+                                     "backend=cupy", "epochs=0", "lr=-1", "val_fraction=1.0", "decay=2"])
+def test_bad_values_exit_2_fast_without_touching_data(tmp_path, setting):
+    """Every bad choice or range is refused before any data loads (the dataset here is MNIST, whose
+    files the empty data folder does not hold: reaching the data would exit 1 with a data error)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "run", "--method", "stbp", "--dataset", "mnist",
+                           "--data-dir", str(tmp_path / "empty"), "--mirror", str(tmp_path / "none"),
+                           "--out", str(tmp_path / "runs"), "--set", setting], capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "SNNBENCH_DEBUG": ""}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    key = setting.split("=")[0]
+    assert key in proc.stderr and "data error" not in proc.stderr
+    assert not (tmp_path / "empty").exists() and not (tmp_path / "runs").exists()
+    assert time.perf_counter() - start < 30  # the interpreter start dominates; no data, no training
+
+
+def test_options_are_typed_and_coerced_once():
+    cfg = resolve_config(create_method("tsslbp"), create_dataset("digits"), {}, {"tau_m": 8})
+    assert cfg.options["tau_m"] == 8.0 and isinstance(cfg.options["tau_m"], float)
+    opts = create_method("tsslbp").opts(cfg)
+    assert opts.tau_m == 8.0 and opts.neuron().tau_m == 8.0
+    with pytest.raises(ConfigError, match="valid warmup values: element, layer"):
+        resolve_config(create_method("tsslbp"), create_dataset("digits"), {}, {"warmup": "paper"})
+
+
+def test_a_network_the_method_cannot_build_is_refused_at_resolution():
+    with pytest.raises(ConfigError, match="divisible by 2"):
+        resolve_config(create_method("tsslbp"), create_dataset("digits"), {"arch": "4C4-P2-16"}, {})
+
+
+def test_every_method_builds_its_recipes_on_the_meta_device():
+    for name in list_methods():
+        method = create_method(name)
+        for dataset in ("digits", "mnist", "nmnist"):
+            resolve_config(method, create_dataset(dataset))  # resolve includes the meta-device build
+
+
+def test_no_import_cycles_between_kernel_modules():
+    graph: dict[str, set[str]] = {}
+    for path in (ROOT / "snnbench" / "kernels").glob("*.py"):
+        imports = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                imports.add(node.module)
+        graph[path.stem] = imports - {"__init__"}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt}))
+                   for nxt in graph.get(start, ()))
+
+    assert not [m for m in graph if m != "__init__" and reaches(m, m, set())]
+    assert "lif_triton" not in graph["lif"] and "srm_triton" not in graph["srm"]
+
+
+def test_backends_are_bound_once_for_the_device():
+    cfg = resolve_config(create_method("stbp"), create_dataset("digits"))
+    model = create_method("stbp").build(__import__("snnbench.arch", fromlist=["x"]).parse_arch(cfg.arch),
+                                        (1, 8, 8), 10, cfg)
+    assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"auto"}
+    assert bind_backends(model, torch.device("cpu")) == ["torch"]
+    assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"torch"}
+
+
+def test_committed_version_1_records_upgrade_and_validate():
+    paths = sorted((ROOT / "leaderboards" / "runs").glob("*.json"))
+    assert paths
+    for path in paths:
+        raw = json.loads(path.read_text())
+        record = read_record(path)
+        assert record["schema_version"] == SCHEMA_VERSION
+        assert validate_record(record) == [], path
+        if raw["schema_version"] == 1:
+            assert not Path(record["checkpoint"]).is_absolute()
+            tests = [row["test_acc"] for row in raw["curves"]]
+            assert record["results"]["max_test_acc"] == max(tests)
+            if raw["method"] == "tsslbp":
+                scale = raw["config"]["options"]["weight_scale"]
+                assert record["config"]["options"]["weight_scale_conv"] == scale
+                assert record["config"]["options"]["weight_scale_dense"] == scale
