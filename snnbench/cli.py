@@ -251,7 +251,8 @@ def cmd_bench(args: argparse.Namespace, console: Console) -> int:
         table.add_column(col, justify="right" if col not in ("case", "implementation") else "left", no_wrap=True)
 
     def report(r: Any) -> None:
-        console.print(esc(f"{r.case} T={r.steps} {r.impl}: " + (f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note)))
+        timing = f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note
+        console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
 
     results = run_bench(_split(args.cases), _split(args.methods), peers, device, args.warmup, args.repeats,
                         sweep, options, report)
@@ -405,7 +406,8 @@ def cmd_leaderboard(args: argparse.Namespace, console: Console) -> int:
     for path, why in skipped:
         Console(stderr=True).print(f"[yellow]left out[/] {esc(str(path))}: {esc(why)}", highlight=False)
     if not rows:
-        console.print(esc(f"no completed run records{' for ' + args.dataset if args.dataset else ''} under {args.runs}"))
+        where = f" for {args.dataset}" if args.dataset else ""
+        console.print(esc(f"no completed run records{where} under {args.runs}"))
         return 1
     if args.format:
         text = {"md": lambda: lb.to_markdown(rows, skipped), "csv": lambda: lb.to_csv(rows),

@@ -212,7 +212,8 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        first = next((line for line in lines if "Unsupported global" in line), lines[0] if lines else type(err).__name__)
+        fallback = lines[0] if lines else type(err).__name__
+        first = next((line for line in lines if "Unsupported global" in line), fallback)
         raise ConfigError(f"refusing checkpoint {path}: it is not a plain-data snnbench checkpoint "
                           f"(tensors, numbers, strings, lists, dicts) ({first[:200]})") from None
     if not isinstance(blob, dict) or "model" not in blob:

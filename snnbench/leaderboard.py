@@ -118,7 +118,7 @@ class Row:
         """A published number gets a difference only for the same recipe (a TIT stage included), the
         recipe's own options, and at least its epochs (an unstated budget never compares)."""
         return (pub.get("epochs") is not None and self.epochs >= pub["epochs"] and not self.options
-                and self.recipe in ("recipe", pub.get("recipe") or "recipe"))
+                and self.recipe.rsplit(":", 1)[-1] == (pub.get("recipe") or "recipe"))
 
     def add(self, path: Path, record: dict, values: dict[str, Any]) -> None:
         """Add one run; a repeat of a seed already in the row replaces it if newer (seeds, not runs, count)."""
