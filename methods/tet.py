@@ -23,6 +23,7 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import RunConfig, choice, num
+from snnbench.kernels import SURROGATES
 from snnbench.registry import register_method
 
 from .base import LIFMethod, LIFOptions
@@ -35,7 +36,7 @@ LOSSES = ("tet", "sdt")
 class TETOptions(LIFOptions):
     threshold: float = num(1.0, gt=0)
     decay: float = num(0.5, ge=0, le=1)
-    surrogate: str = choice("triangle", LIFOptions.__dataclass_fields__["surrogate"].metadata["choices"])
+    surrogate: str = choice("triangle", SURROGATES)
     loss: str = choice("tet", LOSSES)
     lam: float = num(0.05, ge=0, le=1)  # λ, the MSE term's weight
     phi: float = num(1.0)  # φ, the MSE target (V_th)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from snnbench.config import ENCODINGS, ConfigError, RunConfig
+from snnbench.config import ConfigError, RunConfig
 from snnbench.events import Binning
 from snnbench.files import DataContext
 
@@ -141,10 +141,6 @@ def input_shape_of(cfg: RunConfig, dataset: Any) -> tuple[int, ...]:
 
 def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device) -> DataBundle:
     """Load (from cache or files) and split the data of ``cfg.dataset``; build the three loaders."""
-    if dataset.kind == "static" and cfg.encoding not in ENCODINGS:
-        raise ConfigError(f"unknown encoding {cfg.encoding!r}; valid encodings: {', '.join(ENCODINGS)}")
-    if not 0 <= cfg.val_fraction < 1:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {cfg.val_fraction}")
     if dataset.kind == "events":
         binning = binning_of(cfg)
         train_split = dataset.load("train", ctx, cfg.steps, binning)

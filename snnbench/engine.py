@@ -281,13 +281,13 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     """Everything before the first epoch: checks, device, data, network, optimiser, resumed state."""
     device = resolve_device(runtime.device)
     ddp = init_distributed(device)  # under torchrun: one process per device, rank 0 writes
-    if ddp is not None and device.type == "cuda":
-        device = ddp.device
+    if ddp is not None:
+        device = ddp.device  # cuda:LOCAL_RANK on GPUs
     ckpt = checkpoint_path(cfg, runtime.out)
     if ddp is None or ddp.main:
         check_output_dir(runtime.out)
     blob = _resume_blob(cfg, ckpt, runtime.resume)
-    lineage = _init_from(cfg.init_from) if cfg.init_from else ([], None)
+    parents, weights = _init_from(cfg.init_from) if cfg.init_from else ([], None)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
     plan = parse_arch(cfg.arch)
@@ -297,7 +297,6 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
         data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
     model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
     backends = bind_backends(model, device)
-    parents, weights = lineage
     if weights is not None:
         _load_weights(model, weights, cfg.init_from)
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg)

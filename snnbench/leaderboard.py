@@ -25,6 +25,7 @@ the file system, CSV cells cannot start formulas, and Markdown/HTML output escap
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import html
 import importlib.resources
@@ -78,6 +79,7 @@ class Row:
     time_to: dict[str, list[float]] = field(default_factory=dict)
     published: dict[str, Any] | None = None
     runs: list[str] = field(default_factory=list)
+    _by_seed: dict[int, tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
     def mean(self) -> float:
@@ -121,32 +123,26 @@ class Row:
                 and self.recipe.rsplit(":", 1)[-1] == (pub.get("recipe") or "recipe"))
 
     def add(self, path: Path, record: dict, values: dict[str, Any]) -> None:
-        """Add one run; a repeat of a seed already in the row replaces it if newer (seeds, not runs, count)."""
-        if record["seed"] in self.seeds:
-            i = self.seeds.index(record["seed"])
-            if self.finished[i] >= str(record.get("finished_at", "")):
-                return
-            for name in ("seeds", "accuracies", "max_test", "finished", "runs", "train_time_s", "epoch_time_s"):
-                getattr(self, name).pop(i)
-            for name in ("ms_per_step", "peak_mib", "sparsity", "acs", "macs", "energy_pj"):
-                values_list = getattr(self, name)
-                if len(values_list) > i:
-                    values_list.pop(i)
-        self.seeds.append(record["seed"])
-        self.finished.append(str(record.get("finished_at", "")))
-        self.runs.append(str(path))
-        self.accuracies.append(values["accuracy"])
-        self.max_test.append(values["max_test"])
-        self.train_time_s.append(values["train_time_s"])
-        self.epoch_time_s.append(values["epoch_time_s"])
+        """Add one run; a repeat of a seed already in the row replaces it if newer (seeds, not runs, count).
+        The per-seed lists are derived from the kept run of each seed."""
+        seed, finished = record["seed"], str(record.get("finished_at", ""))
+        kept = self._by_seed.get(seed)
+        if kept is not None and kept[0] >= finished:
+            return
+        self._by_seed[seed] = (finished, str(path), values)
+        kept_runs = list(self._by_seed.items())
+        self.seeds = [s for s, _ in kept_runs]
+        self.finished = [f for _, (f, _, _) in kept_runs]
+        self.runs = [p for _, (_, p, _) in kept_runs]
+        entries = [v for _, (_, _, v) in kept_runs]
+        for name in ("accuracy", "max_test", "train_time_s", "epoch_time_s"):
+            setattr(self, "accuracies" if name == "accuracy" else name, [v[name] for v in entries])
         for name in ("ms_per_step", "peak_mib", "sparsity"):
-            if values[name] is not None:
-                getattr(self, name).append(values[name])
-        if values["ops"] is not None:
-            self.acs.append(values["ops"][0])
-            self.macs.append(values["ops"][1])
-            self.energy_pj.append(values["ops"][2])
-        self.params = values["params"] if values["params"] is not None else self.params
+            setattr(self, name, [v[name] for v in entries if v[name] is not None])
+        ops = [v["ops"] for v in entries if v["ops"] is not None]
+        self.acs, self.macs, self.energy_pj = ([o[i] for o in ops] for i in range(3))
+        params = [v["params"] for v in entries if v["params"] is not None]
+        self.params = params[-1] if params else self.params
 
 
 def _mean(values: list[float], digits: int = 1) -> float | None:
@@ -217,19 +213,26 @@ def _opt_float(value: Any) -> float | None:
 
 def _options(record: dict) -> str:
     """What differs from the current recipe: method options and config fields (``augment=jitter:8``)."""
-    from snnbench.registry import create_dataset, create_method
-
     cfg = record["config"]
-    try:
-        method, dataset = create_method(record["method"]), create_dataset(record["dataset"])
-        recipe = resolve_config(method, dataset, {"recipe": cfg.get("recipe", "")})
-    except Exception:  # an unknown name or recipe: show nothing rather than guess
+    recipe = _recipe_config(record["method"], record["dataset"], cfg.get("recipe", ""))
+    if recipe is None:  # an unknown name or recipe: show nothing rather than guess
         return ""
     shown = {"seed", "epochs", "steps", "arch", "recipe", "options", "method", "dataset", "init_from"}
     changed = {k: v for k, v in cfg.items() if k not in shown and getattr(recipe, k, v) != v}
     changed |= {k: v for k, v in cfg.get("options", {}).items()
                 if k != "backend" and recipe.options.get(k, v) != v}
     return ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+
+
+@functools.lru_cache(maxsize=256)
+def _recipe_config(method: str, dataset: str, recipe: str) -> Any:
+    """The resolved recipe a record is compared with (once per method, dataset and recipe), or None."""
+    from snnbench.registry import create_dataset, create_method
+
+    try:
+        return resolve_config(create_method(method), create_dataset(dataset), {"recipe": recipe})
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _setting(record: dict) -> str:

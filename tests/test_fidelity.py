@@ -119,3 +119,8 @@ def test_repeat_runs_of_one_seed_count_once_latest_wins():
     row.add("b.json", {"seed": 0, "finished_at": "2026-01-02"}, {**base, "accuracy": 95.0, "max_test": 96.0})
     row.add("c.json", {"seed": 0, "finished_at": "2025-12-31"}, {**base, "accuracy": 10.0, "max_test": 11.0})
     assert row.seeds == [0] and row.accuracies == [95.0] and row.runs == ["b.json"]
+    # optional values follow the kept run of each seed (a timed seed 1, then seed 0 replaced untimed)
+    row.add("d.json", {"seed": 1, "finished_at": "2026-01-03"}, {**base, "accuracy": 97.0, "max_test": 97.0,
+                                                                 "ms_per_step": 5.0})
+    row.add("e.json", {"seed": 0, "finished_at": "2026-01-04"}, {**base, "accuracy": 96.0, "max_test": 96.5})
+    assert row.seeds == [0, 1] and row.accuracies == [96.0, 97.0] and row.ms_per_step == [5.0]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.kernels import bind_backends
 from snnbench.records import SCHEMA_VERSION, read_record, validate_record
@@ -79,8 +80,7 @@ def test_no_import_cycles_between_kernel_modules():
 
 def test_backends_are_bound_once_for_the_device():
     cfg = resolve_config(create_method("stbp"), create_dataset("digits"))
-    model = create_method("stbp").build(__import__("snnbench.arch", fromlist=["x"]).parse_arch(cfg.arch),
-                                        (1, 8, 8), 10, cfg)
+    model = create_method("stbp").build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"auto"}
     assert bind_backends(model, torch.device("cpu")) == ["torch"]
     assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"torch"}

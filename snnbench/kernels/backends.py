@@ -37,14 +37,14 @@ def bind_backends(model: nn.Module, device: torch.device | str) -> list[str]:
         backend = getattr(module, "backend", None)
         if isinstance(backend, str):
             module.backend = resolve_backend(backend, device)
-            if module.backend == "triton":
-                check_triton_device(torch.empty(0, device=device))
             used.add(module.backend)
+    if "triton" in used:
+        check_triton_device(torch.device(device))
     return sorted(used)
 
 
-def check_triton_device(x: torch.Tensor) -> None:
+def check_triton_device(device: torch.device) -> None:
     """Triton kernels run on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``."""
-    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise RuntimeError(f"the triton backend needs a CUDA tensor (got device {x.device}), or "
+    if device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise RuntimeError(f"the triton backend needs a CUDA tensor (got device {device}), or "
                            "TRITON_INTERPRET=1 set before snnbench is imported to run it on the CPU")

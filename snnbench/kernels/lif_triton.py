@@ -85,7 +85,7 @@ class _LIFTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
         x = current.contiguous()
-        check_triton_device(x)
+        check_triton_device(x.device)
         steps, m = x.shape[0], x[0].numel()
         spikes = torch.empty_like(x)
         membrane = torch.empty(x.shape, dtype=torch.float32, device=x.device)

@@ -73,7 +73,7 @@ class _SRMTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, params):  # type: ignore[override]
         x = u.contiguous()
-        check_triton_device(x)
+        check_triton_device(x.device)
         steps, m = x.shape[0], x[0].numel()
         nu = refractory_kernel(params).to(device=x.device, dtype=torch.float32)
         spikes = torch.empty_like(x)

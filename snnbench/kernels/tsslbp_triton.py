@@ -101,7 +101,7 @@ class _TSSLBPTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
         x = current.contiguous()
-        check_triton_device(x)
+        check_triton_device(x.device)
         steps = x.shape[0]
         m = x[0].numel()
         psc = torch.empty_like(x)
