@@ -3,7 +3,13 @@
 A dataset knows its files (with md5s and official URLs), how to decode them, its classes and its
 input shape. It never knows which network reads it. Decoded static images are cached as uint8
 tensors keyed by the source md5s; event recordings are binned into frames and cached keyed by the
-binning parameters, stored bit-packed (binary frames), as uint8 (counts) or float16 (normalised).
+binning parameters, stored bit-packed (binary frames), as uint8 (counts, or 8-bit frames resized as
+TET does) or float16 (normalised).
+
+Every cache carries a header: its format version, the md5s of the verified sources it was made
+from, the parameters that made it, and a SHA-256 checksum of its payload. A cache whose header does
+not match what is asked for, or whose payload does not match its checksum (truncated, tampered with,
+written by an older snnbench), is rebuilt from the verified sources with a warning naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +25,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnbench.events import Binning, bin_events
+from snnbench.config import config_digest
+from snnbench.events import Binning, bin_events, resize_frames
 from snnbench.files import DataContext, RemoteFile, atomic_write_bytes, resolve
 
 SPLITS = ("train", "test")
+CACHE_FORMAT = 2  # 1: no header (before 2026-11-23); 2: header with sources, params and checksum
+log = logging.getLogger("snnbench.data")
+
+
+class CacheError(ValueError):
+    """A cache file that cannot be trusted (the message says why); it is rebuilt."""
+
+
+def _rebuild_warning(path: Path, reason: str) -> None:
+    log.warning("data cache %s is not usable (%s); rebuilding it from the verified sources", path, reason)
+
+
+def _payload_digest(*parts: bytes | memoryview) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -53,7 +78,8 @@ class FrameStore:
         if self.storage == "bits":
             count = int(np.prod(self.shape))
             rows = np.unpackbits(rows, axis=1, count=count)
-        return torch.from_numpy(np.asarray(rows, dtype=np.float32)).reshape(len(index), *self.shape)
+        out = torch.from_numpy(np.asarray(rows, dtype=np.float32)).reshape(len(index), *self.shape)
+        return out / 255.0 if self.storage == "unorm8" else out
 
 
 @dataclass
@@ -82,6 +108,7 @@ class Dataset:
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
     sensor_size: tuple[int, int, int] = (0, 0, 0)  # events: (W, H, P)
+    recorded_with_saccades: bool = False  # events: the sensor moved (N-MNIST); see ``stabilize``
 
     def info(self) -> dict:
         """What a run record keeps about the data source."""
@@ -101,6 +128,10 @@ class Dataset:
     def source_key(self) -> str:
         return hashlib.sha256(json.dumps(sorted((f.name, f.md5) for f in self.files)).encode()).hexdigest()[:16]
 
+    def sources(self) -> dict[str, str]:
+        """The md5 of every source file (what a cache header must name)."""
+        return {f.name: f.md5 for f in self.files}
+
     def input_shape_for(self, binning: Binning | None) -> tuple[int, int, int]:
         if self.kind == "events" and binning is not None and binning.size:
             return (self.input_shape[0], binning.size, binning.size)
@@ -117,16 +148,42 @@ class StaticDataset(Dataset):
     def load(self, split: str, ctx: DataContext) -> StaticSplit:
         _check_split(split)
         cache = ctx.cache_dir / "decoded" / f"{self.name}-{split}-{self.source_key()}.pt"
+        header = {"format": CACHE_FORMAT, "dataset": self.name, "split": split, "sources": self.sources()}
         if cache.is_file():
-            blob = torch.load(cache, weights_only=True)
-            return StaticSplit(blob["images"], blob["labels"])
+            try:
+                return self._read_cache(cache, header)
+            except CacheError as err:
+                _rebuild_warning(cache, str(err))
         images, labels = self.read(split, self.paths(ctx))
-        blob = {"images": torch.from_numpy(np.array(images, dtype=np.uint8, order="C")),
-                "labels": torch.from_numpy(np.array(labels, dtype=np.int64))}
+        images = torch.from_numpy(np.array(images, dtype=np.uint8, order="C"))
+        labels = torch.from_numpy(np.array(labels, dtype=np.int64))
+        checksum = _payload_digest(images.numpy().data, labels.numpy().data)
         buffer = io.BytesIO()
-        torch.save(blob, buffer)
+        torch.save({**header, "checksum": checksum, "images": images, "labels": labels}, buffer)
         atomic_write_bytes(cache, buffer.getvalue())
-        return StaticSplit(blob["images"], blob["labels"])
+        return StaticSplit(images, labels)
+
+    @staticmethod
+    def _read_cache(path: Path, header: dict) -> StaticSplit:
+        try:
+            blob = torch.load(path, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - truncated, not a torch file, not plain data
+            raise CacheError(f"unreadable: {type(err).__name__}: {err}") from None
+        if not isinstance(blob, dict) or blob.get("format") != CACHE_FORMAT:
+            found = blob.get("format", "none") if isinstance(blob, dict) else type(blob).__name__
+            raise CacheError(f"cache format {found}, expected {CACHE_FORMAT}")
+        for key, expected in header.items():
+            if blob.get(key) != expected:
+                raise CacheError(f"header {key} is {blob.get(key)!r}, expected {expected!r}")
+        images, labels = blob.get("images"), blob.get("labels")
+        if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
+                and isinstance(labels, torch.Tensor) and labels.dtype == torch.int64
+                and labels.shape == images.shape[:1]):
+            raise CacheError("payload is not uint8 images [N, C, H, W] with int64 labels [N]")
+        images, labels = images.contiguous(), labels.contiguous()
+        if _payload_digest(images.numpy().data, labels.numpy().data) != blob.get("checksum"):
+            raise CacheError("payload checksum mismatch (truncated or modified)")
+        return StaticSplit(images, labels)
 
 
 class EventDataset(Dataset):
@@ -138,25 +195,35 @@ class EventDataset(Dataset):
         """Return the recordings of ``split`` (structured arrays with x, y, t, p) and their labels."""
         raise NotImplementedError
 
+    def stabilize(self, events: np.ndarray) -> np.ndarray:
+        """Remove the sensor's motion from one recording (datasets with ``recorded_with_saccades``)."""
+        raise ValueError(f"{self.name} was not recorded with saccades; event_stabilize applies to N-MNIST")
+
     def load(self, split: str, ctx: DataContext, steps: int, binning: Binning) -> EventSplit:
         _check_split(split)
+        if binning.stabilize and not self.recorded_with_saccades:
+            self.stabilize(np.empty(0))  # raises, naming the dataset
         params = {"source": self.source_key(), "split": split, "steps": steps, **binning.as_dict()}
-        key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+        key = config_digest(params)
         base = ctx.cache_dir / "frames" / f"{self.name}-{split}-T{steps}-{key}"
         data_path, meta_path = base.with_suffix(".npy"), base.with_suffix(".json")
-        if not (data_path.is_file() and meta_path.is_file()):
-            self._build_frames(split, ctx, steps, binning, data_path, meta_path, params)
-        meta = json.loads(meta_path.read_text())
-        return EventSplit(FrameStore(data_path, meta), torch.tensor(meta["labels"], dtype=torch.int64))
+        header = {"format": CACHE_FORMAT, "dataset": self.name, "sources": self.sources(), "params": params}
+        if data_path.is_file() or meta_path.is_file():
+            try:
+                return _read_frames(data_path, meta_path, header)
+            except CacheError as err:
+                _rebuild_warning(data_path, str(err))
+        self._build_frames(split, ctx, steps, binning, data_path, meta_path, header)
+        return _read_frames(data_path, meta_path, header)
 
     def _build_frames(self, split: str, ctx: DataContext, steps: int, binning: Binning,
-                      data_path: Path, meta_path: Path, params: dict) -> None:
+                      data_path: Path, meta_path: Path, header: dict) -> None:
         recordings, labels = self.read_events(split, self.paths(ctx))
         channels, height, width = self.input_shape_for(binning)
         shape = (steps, channels, height, width)
         storage = {"binary": "bits", "count": "uint8", "max_norm": "float16"}[binning.values]
-        if binning.size:
-            storage = "float16"  # a bilinear resize makes values fractional
+        if binning.size:  # a resize makes values fractional: exact 8-bit levels (pil) or float16
+            storage = "unorm8" if binning.resize == "pil" else "float16"
         row = int(np.prod(shape))
         width_bytes = (row + 7) // 8 if storage == "bits" else row
         dtype = np.float16 if storage == "float16" else np.uint8
@@ -165,30 +232,62 @@ class EventDataset(Dataset):
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(recordings), width_bytes))
         try:
             for i, events in enumerate(recordings):
+                if binning.stabilize:
+                    events = self.stabilize(events)
                 frames = bin_events(events, self.sensor_size, steps, binning)
                 if binning.size:
-                    frames = _resize(frames, binning.size)
+                    frames = resize_frames(frames, binning.size, binning.resize)
                 flat = frames.reshape(-1)
                 if storage == "bits":
                     out[i] = np.packbits(flat > 0)
                 elif storage == "uint8":
                     out[i] = np.clip(flat, 0, 255).astype(np.uint8)
+                elif storage == "unorm8":
+                    out[i] = np.rint(flat * 255.0).astype(np.uint8)
                 else:
                     out[i] = flat.astype(np.float16)
             out.flush()
             del out
+            labels_list = [int(v) for v in labels]
+            checksum = _file_digest(tmp, labels_list)
             os.replace(tmp, data_path)
         finally:
             tmp.unlink(missing_ok=True)
-        meta = {"shape": list(shape), "storage": storage, "params": params,
-                "labels": [int(v) for v in labels]}
+        meta = {**header, "shape": list(shape), "storage": storage, "labels": labels_list, "checksum": checksum}
         atomic_write_bytes(meta_path, json.dumps(meta).encode())
 
 
-def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    tensor = torch.from_numpy(frames)
-    resized = torch.nn.functional.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
-    return resized.numpy()
+def _file_digest(path: Path, labels: list[int]) -> str:
+    """SHA-256 over a frame file's bytes and its labels."""
+    with open(path, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256")
+    digest.update(json.dumps(labels).encode())
+    return digest.hexdigest()
+
+
+def _read_frames(data_path: Path, meta_path: Path, header: dict) -> EventSplit:
+    """Open a frame cache after checking its header against ``header`` and its payload checksum."""
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as err:
+        raise CacheError(f"header {meta_path.name} unreadable: {type(err).__name__}: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        found = meta.get("format", "none") if isinstance(meta, dict) else type(meta).__name__
+        raise CacheError(f"cache format {found}, expected {CACHE_FORMAT}")
+    for key, expected in header.items():
+        if meta.get(key) != expected:
+            raise CacheError(f"header {key} is {meta.get(key)!r}, expected {expected!r}")
+    labels = meta.get("labels")
+    if not (isinstance(labels, list) and all(isinstance(v, int) for v in labels)):
+        raise CacheError("header labels are not a list of integers")
+    if not data_path.is_file():
+        raise CacheError(f"frame file {data_path.name} is missing")
+    if _file_digest(data_path, labels) != meta.get("checksum"):
+        raise CacheError("payload checksum mismatch (truncated or modified)")
+    store = FrameStore(data_path, meta)
+    if len(store) != len(labels):
+        raise CacheError(f"{len(store)} frame rows for {len(labels)} labels")
+    return EventSplit(store, torch.tensor(labels, dtype=torch.int64))
 
 
 def _check_split(split: str) -> None:

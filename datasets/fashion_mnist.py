@@ -13,7 +13,7 @@ _URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 class FashionMNIST(IdxDataset):
     name = "fashion-mnist"
     description = "Fashion-MNIST clothing images, 60000 train / 10000 test"
-    # TSSL-BP normalises Fashion-MNIST with MNIST's statistics; we keep the dataset's own.
+    # the dataset's own statistics; TSSL-BP's recipe uses MNIST's (normalize=mnist)
     mean = (0.2860,)
     std = (0.3530,)
     files = idx_files(_URL, "FashionMNIST", {

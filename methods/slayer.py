@@ -62,7 +62,12 @@ class SLAYEROptions(Options):
 
 
 class SRMLayer(SpikingModule):
-    """spike(W(psp(s))) on time-major ``[T, B, ...]`` spikes; psp runs before or after W (they commute)."""
+    """spike(psp(W·s)) on time-major ``[T, B, ...]`` spikes, as slayerPytorch's blocks. psp runs before
+    or after W (they commute; before is cheaper when there are fewer inputs than outputs), so the
+    operation counts read W on this block's input, the spikes (``counted_synapse``), and count ε once
+    per output neuron and step (``synaptic_filter``), whichever order runs."""
+
+    synaptic_filter = True
 
     def __init__(self, synapse: nn.Module, params: SRMParams, psp_first: bool, psp_form: str = "auto",
                  backend: str = "auto") -> None:
@@ -81,6 +86,10 @@ class SRMLayer(SpikingModule):
         if self.monitor is not None:
             self.record(out.detach() * p.ts)
         return out
+
+    @property
+    def counted_synapse(self) -> nn.Module:
+        return self.synapse.module if isinstance(self.synapse, TimeDistributed) else self.synapse
 
     def extra_repr(self) -> str:
         return f"{self.params}, psp_first={self.psp_first}, psp_form={self.psp_form!r}, backend={self.backend!r}"

@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args, get_origin
 
-from snnbench.events import BINNING_MODES, FRAME_VALUES
+from snnbench.events import BINNING_MODES, FRAME_VALUES, RESIZE_MODES
 
 
 class ConfigError(ValueError):
@@ -111,6 +111,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "nadam", "slayer-nadam")
 LR_SCHEDULES = ("none", "cosine", "step")
 ENCODINGS = ("direct", "rate")
 AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N")
+NORMALIZE_STATS = ("dataset", "mnist")  # whose mean/std normalise static images (TSSL-BP: MNIST's)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class RunConfig:
     grad_clip: float = num(0.0, ge=0)  # global gradient-norm clip, 0 = off
     seed: int = num(0, ge=0)
     encoding: str = choice("direct", ENCODINGS)  # static images: direct (repeat) | rate (Bernoulli)
+    normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N
     val_fraction: float = num(0.1, ge=0, lt=1)
     max_train_samples: int = num(0, ge=0)  # 0 = all
@@ -143,6 +145,8 @@ class RunConfig:
     event_window_us: int = num(0, ge=0)
     event_values: str = choice("binary", FRAME_VALUES)
     event_size: int = num(0, ge=0)  # resize event frames to this H = W (0 = sensor size)
+    event_resize: str = choice("pil", RESIZE_MODES)  # pil: TET's 8-bit PIL path; antialias | bilinear: float
+    event_stabilize: bool = False  # remove saccade motion before binning (N-MNIST; TSSL-BP, ST-RSBP)
     init_from: str = ""  # checkpoint or record to start from (time-inheritance training)
     options: dict[str, Any] = field(default_factory=dict)  # method-specific settings (validated by the method)
 
@@ -152,6 +156,9 @@ class RunConfig:
             raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
         if self.event_binning == "time_window" and self.event_window_us <= 0:
             raise ConfigError("event_binning=time_window needs event_window_us > 0")
+        if self.event_size and self.event_resize == "pil" and self.event_values == "count":
+            raise ConfigError("event_resize=pil quantises frames in [0, 1] to 8 bits as TET does; with "
+                              "event_values=count use event_resize=antialias or bilinear")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -234,6 +241,9 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     if not values.get("arch"):
         raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")
     cfg = RunConfig(**values)
+    if cfg.event_stabilize and not getattr(dataset, "recorded_with_saccades", False):
+        raise ConfigError(f"event_stabilize=True: {dataset.name} was not recorded with saccades "
+                          "(valid for nmnist, nmnist-1k)")
     method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
     return cfg
 

@@ -41,8 +41,9 @@ class BatchLoader:
         if not self.events:
             self.images = split.images.to(device)
             shape = (1, -1, 1, 1)
-            self.mean = torch.tensor(dataset.mean, device=device).view(shape)
-            self.std = torch.tensor(dataset.std, device=device).view(shape)
+            mean, std = normalization_of(cfg, dataset)
+            self.mean = torch.tensor(mean, device=device).view(shape)
+            self.std = torch.tensor(std, device=device).view(shape)
         self.labels = split.labels
 
     def __len__(self) -> int:
@@ -131,7 +132,16 @@ def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bo
 
 def binning_of(cfg: RunConfig) -> Binning:
     return Binning(mode=cfg.event_binning, window_us=cfg.event_window_us, values=cfg.event_values,
-                   size=cfg.event_size or None)
+                   size=cfg.event_size or None, resize=cfg.event_resize, stabilize=cfg.event_stabilize)
+
+
+def normalization_of(cfg: RunConfig, dataset: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) that normalise ``dataset``'s images under ``cfg.normalize``."""
+    if cfg.normalize == "mnist":
+        from snnbench.datasets.mnist import MNIST
+
+        return MNIST.mean * len(dataset.mean), MNIST.std * len(dataset.std)
+    return dataset.mean, dataset.std
 
 
 def input_shape_of(cfg: RunConfig, dataset: Any) -> tuple[int, ...]:
@@ -149,8 +159,9 @@ def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.d
         input_shape = dataset.input_shape_for(binning)
     else:
         train_split, test_split = dataset.load("train", ctx), dataset.load("test", ctx)
-        encoding = {"kind": cfg.encoding, "steps": cfg.steps,
-                    "normalize": cfg.encoding == "direct", "mean": list(dataset.mean), "std": list(dataset.std)}
+        mean, std = normalization_of(cfg, dataset)
+        encoding = {"kind": cfg.encoding, "steps": cfg.steps, "normalize": cfg.encoding == "direct",
+                    "stats": cfg.normalize, "mean": list(mean), "std": list(std)}
         input_shape = dataset.input_shape
     n_full = len(train_split)
     order = np.random.default_rng(VALIDATION_SEED).permutation(n_full)

@@ -479,11 +479,19 @@ def _config_hash(config: dict[str, Any]) -> str | None:
         return None
 
 
+def best_epoch_index(curves: list[dict[str, Any]]) -> int | None:
+    """The epoch (0-based) the headline reports: the highest validation accuracy, the earliest on a
+    tie; the last epoch when there is no validation split; None before any epoch."""
+    val = [(row["val_acc"], i) for i, row in enumerate(curves) if row.get("val_acc") is not None]
+    if val:
+        return max(val, key=lambda v: (v[0], -v[1]))[1]
+    return len(curves) - 1 if curves else None
+
+
 def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dict[str, Any]:
     """The run record (schema :data:`~snnbench.records.SCHEMA_VERSION`) of ``run`` as it stands."""
     cfg, state, curves = run.cfg, run.state, run.state.curves
-    val = [(row["val_acc"], i) for i, row in enumerate(curves) if row["val_acc"] is not None]
-    best = max(val, key=lambda v: (v[0], -v[1]))[1] if val else (len(curves) - 1 if curves else None)
+    best = best_epoch_index(curves)
     step_ms = state.step_ms[1:] if len(state.step_ms) > 1 else state.step_ms
     finished = _now()
     stamp = finished[:26].replace(":", "").replace(".", "")

@@ -1,14 +1,29 @@
 """Efficiency metrics with NeuroBench's meanings, measured on the test set and stored in every record.
 
-- **SynapticOperations** per sample, for every ``Conv2d`` / ``Linear`` (fixed pooling is not a synapse):
-  ``Dense`` = the MACs of the layer if every input were non-zero; ``Effective_ACs`` = the
-  (non-zero input, weight) pairs when the layer's input is spiking (its non-zero values are all one
-  value, e.g. 1 or 1/Ts); ``Effective_MACs`` = the same count when the input is real-valued (images,
-  PSCs). Counted by running the layer's geometry with all-one weights on the input's non-zero mask.
+Operation-count convention (one for every method, independent of how the code computes):
+
+- **SynapticOperations** per sample, for every ``Conv2d`` / ``Linear`` (fixed pooling is not a
+  synapse), as NeuroBench's ``SynapticOperations``: ``Dense`` = the MACs of the layer if every input
+  and every weight were non-zero (bias excluded); ``Effective_ACs`` = the (non-zero input, non-zero
+  weight) pairs when the layer's input is spiking; ``Effective_MACs`` = the same pairs when the
+  input is real-valued (images, PSCs). Counted by running the layer's geometry with its weights and
+  inputs binarised, as NeuroBench does. Spiking means every non-zero input has one magnitude: 1 or
+  −1 as in NeuroBench, or a fixed amplitude such as SLAYER's 1/Ts (a scale that folds into W).
+- **Each synapse is counted on the tensor the model defines it to receive**, not on the one the code
+  happens to multiply. A block whose synapse is defined on its own input declares it with
+  ``counted_synapse`` (SLAYER's ``spike(psp(W·s))``: W receives spikes, even where snnbench applies
+  the linear ε filter before W because that is cheaper). TSSL-BP's neurons output their PSC, which is
+  what the next synapse receives in the reference code, so TSSL-BP synapses count MACs.
+- **Filter_updates**: the per-neuron synaptic filters (SLAYER's ε on each post-synaptic current,
+  TSSL-BP's PSC of each neuron) counted as one update per (neuron, step), a neuron operation of
+  their own, reported beside the synaptic operations and not in the energy estimate.
 - **Footprint**: bytes of parameters and buffers. **ConnectionSparsity**: the share of zero weights.
-- **ActivationSparsity**: the share of (neuron, step) outputs of the spiking layers that are zero.
-- **Energy estimate** per inference: 0.9 pJ per AC and 4.6 pJ per MAC (45 nm CMOS, the figures the
-  TET paper uses). An estimate of arithmetic only, labelled so: memory traffic is not counted.
+- **ActivationSparsity**: the share of (neuron, step) outputs of the spiking layers that are zero. For
+  TSSL-BP the spikes are recovered from the PSC (the PSC itself is non-zero after a first spike).
+- **Energy estimate** per inference: 0.9 pJ per AC (32-bit float add) and 4.6 pJ per MAC (add plus
+  3.7 pJ 32-bit float multiply), 45 nm CMOS, from M. Horowitz, "Computing's energy problem (and what
+  we can do about it)", ISSCC 2014 (the figures the TET and many SNN papers use). Arithmetic only,
+  labelled so: memory traffic and neuron updates are not counted.
 """
 
 from __future__ import annotations
@@ -19,15 +34,38 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PJ_PER_AC = 0.9
-PJ_PER_MAC = 4.6
+PJ_PER_AC = 0.9  # Horowitz, ISSCC 2014: 32-bit float add, 45 nm
+PJ_PER_MAC = 4.6  # 0.9 pJ add + 3.7 pJ 32-bit float multiply
+ENERGY_SOURCE = "Horowitz, ISSCC 2014 (45 nm, fp32): 0.9 pJ add, 3.7 pJ multiply"
+SYNAPSES = (nn.Conv2d, nn.Linear)
+
+
+def _binary(t: torch.Tensor) -> torch.Tensor:
+    return (t != 0).to(torch.float32)
+
+
+def layer_operations(layer: nn.Module, x: torch.Tensor) -> tuple[float, float]:
+    """(effective, dense) synaptic operations of ``layer`` on input ``x`` ``[N, ...]``: non-zero
+    (input, weight) pairs, and all pairs."""
+    weight = layer.weight.detach()
+    if isinstance(layer, nn.Conv2d):
+        def geometry(inp: torch.Tensor, w: torch.Tensor) -> float:
+            out = F.conv2d(inp, w, None, layer.stride, layer.padding, layer.dilation, layer.groups)  # type: ignore[arg-type]
+            return float(out.sum())
+
+        return geometry(_binary(x), _binary(weight)), geometry(torch.ones_like(x), torch.ones_like(weight))
+    per_input = _binary(weight).sum(0)  # non-zero weights leaving each input
+    effective = float((_binary(x).reshape(-1, x.shape[-1]) @ per_input).sum())
+    return effective, float(x.numel() // x.shape[-1]) * weight.numel()
 
 
 class SynapseCounter:
-    """Forward hook on one Conv2d / Linear that accumulates its synaptic operations."""
+    """Forward hook that accumulates the synaptic operations of one Conv2d / Linear ``layer``, on the
+    input of ``module`` (the layer itself, or the block that declares it as ``counted_synapse``,
+    whose time-major input ``[T, B, ...]`` is folded to ``[T·B, ...]``)."""
 
-    def __init__(self, module: nn.Module) -> None:
-        self.module = module
+    def __init__(self, module: nn.Module, layer: nn.Module | None = None) -> None:
+        self.module, self.layer = module, layer if layer is not None else module
         self.dense = 0.0
         self.acs = 0.0
         self.macs = 0.0
@@ -36,19 +74,9 @@ class SynapseCounter:
     @torch.no_grad()
     def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
         x = inputs[0].detach().float()
-        mask = (x != 0).float()
-        if isinstance(module, nn.Conv2d):
-            ones = torch.ones_like(module.weight, dtype=torch.float32)
-
-            def geometry(inp: torch.Tensor) -> float:
-                out = F.conv2d(inp, ones, None, module.stride, module.padding, module.dilation,  # type: ignore[arg-type]
-                               module.groups)
-                return float(out.sum())
-
-            effective, dense = geometry(mask), geometry(torch.ones_like(x))
-        else:
-            fan_out = int(module.out_features)  # type: ignore[arg-type]
-            effective, dense = float(mask.sum()) * fan_out, float(x.numel()) * fan_out
+        if self.layer is not module:
+            x = x.flatten(0, 1)
+        effective, dense = layer_operations(self.layer, x)
         self.dense += dense
         if is_spiking(x):
             self.acs += effective
@@ -56,9 +84,22 @@ class SynapseCounter:
             self.macs += effective
 
 
+class FilterCounter:
+    """Forward hook counting (neuron, step) updates of a per-neuron synaptic filter: one per output
+    element of a module that declares ``synaptic_filter = True``."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module, self.updates = module, 0.0
+        self.handle = module.register_forward_hook(self)
+
+    def __call__(self, module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        self.updates += float(output.numel())
+
+
 def is_spiking(x: torch.Tensor) -> bool:
-    """True when every non-zero value of ``x`` is the same (binary spikes of any amplitude)."""
-    nonzero = x[x != 0]
+    """True when every non-zero value of ``x`` has the same magnitude (spikes of any amplitude, signed
+    spikes ±1 as NeuroBench allows)."""
+    nonzero = x[x != 0].abs()
     return nonzero.numel() == 0 or bool((nonzero == nonzero[0]).all())
 
 
@@ -70,11 +111,24 @@ def activation_sparsity(firing: dict[str, dict]) -> float | None:
     return 1 - sum(f["neurons"] * f["mean_rate"] for f in firing.values() if f) / neurons
 
 
-def attach_counters(model: nn.Module) -> dict[str, SynapseCounter]:
-    return {name: SynapseCounter(m) for name, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+def attach_counters(model: nn.Module) -> dict[str, SynapseCounter | FilterCounter]:
+    """Hook every synapse (on its model-defined input, see the module docstring) and every filter."""
+    counters: dict[str, SynapseCounter | FilterCounter] = {}
+    claimed: set[int] = set()
+    for name, module in model.named_modules():
+        layer = getattr(module, "counted_synapse", None)
+        if isinstance(layer, SYNAPSES):
+            counters[name] = SynapseCounter(module, layer)
+            claimed.add(id(layer))
+        if getattr(module, "synaptic_filter", False):
+            counters[f"{name}#filter"] = FilterCounter(module)
+    for name, module in model.named_modules():
+        if isinstance(module, SYNAPSES) and id(module) not in claimed:
+            counters[name] = SynapseCounter(module)
+    return counters
 
 
-def detach_counters(counters: dict[str, SynapseCounter]) -> None:
+def detach_counters(counters: dict[str, Any]) -> None:
     for counter in counters.values():
         counter.handle.remove()
 
@@ -83,21 +137,25 @@ def model_metrics(model: nn.Module, counters: dict[str, SynapseCounter], firing:
                   samples: int) -> dict[str, Any]:
     """The record's ``metrics``: per-sample operations, footprint, sparsities and the energy estimate."""
     samples = max(samples, 1)
-    acs = sum(c.acs for c in counters.values()) / samples
-    macs = sum(c.macs for c in counters.values()) / samples
+    synapses = [c for c in counters.values() if isinstance(c, SynapseCounter)]
+    acs = sum(c.acs for c in synapses) / samples
+    macs = sum(c.macs for c in synapses) / samples
+    filters = sum(c.updates for c in counters.values() if isinstance(c, FilterCounter)) / samples
     weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     total_weights = sum(w.numel() for w in weights)
     return {
         "synaptic_operations": {"Effective_ACs": acs, "Effective_MACs": macs,
-                                "Dense": sum(c.dense for c in counters.values()) / samples},
+                                "Dense": sum(c.dense for c in synapses) / samples},
+        "filter_updates": filters,
         "footprint_bytes": sum(p.numel() * p.element_size() for p in model.parameters())
         + sum(b.numel() * b.element_size() for b in model.buffers()),
         "connection_sparsity": float(sum((w == 0).sum() for w in weights)) / total_weights if total_weights else 0.0,
         "activation_sparsity": activation_sparsity(firing),
         "energy_estimate_pj": acs * PJ_PER_AC + macs * PJ_PER_MAC,
-        "energy_note": f"estimate: {PJ_PER_AC} pJ/AC, {PJ_PER_MAC} pJ/MAC (45 nm), arithmetic only, per sample",
+        "energy_note": f"estimate: {PJ_PER_AC} pJ/AC, {PJ_PER_MAC} pJ/MAC ({ENERGY_SOURCE}); synaptic "
+                       "arithmetic only (no memory traffic, no neuron or filter updates), per sample",
     }
 
 
-__all__ = ["PJ_PER_AC", "PJ_PER_MAC", "SynapseCounter", "activation_sparsity", "attach_counters", "detach_counters",
-           "is_spiking", "model_metrics"]
+__all__ = ["ENERGY_SOURCE", "PJ_PER_AC", "PJ_PER_MAC", "FilterCounter", "SynapseCounter", "activation_sparsity",
+           "attach_counters", "detach_counters", "is_spiking", "layer_operations", "model_metrics"]

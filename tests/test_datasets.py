@@ -210,7 +210,7 @@ def test_cifar10_dvs_fixed_split_and_generated_files(tmp_path):
 
     Generated.files = tuple(files)
     ctx = DataContext(tmp_path / "cache", (tmp_path / "mirror",), download=False)
-    split = Generated().load("train", ctx, 2, Binning("n_event_bins", 0, "max_norm", size=48))
+    split = Generated().load("train", ctx, 2, Binning("n_event_bins", 0, "max_norm", size=48, resize="antialias"))
     assert len(split) == 30 and split.labels.tolist() == sorted(list(range(10)) * 3)
     frames = split.frames.get(np.arange(30))
     assert frames.shape == (30, 2, 2, 48, 48)

@@ -43,9 +43,13 @@ def test_record_is_valid_complete_and_atomic(tmp_path):
     assert on_disk == json.loads(json.dumps(record))
     assert on_disk["schema_version"] == SCHEMA_VERSION and on_disk["status"] == "completed"
     assert on_disk["config"]["steps"] == 4 and on_disk["config_hash"] == digits_cfg(2).hash()
-    assert len(on_disk["curves"]) == 2 and on_disk["results"]["best_val_epoch"] in (1, 2)
-    best = on_disk["results"]["best_val_epoch"] - 1
-    assert on_disk["results"]["test_acc_at_best_val"] == on_disk["curves"][best]["test_acc"]
+    curves, results = on_disk["curves"], on_disk["results"]
+    vals, tests = [row["val_acc"] for row in curves], [row["test_acc"] for row in curves]
+    assert len(curves) == 2 and None not in vals
+    best = vals.index(max(vals))  # computed here from the validation curve, not read back from the record
+    assert results["best_val_epoch"] == best + 1 and results["best_val_acc"] == max(vals)
+    assert results["test_acc_at_best_val"] == tests[best] and results["test_acc_last"] == tests[-1]
+    assert results["max_test_acc"] == max(tests) and results["max_test_epoch"] == tests.index(max(tests)) + 1
     assert on_disk["cost"]["params"] == 8 * 8 * 128 + 128 + 128 * 10 + 10
     assert on_disk["cost"]["peak_gpu_mem_mib"] is None and on_disk["cost"]["ms_per_step"] > 0
     env = on_disk["environment"]
@@ -139,3 +143,13 @@ def test_mixed_precision_and_rate_encoding_train(tmp_path):
     record, _ = train(digits_cfg(1, amp=True, encoding="rate"), runtime(tmp_path, "runs"))
     assert record["config"]["amp"] and record["dataset_info"]["encoding"]["kind"] == "rate"
     assert record["results"]["test_acc_last"] > 30.0  # one epoch, well above the 10% of chance
+
+
+def test_headline_epoch_is_the_validation_argmax_never_the_test_one():
+    from snnbench.engine import best_epoch_index
+
+    curves = [{"val_acc": 80.0, "test_acc": 95.0}, {"val_acc": 90.0, "test_acc": 85.0},
+              {"val_acc": 90.0, "test_acc": 99.0}, {"val_acc": 70.0, "test_acc": 60.0}]
+    assert best_epoch_index(curves) == 1  # highest validation, earliest tie; not test's argmax (2), not last
+    assert best_epoch_index([{"val_acc": None, "test_acc": 1.0}] * 3) == 2  # no validation split: last
+    assert best_epoch_index([]) is None

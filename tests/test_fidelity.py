@@ -80,7 +80,7 @@ def test_tet_resnet19_stem_has_no_bias_and_default_init_vgg_convs_keep_theirs():
     stem = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
     assert stem.bias is None
     bound = 1 / math.sqrt(3 * 9)  # PyTorch's default: kaiming_uniform(a=√5) → U(±1/√fan_in)
-    assert float(stem.weight.abs().max()) <= bound
+    assert float(stem.weight.detach().abs().max()) <= bound
     vgg = method.build(parse_arch("16C3p1-AP2-32C3p1"), (2, 16, 16), 10, cfg)
     assert all(m.bias is not None for m in vgg.modules() if isinstance(m, torch.nn.Conv2d))
 
@@ -124,3 +124,133 @@ def test_repeat_runs_of_one_seed_count_once_latest_wins():
                                                                  "ms_per_step": 5.0})
     row.add("e.json", {"seed": 0, "finished_at": "2026-01-04"}, {**base, "accuracy": 96.0, "max_test": 96.5})
     assert row.seeds == [0, 1] and row.accuracies == [96.0, 97.0] and row.ms_per_step == [5.0]
+
+
+# ---- 1.4: CIFAR10-DVS frames resized as TET's loader does ----------------------------------------
+def _sparse_dvs_frames(seed: int = 0):
+    import numpy as np
+
+    from snnbench.events import Binning, bin_events
+
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    events = np.zeros(3000, dtype=dtype)
+    events["x"], events["y"] = rng.integers(20, 110, 3000), rng.integers(20, 110, 3000)
+    events["t"], events["p"] = np.sort(rng.integers(0, 1_000_000, 3000)), rng.integers(0, 2, 3000)
+    return bin_events(events, (128, 128, 2), 10, Binning("n_event_bins", 0, "max_norm"))
+
+
+def _tet_resize(frames):
+    """TET's data_loaders.DVSCifar10: ToPILImage → Resize(size=(48, 48)) → ToTensor, frame by frame."""
+    from torchvision import transforms
+
+    to_pil, resize, to_tensor = transforms.ToPILImage(), transforms.Resize(size=(48, 48)), transforms.ToTensor()
+    return torch.stack([to_tensor(resize(to_pil(torch.from_numpy(f)))) for f in frames])
+
+
+def test_dvs_frames_are_resized_exactly_as_tets_loader_does():
+    from snnbench.events import resize_frames
+
+    frames = _sparse_dvs_frames()
+    reference = _tet_resize(frames)
+    ours = torch.from_numpy(resize_frames(frames, 48, "pil"))
+    assert torch.equal(ours, reference)
+    old = torch.from_numpy(resize_frames(frames, 48, "bilinear"))  # what snnbench did before
+    assert float((old - reference).norm() / reference.norm()) > 0.3
+    for method in ("tet", "stbp"):
+        cfg = resolve_config(create_method(method), create_dataset("cifar10-dvs"))
+        assert (cfg.event_size, cfg.event_resize, cfg.event_values) == (48, "pil", "max_norm")
+
+
+def test_dvs_frame_cache_stores_tets_8_bit_levels_exactly(tmp_path):
+    import numpy as np
+
+    from snnbench.datasets.base import EventDataset
+    from snnbench.events import Binning, bin_events
+    from snnbench.files import DataContext
+
+    rng = np.random.default_rng(1)
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    recordings = []
+    for _ in range(3):
+        ev = np.zeros(500, dtype=dtype)
+        ev["x"], ev["y"] = rng.integers(0, 128, 500), rng.integers(0, 128, 500)
+        ev["t"], ev["p"] = np.sort(rng.integers(0, 10_000, 500)), rng.integers(0, 2, 500)
+        recordings.append(ev)
+
+    class Dvs(EventDataset):
+        name, input_shape, sensor_size = "dvs-like", (2, 128, 128), (128, 128, 2)
+
+        def read_events(self, split, paths):
+            return recordings, np.zeros(3, dtype=np.int64)
+
+    binning = Binning("n_event_bins", 0, "max_norm", size=48)
+    split = Dvs().load("train", DataContext(tmp_path), 10, binning)
+    assert split.frames.storage == "unorm8"
+    for i, ev in enumerate(recordings):
+        expected = _tet_resize(bin_events(ev, (128, 128, 2), 10, binning))
+        assert torch.equal(split.frames.get(np.array([i]))[0], expected)
+
+
+# ---- 1.5: N-MNIST saccade stabilisation (stabilize.m) ---------------------------------------------
+def test_stabilize_removes_the_three_saccades_as_stabilize_m_does():
+    import numpy as np
+
+    from snnbench.datasets.nmnist import stabilize_saccades
+
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+    # a still "digit" (points at 8..25) seen by a moving sensor: saccade 1 moves (+3.5, +7), 2 (+3.5, -7), 3 (-7, 0)
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 315_000, 4000))
+    ph = t / 105_000
+    dx = np.where(ph <= 1, 3.5 * ph, np.where(ph <= 2, 3.5 + 3.5 * (ph - 1), 7 - 7 * (ph - 2)))
+    dy = np.where(ph <= 1, 7 * ph, np.where(ph <= 2, 7 - 7 * (ph - 1), 0.0))
+    still_x, still_y = rng.integers(8, 26, 4000), rng.integers(8, 26, 4000)
+    events = np.zeros(4000, dtype=dtype)
+    events["t"], events["p"] = t, rng.integers(0, 2, 4000)
+    events["x"], events["y"] = np.round(still_x + dx), np.round(still_y + dy)  # what the sensor records
+    assert np.abs(events["x"] - still_x).max() >= 6 and np.abs(events["y"] - still_y).max() >= 6  # it drifts
+    stable = stabilize_saccades(events)
+    assert len(stable) == 4000  # nothing left the sensor
+    assert np.abs(stable["x"] - still_x).max() <= 1 and np.abs(stable["y"] - still_y).max() <= 1
+    # stabilize.m by hand on 1-based pixels (x1 = x + 1), MATLAB's round is half away from zero:
+    # (10, 10) at 52.5 ms: round(11 - 1.75) = 9, round(11 - 3.5) = 8 → 0-based (8, 7)
+    # (0, 5) at 105 ms: round(1 - 3.5) < 1 → dropped; (9, 0) at 210 ms: round(10 - 7) = 3, round(1 - 0) = 1 → (2, 0)
+    hand = np.zeros(3, dtype=dtype)
+    hand["x"], hand["y"], hand["t"] = [10, 0, 9], [10, 5, 0], [52_500, 105_000, 210_000]
+    out = stabilize_saccades(hand)
+    assert out["x"].tolist() == [8, 2] and out["y"].tolist() == [7, 0] and out["t"].tolist() == [52_500, 210_000]
+
+
+def test_stabilisation_is_on_for_tsslbp_nmnist_keyed_in_the_cache_and_refused_elsewhere(tmp_path):
+    from snnbench.config import ConfigError
+    from snnbench.data import binning_of
+
+    for dataset in ("nmnist", "nmnist-1k"):
+        cfg = resolve_config(create_method("tsslbp"), create_dataset(dataset))
+        assert cfg.event_stabilize and binning_of(cfg).stabilize
+    assert not resolve_config(create_method("slayer"), create_dataset("nmnist-1k")).event_stabilize
+    with pytest.raises(ConfigError, match="not recorded with saccades"):
+        resolve_config(create_method("tet"), create_dataset("cifar10-dvs"), sets={"event_stabilize": True})
+
+
+# ---- 1.6: TSSL-BP normalises Fashion-MNIST with MNIST's statistics -------------------------------
+def test_tsslbp_fashion_mnist_uses_mnist_statistics(ctx):
+    import numpy as np
+
+    from snnbench.data import prepare_data
+
+    fashion = create_dataset("fashion-mnist")
+    for recipe in ("", "cnn"):
+        cfg = resolve_config(create_method("tsslbp"), fashion, {"recipe": recipe or None, "max_train_samples": 64,
+                                                                 "max_test_samples": 64})
+        assert cfg.normalize == "mnist"
+    bundle = prepare_data(cfg, fashion, ctx, torch.device("cpu"))
+    assert bundle.info["encoding"]["mean"] == [0.1307] and bundle.info["encoding"]["std"] == [0.3081]
+    x, _ = next(iter(bundle.test))
+    images = fashion.load("test", ctx).images[bundle.test.indices[: x.shape[1]]].float() / 255
+    assert torch.allclose(x[0], (images - 0.1307) / 0.3081)
+    own = resolve_config(create_method("tsslbp"), fashion, sets={"normalize": "dataset"})
+    assert prepare_data(own, fashion, ctx, torch.device("cpu")).info["encoding"]["mean"] == [0.2860]
+    assert resolve_config(create_method("stbp"), fashion).normalize == "dataset"
+    assert np.isfinite(x.numpy()).all()

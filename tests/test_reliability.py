@@ -226,3 +226,103 @@ def test_distributed_backend_follows_the_run_device_not_the_host():
 def test_sets_parse_rejects_pairs_without_equals():
     with pytest.raises(ConfigError):
         parse_sets(["lr"])
+
+
+# ---- finding 6: caches carry a header and a checksum; a bad one is rebuilt with a warning ----------
+def _static_cache(tmp_path: Path) -> tuple[Path, object]:
+    from snnbench.files import DataContext
+
+    ctx = DataContext(tmp_path / "cache")
+    digits = create_dataset("digits")
+    clean = digits.load("train", ctx)
+    (cache,) = (tmp_path / "cache" / "decoded").glob("digits-train-*.pt")
+    return cache, (digits, ctx, clean)
+
+
+def _tamper_static(cache: Path) -> None:
+    blob = torch.load(cache, weights_only=True)
+    blob["images"][0, 0, 0, 0] ^= 0xFF  # well-formed, checksum now stale
+    torch.save(blob, cache)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper", "old-format", "other-sources", "garbage"])
+def test_bad_static_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, damage):
+    cache, (digits, ctx, clean) = _static_cache(tmp_path)
+    if damage == "truncate":
+        cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    elif damage == "tamper":
+        _tamper_static(cache)
+    elif damage == "old-format":  # what snnbench wrote before caches had headers
+        torch.save({"images": clean.images, "labels": clean.labels}, cache)
+    elif damage == "other-sources":
+        blob = torch.load(cache, weights_only=True)
+        torch.save({**blob, "sources": {"other.gz": "0" * 32}}, cache)
+    else:
+        cache.write_bytes(b"\x00not a torch file")
+    with caplog.at_level("WARNING", logger="snnbench.data"):
+        again = digits.load("train", ctx)
+    assert torch.equal(again.images, clean.images) and torch.equal(again.labels, clean.labels)
+    assert str(cache) in caplog.text and "rebuilding" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="snnbench.data"):
+        digits.load("train", ctx)  # rebuilt: trusted again, no warning
+    assert caplog.text == ""
+
+
+def _synthetic_events():
+    import numpy as np
+
+    from snnbench.datasets.base import EventDataset
+
+    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
+
+    class Synthetic(EventDataset):
+        name = "synthetic-events"
+        input_shape = (2, 8, 8)
+        sensor_size = (8, 8, 2)
+
+        def read_events(self, split, paths):
+            rng = np.random.default_rng(0 if split == "train" else 1)
+            recordings = []
+            for _ in range(12):
+                ev = np.zeros(40, dtype=dtype)
+                ev["x"], ev["y"] = rng.integers(0, 8, 40), rng.integers(0, 8, 40)
+                ev["t"], ev["p"] = np.sort(rng.integers(0, 10_000, 40)), rng.integers(0, 2, 40)
+                recordings.append(ev)
+            return recordings, np.arange(12) % 3
+
+    return Synthetic()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "tamper", "labels", "params", "old-format", "missing-data"])
+def test_bad_frame_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, damage):
+    import numpy as np
+
+    from snnbench.events import Binning
+    from snnbench.files import DataContext
+
+    dataset, ctx, binning = _synthetic_events(), DataContext(tmp_path / "cache"), Binning(values="count")
+    clean = dataset.load("train", ctx, 4, binning)
+    frames = clean.frames.get(np.arange(12)).clone()
+    (data_path,) = (tmp_path / "cache" / "frames").glob("*.npy")
+    meta_path = data_path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    if damage == "truncate":
+        data_path.write_bytes(data_path.read_bytes()[:-100])
+    elif damage == "tamper":  # a well-formed .npy with other counts
+        array = np.load(data_path)
+        array[0, :5] = 7
+        np.save(data_path, array)
+    elif damage == "labels":
+        meta_path.write_text(json.dumps({**meta, "labels": [0] * 12}))
+    elif damage == "params":
+        meta_path.write_text(json.dumps({**meta, "params": {**meta["params"], "steps": 5}}))
+    elif damage == "old-format":
+        meta_path.write_text(json.dumps({k: meta[k] for k in ("shape", "storage", "labels")}))
+    else:
+        data_path.unlink()
+    with caplog.at_level("WARNING", logger="snnbench.data"):
+        again = dataset.load("train", ctx, 4, binning)
+    assert torch.equal(again.frames.get(np.arange(12)), frames)
+    assert again.labels.tolist() == clean.labels.tolist()
+    assert data_path.name in caplog.text and "rebuilding" in caplog.text

@@ -45,7 +45,7 @@ def test_options_are_typed_and_coerced_once():
     assert cfg.options["tau_m"] == 8.0 and isinstance(cfg.options["tau_m"], float)
     opts = create_method("tsslbp").opts(cfg)
     assert opts.tau_m == 8.0 and opts.neuron().tau_m == 8.0
-    with pytest.raises(ConfigError, match="valid warmup values: element, layer"):
+    with pytest.raises(ConfigError, match="valid warmup values: element, layer_switch"):
         resolve_config(create_method("tsslbp"), create_dataset("digits"), {}, {"warmup": "paper"})
 
 

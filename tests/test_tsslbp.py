@@ -161,11 +161,11 @@ def test_cifar_recipe_scales_convs_by_5_and_fc_layers_by_1():
 
 
 def test_ablation_options_reach_the_neuron():
-    cfg = cfg_for(arch="16", intra=False, reset="subtract", warmup="layer", warmup_rate=0.1, backend="torch")
+    cfg = cfg_for(arch="16", intra=False, reset="subtract", warmup="layer_switch", warmup_rate=0.1, backend="torch")
     net = create_method("tsslbp").build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     neuron = next(m for m in net.modules() if isinstance(m, TSSLBPNeuron))
     p = neuron.params
-    assert (p.intra, p.reset, p.warmup, p.warmup_rate, neuron.backend) == (False, "subtract", "layer", 0.1, "torch")
+    assert (p.intra, p.reset, p.warmup, p.warmup_rate, neuron.backend) == (False, "subtract", "layer_switch", 0.1, "torch")
     with pytest.raises(ConfigError, match="valid reset values: zero, subtract"):
         cfg_for(arch="16", reset="hard")  # refused when the config resolves, before any build or data
 

@@ -86,8 +86,8 @@ def test_matches_reference_semantics(steps, regime, scale, bias, taus):
 
 
 REGIMES = {"silent": (0.05, 0.0), "sparse": (0.6, 0.15), "bursting": (1.5, 1.0)}
-ABLATIONS = [{}, {"intra": False}, {"reset": "subtract"}, {"warmup": "layer", "warmup_rate": 0.05},
-             {"warmup": "layer", "warmup_rate": 0.9}]
+ABLATIONS = [{}, {"intra": False}, {"reset": "subtract"}, {"warmup": "layer_switch", "warmup_rate": 0.05},
+             {"warmup": "layer_switch", "warmup_rate": 0.9}]
 
 
 def _both_backends(x, grad, device, **kw):
@@ -142,7 +142,7 @@ def test_ablations_change_the_gradient_where_they_should():
     psc = tsslbp_neuron(x, tau_m=5.0, tau_s=3.0, backend="torch")
     assert psc.max() > 0
     xi = x.clone().requires_grad_()
-    tsslbp_neuron(xi, tau_m=5.0, tau_s=3.0, backend="torch", warmup="layer", warmup_rate=1.0).backward(grad)
+    tsslbp_neuron(xi, tau_m=5.0, tau_s=3.0, backend="torch", warmup="layer_switch", warmup_rate=1.0).backward(grad)
     big_g = torch.zeros_like(grad)
     running = torch.zeros_like(grad[0])
     for t in range(grad.shape[0] - 1, -1, -1):

@@ -92,3 +92,16 @@ def test_a_study_for_another_method_is_refused(tmp_path, capsys):
              "--out", str(tmp_path)]
     assert main(other) == 2
     assert "was created for" in capsys.readouterr().err
+
+
+def test_a_dead_workers_running_trial_does_not_count_toward_trials(tmp_path):
+    """Finding 4: a worker killed mid-trial leaves a RUNNING trial; `--trials N` still adds N finished ones."""
+    out = tmp_path / "runs"
+    assert main([*BASE, "--trials", "1", "--pruner", "none", "--out", str(out)]) == 0
+    storage = f"sqlite:///{out / 'tune' / 'optuna.db'}"
+    dead = _study(storage, "stbp-digits").ask()  # a worker that asked for a trial and died
+    assert main([*BASE, "--trials", "2", "--pruner", "none", "--out", str(out)]) == 0
+    trials = _study(storage, "stbp-digits").trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) == 3, [t.state.name for t in trials]
+    assert trials[dead.number].state.name in ("RUNNING", "FAIL")  # never counted as finished

@@ -50,7 +50,7 @@ def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshol
     """TSSL-BP neuron on time-major synaptic input ``[T, ...]``; returns the PSC ``[T, ...]``.
 
     float32 and bfloat16 inputs are accepted; the state is float32, the output has the input's dtype.
-    The keyword ablations (``intra``, ``reset`` zero|subtract, ``warmup`` element|layer and its
+    The keyword ablations (``intra``, ``reset`` zero|subtract, ``warmup`` element|layer_switch and its
     ``warmup_rate``) default to the reference code at HEAD; see :mod:`snnbench.kernels.tsslbp`.
     """
     params = TSSLBPParams(tau_m=float(tau_m), tau_s=float(tau_s), threshold=float(threshold), intra=bool(intra),

@@ -31,9 +31,12 @@ Ablations (not in the reference at HEAD; see :class:`TSSLBPParams`):
   δ_t = r_t·G_t + C·(1 − θm) + C·θm·V_th·r_t. This derivation is snnbench's, not the authors'.
   A neuron can then stay above threshold while its potential falls (Δu_t ≤ 0); the clamp gives
   r_t = 0 there, so such a step passes only the leak path, like a non-spike step.
-- ``warmup="layer"`` (the paper-era code, ``6e40449``): no per-element rule; the whole layer uses
-  the surrogate δ_t = G_t·σ′ while its mean firing rate (spikes per neuron-step, over the batch) is
-  at most ``warmup_rate``, and the TSSL-BP value everywhere otherwise.
+- ``warmup="layer_switch"``: no per-element rule; the whole layer uses the surrogate δ_t = G_t·σ′
+  while its mean firing rate (spikes per neuron-step, over the batch) is at most ``warmup_rate``,
+  and HEAD's TSSL-BP value everywhere otherwise. Only the *switch* resembles the paper-era code
+  (``6e40449``, rate > 0.1); that code's backward (gradient at spike steps only, × clamp(1/Δu, ±10),
+  the intra term through T×T ``delta_refs``, no leak path) is not implemented, so this ablation is
+  not a reproduction of the paper-era rule.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ import torch
 WARMUP_SLOPE = 0.2  # the reference's "a"
 INV_DU_CAP = 8.0  # the reference clamps −1/Δu to [−8, 0]
 RESETS = ("zero", "subtract")
-WARMUPS = ("element", "layer")
+WARMUPS = ("element", "layer_switch")
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,7 @@ class _TSSLBPTriton(torch.autograd.Function):
         g = grad_psc.contiguous()
         steps, m = u.shape[0], u[0].numel()
         grad = torch.empty_like(g)
-        layer = p.warmup == "layer"
+        layer = p.warmup == "layer_switch"
         flag = ((code > 0).float().mean() <= p.warmup_rate).to(torch.int32) if layer else u  # u: unused pointer
         if m and steps:
             _tsslbp_bwd_kernel[(triton.cdiv(m, BLOCK),)](
