@@ -21,8 +21,9 @@ class Binning:
     ``max_norm`` (counts divided by each frame's maximum). size: output H = W after a resize (None
     keeps the sensor size). resize: ``pil`` (TET's ``ToPILImage → Resize → ToTensor``: values in
     [0, 1] truncated to 8 bits, PIL's antialiased bilinear, see :func:`resize_frames`),
-    ``antialias`` (float, antialiased bilinear per channel) or ``bilinear`` (float, no antialiasing). stabilize: remove the sensor's
-    saccade motion before binning (datasets recorded with saccades only, e.g. N-MNIST).
+    ``antialias`` (float, antialiased bilinear per channel) or ``bilinear`` (float, no
+    antialiasing). stabilize: remove the sensor's saccade motion before binning (datasets recorded
+    with saccades only, e.g. N-MNIST).
     """
 
     mode: str = "n_time_bins"

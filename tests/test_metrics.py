@@ -89,9 +89,9 @@ def test_counts_equal_neurobenchs_on_linear_and_conv_with_pruned_weights():
 
 
 def test_slayer_counts_do_not_depend_on_where_psp_runs():
-    from snnbench.methods.slayer import SRMLayer
     from snnbench.kernels import SRMParams
     from snnbench.methods.layers import TimeDistributed
+    from snnbench.methods.slayer import SRMLayer
 
     torch.manual_seed(0)
     params = SRMParams(theta=10.0, tau_sr=10.0, tau_ref=1.0, scale_ref=2.0, tau_rho=1.0, scale_rho=1.0, ts=1.0)

@@ -165,7 +165,8 @@ def test_ablation_options_reach_the_neuron():
     net = create_method("tsslbp").build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     neuron = next(m for m in net.modules() if isinstance(m, TSSLBPNeuron))
     p = neuron.params
-    assert (p.intra, p.reset, p.warmup, p.warmup_rate, neuron.backend) == (False, "subtract", "layer_switch", 0.1, "torch")
+    expected = (False, "subtract", "layer_switch", 0.1, "torch")
+    assert (p.intra, p.reset, p.warmup, p.warmup_rate, neuron.backend) == expected
     with pytest.raises(ConfigError, match="valid reset values: zero, subtract"):
         cfg_for(arch="16", reset="hard")  # refused when the config resolves, before any build or data
 
