@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     method, dataset = create_method(args.method), create_dataset(args.dataset)
     cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
     runtime = RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
-                             resume=args.resume)
+                             resume=args.resume, command=shlex.join(["snnbench", *args.argv]))
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})")

@@ -80,6 +80,7 @@ class RuntimeOptions:
     resume: bool = False
     download: bool = True
     tags: dict[str, Any] = field(default_factory=dict)
+    command: str = ""  # the command line that started the run (recorded; "" from the Python API)
 
 
 @dataclass
@@ -530,7 +531,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
         "metrics": {},
         "distributed": {"world_size": run.ddp.world_size if run.ddp else 1,
                         "backend": run.ddp.backend if run.ddp else None},
-        "lineage": run.lineage, "tags": dict(run.runtime.tags),
+        "lineage": run.lineage, "tags": dict(run.runtime.tags), "command": run.runtime.command or None,
         "checkpoint": os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
         "started_at": state.started_at, "finished_at": finished,
         "environment": state.environment or environment(str(run.device)),

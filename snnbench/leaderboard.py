@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.config import config_digest, resolve_config
-from snnbench.metrics import activation_sparsity
+from snnbench.config import BASE_DEFAULTS, config_digest, resolve_config
+from snnbench.metrics import METRICS_CONVENTION, activation_sparsity
 from snnbench.records import read_record, validate_record
 
 SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # method and dataset names as the registries spell them
@@ -187,8 +187,8 @@ def record_values(record: dict) -> dict[str, Any]:
         raise ValueError("no test accuracy at the best-validation epoch")
     tests = [float(row["test_acc"]) for row in curves]
     metrics = record.get("metrics") or {}
-    ops = None
-    if metrics.get("synaptic_operations"):
+    ops = None  # counts made under an older operation-count convention are not comparable: left out
+    if metrics.get("synaptic_operations") and metrics.get("convention") == METRICS_CONVENTION:
         syn = metrics["synaptic_operations"]
         ops = (float(syn["Effective_ACs"]), float(syn["Effective_MACs"]), float(metrics["energy_estimate_pj"]))
     values = {
@@ -236,8 +236,21 @@ def _recipe_config(method: str, dataset: str, recipe: str) -> Any:
 
 
 def _setting(record: dict) -> str:
-    """A digest of the whole config without the seed: runs that differ in anything else never share a row."""
-    return config_digest(record["config"], exclude=("seed",))
+    """A digest of the whole config without the seed: runs that differ in anything else never share a row.
+    A field a record predates counts at its default (no record before event_resize resized frames)."""
+    config = {**BASE_DEFAULTS, **record["config"]}
+    config["options"] = {**_option_defaults(record["method"]), **(config.get("options") or {})}
+    return config_digest(config, exclude=("seed",))
+
+
+@functools.lru_cache(maxsize=64)
+def _option_defaults(method: str) -> dict[str, Any]:
+    from snnbench.registry import create_method
+
+    try:
+        return dict(create_method(method).option_defaults)
+    except Exception:  # noqa: BLE001 - a method this install does not have: compare its options as recorded
+        return {}
 
 
 def _time_to(curves: list[dict], threshold: float) -> float | None:

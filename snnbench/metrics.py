@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+METRICS_CONVENTION = 2  # 1: all-ones weights, synapses counted where the code multiplies (before 2026-11-23)
 PJ_PER_AC = 0.9  # Horowitz, ISSCC 2014: 32-bit float add, 45 nm
 PJ_PER_MAC = 4.6  # 0.9 pJ add + 3.7 pJ 32-bit float multiply
 ENERGY_SOURCE = "Horowitz, ISSCC 2014 (45 nm, fp32): 0.9 pJ add, 3.7 pJ multiply"
@@ -144,6 +145,7 @@ def model_metrics(model: nn.Module, counters: dict[str, SynapseCounter], firing:
     weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     total_weights = sum(w.numel() for w in weights)
     return {
+        "convention": METRICS_CONVENTION,
         "synaptic_operations": {"Effective_ACs": acs, "Effective_MACs": macs,
                                 "Dense": sum(c.dense for c in synapses) / samples},
         "filter_updates": filters,
@@ -157,5 +159,6 @@ def model_metrics(model: nn.Module, counters: dict[str, SynapseCounter], firing:
     }
 
 
-__all__ = ["ENERGY_SOURCE", "PJ_PER_AC", "PJ_PER_MAC", "FilterCounter", "SynapseCounter", "activation_sparsity",
-           "attach_counters", "detach_counters", "is_spiking", "layer_operations", "model_metrics"]
+__all__ = ["ENERGY_SOURCE", "METRICS_CONVENTION", "PJ_PER_AC", "PJ_PER_MAC", "FilterCounter", "SynapseCounter",
+           "activation_sparsity", "attach_counters", "detach_counters", "is_spiking", "layer_operations",
+           "model_metrics"]

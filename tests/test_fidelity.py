@@ -254,3 +254,22 @@ def test_tsslbp_fashion_mnist_uses_mnist_statistics(ctx):
     assert prepare_data(own, fashion, ctx, torch.device("cpu")).info["encoding"]["mean"] == [0.2860]
     assert resolve_config(create_method("stbp"), fashion).normalize == "dataset"
     assert np.isfinite(x.numpy()).all()
+
+
+# ---- §3 on the leaderboard: counts of another convention are not shown; fields a record predates ----
+def test_leaderboard_shows_only_current_convention_counts_and_merges_predating_records(short_run):
+    import copy
+
+    from snnbench.leaderboard import build_rows, record_values
+
+    record = short_run("stbp", "digits", epochs=1)
+    assert record["metrics"]["convention"] == 2 and record_values(record)["ops"] is not None
+    old = copy.deepcopy(record)
+    old["metrics"].pop("convention")  # counted before zero weights were skipped and psp order was fixed
+    assert record_values(old)["ops"] is None
+    for key in ("normalize", "event_resize", "event_stabilize"):  # a record made before these fields existed
+        old["config"].pop(key)
+    old["config"]["options"].pop("fc_lr_scale")  # and before this option
+    old["seed"] = old["config"]["seed"] = 1
+    rows = build_rows([("new.json", record), ("old.json", old)], published=[])
+    assert len(rows) == 1 and sorted(rows[0].seeds) == [0, 1]

@@ -144,7 +144,7 @@ def _a_record() -> dict:
     lambda r: r["cost"].update(params=10 ** 400),
     lambda r: r["results"].update(test_acc_at_best_val=None),
     lambda r: r.update(firing={"layer": {"share_zero": "x", "neurons": "many"}}),
-    lambda r: r.update(metrics={"synaptic_operations": {"Effective_ACs": "a lot"}}),
+    lambda r: r.update(metrics={"convention": 2, "synaptic_operations": {"Effective_ACs": "a lot"}}),
     lambda r: r.update(method="../../../evil"),
     lambda r: r.update(dataset="../../outside"),
 ])
