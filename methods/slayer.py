@@ -1,4 +1,5 @@
-"""SLAYER (Shrestha & Orchard, NeurIPS 2018), as slayerPytorch computes it. Spec: shared/specs/tet_stbp_slayer.md §3.
+"""SLAYER (Shrestha & Orchard, NeurIPS 2018), as slayerPytorch computes it
+(reference code bamsumit/slayerPytorch).
 
 - **Layer**: s_out = spike(W(psp(s_in))): SRM neurons with the α-shaped PSP ε (τ_sr), the refractory
   kernel ν (τ_ref, scaleRef·θ), spikes of amplitude 1/Ts, ρ as the spike derivative (τ_ρ·θ,

@@ -1,5 +1,5 @@
 """STBP: spatio-temporal backpropagation with a surrogate gradient (Wu et al. 2018), plus NeuNorm
-(Wu et al. 2019) and the tdBN variant (Zheng et al. 2021). Spec: shared/specs/tet_stbp_slayer.md §2.
+(Wu et al. 2019) and the tdBN variant (Zheng et al. 2021). Reference code: yjwu17/STBP-for-training-SpikingNN.
 
 Neuron: ``u_t = decay·u_{t−1}·(1 − s_{t−1}) + W x_t``, ``s_t = [u_t > V_th]``, rectangular surrogate
 ``1[|u − V_th| < 0.5]`` (the reset is not detached). Every layer spikes, the output too; the readout

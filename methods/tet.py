@@ -1,4 +1,5 @@
-"""TET: temporal efficient training (Deng et al., ICLR 2022). Spec: shared/specs/tet_stbp_slayer.md §1.
+"""TET: temporal efficient training (Deng et al., ICLR 2022); reference code
+Gus-Lab/temporal_efficient_training.
 
 TET keeps the neuron and changes the loss. Neuron: ``u ← 0.5·u + x_t; s = [u > 1]; u ← (1 − s)·u``,
 a hard reset whose gradient flows, triangle surrogate with γ = 1 (the shared fused LIF kernels).

@@ -1,6 +1,6 @@
 """TSSL-BP: temporal spike sequence learning via backpropagation (Zhang & Li, NeurIPS 2020).
 
-Faithful to the reference code stonezwr/TSSL-BP at HEAD; spec: shared/specs/tsslbp.md.
+Faithful to the reference code stonezwr/TSSL-BP at HEAD (Zhang & Li, NeurIPS 2020).
 
 - The neuron (:func:`tsslbp_neuron`) outputs its post-synaptic current (PSC), never its spikes;
   its backward is TSSL-BP's (inter-neuron term through 1/Δu, intra-neuron reset term, leak carry,

@@ -1,6 +1,6 @@
 """``snnbench bench``: training-step time and peak memory, side by side, on the paper networks.
 
-Measured as shared/anchors.md measures its peers: a full training step (forward, loss, backward,
+Measured as the published peer timings are measured: a full training step (forward, loss, backward,
 gradient clip, optimiser step, the method's after-step hook: :func:`snnbench.engine.train_step`),
 synthetic inputs of the right shape, ``warmup`` steps first, then the median of ``repeats`` steps,
 each timed with CUDA events (perf_counter on the CPU). Peak memory is

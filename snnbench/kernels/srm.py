@@ -1,4 +1,5 @@
-"""SLAYER's spike response model (SRM), PyTorch reference. Spec: shared/specs/tet_stbp_slayer.md §3.
+"""SLAYER's spike response model (SRM), PyTorch reference (Shrestha & Orchard,
+NeurIPS 2018; reference code bamsumit/slayerPytorch, ``src/slayer.py``).
 
 All tensors are time-major ``[T, ...]`` with bins of ``ts`` ms; a spike has amplitude ``1/ts``.
 

@@ -1,6 +1,8 @@
 """TSSL-BP neuron (Zhang & Li 2020), PyTorch reference backend, faithful to stonezwr/TSSL-BP HEAD.
 
-Spec: shared/specs/tsslbp.md §1 and §3. Time-major: ``current`` is ``[T, ...]``.
+Zhang & Li, "Temporal spike sequence learning via backpropagation for deep spiking neural
+networks", NeurIPS 2020; reference code stonezwr/TSSL-BP (``functions/tsslbp.py``).
+Time-major: ``current`` is ``[T, ...]``.
 
 Forward (θm = 1/τm, θs = 1/τs, zero initial state; the reference's order of operations)::
 

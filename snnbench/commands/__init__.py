@@ -1,0 +1,10 @@
+"""One module per ``snnbench`` subcommand, each a small ``add_arguments(parser)`` + ``run(args, console)``
+pair with its ``HELP`` line (the layout of Optuna's CLI). :mod:`snnbench.cli` only assembles them."""
+
+from __future__ import annotations
+
+from snnbench.commands import bench, data, leaderboard, listing, run, tune
+
+COMMANDS = {"run": run, "tune": tune, "leaderboard": leaderboard, "bench": bench, "list": listing, "data": data}
+
+__all__ = ["COMMANDS"]

@@ -1,0 +1,102 @@
+"""``snnbench bench``: time a training step of each method and of peer libraries, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from snnbench.commands.common import split_list
+from snnbench.config import ConfigError, parse_sets
+from snnbench.ui import esc, table
+
+HELP = "time a training step of each method and of peer libraries, side by side"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
+                   help="comma-separated networks (see snnbench.bench.CASES; nmnist-slayer is the T=300 one)")
+    p.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
+    p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch | installed | none")
+    p.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                   help="instead of timing, print the top ROWS kernels of one step of each method")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--sweep-steps", dest="sweep_steps", help="comma-separated T values: sweep T on each case")
+    p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
+                   help="a method option for the benchmark, e.g. tsslbp.backend=torch")
+    p.add_argument("--out", default="leaderboards/bench", help="folder for the JSON (and the sweep plot)")
+
+
+def method_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
+    """``["tsslbp.backend=torch"]`` → ``{"tsslbp": {"backend": "torch"}}``."""
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in parse_sets(pairs).items():
+        if "." not in key:
+            raise ConfigError(f"bench --set needs METHOD.KEY=VALUE, got {key!r}")
+        method, name = key.split(".", 1)
+        options.setdefault(method, {})[name] = value
+    return options
+
+
+def not_applicable(result: Any) -> bool:
+    """A network the method cannot build (e.g. TSSL-BP's sum pooling on odd sizes): not a failure."""
+    return result.note.startswith("ConfigError")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from snnbench.bench import CASES, available_peers, method_step, plot_sweep, profile_step, run_bench, write_results
+    from snnbench.engine import resolve_device
+    from snnbench.records import environment
+
+    if args.warmup < 0 or args.repeats < 1:
+        raise ConfigError(f"--warmup {args.warmup} / --repeats {args.repeats}: need warmup >= 0 and repeats >= 1")
+    device = resolve_device(args.device)
+    peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
+    options = method_options(args.set)
+    sweep = [int(v) for v in split_list(args.sweep_steps)] if args.sweep_steps else None
+    if args.profile:
+        for case in split_list(args.cases):
+            for method in split_list(args.methods):
+                step = method_step(method, CASES[case], CASES[case].steps, device, options.get(method))
+                console.print(f"[bold]{esc(case)} snnbench:{esc(method)}[/bold]")
+                print(profile_step(step, device, args.profile))
+        return 0
+
+    def report(r: Any) -> None:
+        timing = f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note
+        console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
+
+    results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup, args.repeats,
+                        sweep, options, report)
+    console.print(results_table(results, peers, args, device))
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
+    path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
+    write_results(results, path, environment(str(device)))
+    console.print(f"results: {esc(str(path))}")
+    if sweep:
+        plot = plot_sweep(results, path.with_suffix(".png"))
+        if plot is not None:
+            console.print(f"plot: {esc(str(plot))}")
+    return 0 if all(r.ms_per_step is not None or r.impl in peers or not_applicable(r) for r in results) else 1
+
+
+def results_table(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any) -> Any:
+    """One row per (case, T, implementation), with the ratio to each spikingjelly reference."""
+    refs = [p for p in ("spikingjelly", "spikingjelly-bn") if p in peers]
+    out = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})",
+                ("case", "T", "batch", "implementation", "ms / step", "peak MiB", *(f"vs {p}" for p in refs)),
+                no_wrap=True)
+    reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
+    for r in results:
+        ratios = [reference.get((p, r.case, r.steps)) for p in refs]
+        status = "n/a" if not_applicable(r) else "failed"
+        out.add_row(esc(r.case), str(r.steps), str(r.batch), esc(r.impl),
+                    f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else status,
+                    f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-",
+                    *(f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios))
+    return out

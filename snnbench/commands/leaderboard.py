@@ -1,0 +1,57 @@
+"""``snnbench leaderboard``: aggregate run records into the leaderboard (table, files, plots)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rich.console import Console
+
+from snnbench.ui import esc, table
+
+HELP = "aggregate run records into the leaderboard (table, files, plots)"
+FORMATS = ("md", "html", "csv", "json")
+# the console gets the columns that decide a comparison; the files have all of them
+CONSOLE_COLUMNS = ("dataset", "method", "options", "arch", "T", "device", "seeds", "accuracy", "train time",
+                   "ms/step", "peak MiB", "published", "diff")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs", default="leaderboards/runs", help="folder of run records (searched recursively)")
+    p.add_argument("--dataset", default=None, help="only this dataset (a variant is its own dataset)")
+    p.add_argument("--format", default=None, choices=FORMATS, help="print this format instead of the table")
+    p.add_argument("--out", default="leaderboards", help="where LEADERBOARD.md, csv, json and plots/ go")
+    p.add_argument("--no-files", action="store_true", help="only print; write nothing")
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from snnbench import leaderboard as lb
+
+    errors = Console(stderr=True)
+    records, skipped = lb.load_records(Path(args.runs))
+    rows = lb.build_rows(records, args.dataset)
+    for path, why in skipped:
+        errors.print(f"[yellow]left out[/] {esc(str(path))}: {esc(why)}", highlight=False)
+    if not rows:
+        where = f" for {args.dataset}" if args.dataset else ""
+        console.print(esc(f"no completed run records{where} under {args.runs}"))
+        return 1
+    if args.format:
+        text = {"md": lambda: lb.to_markdown(rows, skipped), "csv": lambda: lb.to_csv(rows),
+                "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped, [])}
+        print(text[args.format](), end="")
+    else:
+        index = [lb.COLUMNS.index(c) for c in CONSOLE_COLUMNS]
+        out = table(f"snnbench leaderboard ({len(records)} runs)", CONSOLE_COLUMNS, overflow="fold")
+        published = lb.COLUMNS.index("published")
+        for row in rows:
+            cells = lb.table_cells(row)
+            cells[published] = cells[published].split(" (")[0]
+            out.add_row(*(esc(cells[i]) for i in index))
+        Console(width=max(console.width, 180)).print(out)
+    if not args.no_files:
+        files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
+        if not any((Path(args.out) / "plots").glob("*.png")):
+            errors.print("[yellow]no plots[/]: matplotlib is not installed")
+        errors.print("wrote " + esc(", ".join(str(p) for p in files.values())), highlight=False)
+    return 0

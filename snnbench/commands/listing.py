@@ -1,0 +1,49 @@
+"""``snnbench list``: the registered methods, datasets, named architectures and recipes."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from snnbench.arch import NAMED_ARCHS
+from snnbench.registry import DATASETS, METHODS, create_dataset, create_method
+from snnbench.ui import esc, table
+
+HELP = "list methods, datasets, architectures and recipes"
+WHAT = ("all", "methods", "datasets", "archs", "recipes")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("what", nargs="?", default="all", choices=WHAT)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    if args.what in ("all", "methods"):
+        out = table("methods", ("name", "description"))
+        for name in METHODS.names():
+            out.add_row(name, esc(create_method(name).description))
+        console.print(out)
+    if args.what in ("all", "datasets"):
+        out = table("datasets", ("name", "variant", "kind", "classes", "input", "description"))
+        for name in DATASETS.names():
+            d = create_dataset(name)
+            out.add_row(name, d.variant or "original", d.kind, str(d.num_classes),
+                        "x".join(map(str, d.input_shape)), esc(d.description))
+        console.print(out)
+    if args.what in ("all", "archs"):
+        out = table("named architectures", ("name", "notation"))
+        for name, spec in NAMED_ARCHS.items():
+            out.add_row(name, spec)
+        console.print(out)
+    if args.what in ("all", "recipes"):
+        out = table("recipes (method x dataset family[:recipe])",
+                    ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer"))
+        for name in METHODS.names():
+            method = create_method(name)
+            for family, recipe in method.recipes.items():
+                r = {**method.default_recipe, **recipe}
+                out.add_row(name, family, str(r.get("arch")), str(r.get("steps")), str(r.get("epochs")),
+                            str(r.get("batch_size")), f"{r.get('lr'):g}", str(r.get("optimizer", "adam")))
+        console.print(out)
+    return 0
