@@ -16,12 +16,11 @@ import torch
 import triton
 import triton.language as tl
 
-from .backends import check_triton_device
+from .launch import launch, time_major
 from .lif import LIFParams
 from .surrogate import SURROGATES
 
 BLOCK = 512
-NUM_WARPS = 4
 
 
 @triton.jit
@@ -84,15 +83,11 @@ def _lif_bwd_kernel(g_ptr, u_ptr, out_ptr, M, T, decay, threshold, width, HARD: 
 class _LIFTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
-        x = current.contiguous()
-        check_triton_device(x.device)
-        steps, m = x.shape[0], x[0].numel()
+        x, steps, m = time_major(current)
         spikes = torch.empty_like(x)
         membrane = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-        if m and steps:
-            _lif_fwd_kernel[(triton.cdiv(m, BLOCK),)](
-                x, spikes, membrane, m, steps, params.decay, params.threshold, HARD=params.reset == "hard",
-                BLOCK=BLOCK, num_warps=NUM_WARPS, enable_fp_fusion=False)
+        launch(_lif_fwd_kernel, m, steps, x, spikes, membrane, m, steps, params.decay, params.threshold,
+               block=BLOCK, HARD=params.reset == "hard")
         ctx.save_for_backward(membrane)
         ctx.params = params
         return spikes
@@ -101,14 +96,10 @@ class _LIFTriton(torch.autograd.Function):
     def backward(ctx, grad_spikes):  # type: ignore[override]
         (membrane,) = ctx.saved_tensors
         p: LIFParams = ctx.params
-        g = grad_spikes.contiguous()
-        steps, m = membrane.shape[0], membrane[0].numel()
+        g, steps, m = time_major(grad_spikes)
         grad = torch.empty_like(g)
-        if m and steps:
-            _lif_bwd_kernel[(triton.cdiv(m, BLOCK),)](
-                g, membrane, grad, m, steps, p.decay, p.threshold, p.width, HARD=p.reset == "hard",
-                DETACH=p.detach_reset, KIND=SURROGATES.index(p.surrogate), BLOCK=BLOCK, num_warps=NUM_WARPS,
-                enable_fp_fusion=False)
+        launch(_lif_bwd_kernel, m, steps, g, membrane, grad, m, steps, p.decay, p.threshold, p.width, block=BLOCK,
+               HARD=p.reset == "hard", DETACH=p.detach_reset, KIND=SURROGATES.index(p.surrogate))
         return grad, None
 
 

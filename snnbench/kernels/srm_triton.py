@@ -18,11 +18,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .backends import check_triton_device
+from .launch import launch, time_major
 from .srm import SRMParams, refractory_kernel
 
 BLOCK = 128
-NUM_WARPS = 4
 
 
 @triton.jit
@@ -72,16 +71,12 @@ def _ring(taps: int) -> int:
 class _SRMTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, params):  # type: ignore[override]
-        x = u.contiguous()
-        check_triton_device(x.device)
-        steps, m = x.shape[0], x[0].numel()
+        x, steps, m = time_major(u)
         nu = refractory_kernel(params).to(device=x.device, dtype=torch.float32)
         spikes = torch.empty_like(x)
         rho = torch.empty(x.shape, dtype=torch.float32, device=x.device)
-        if m and steps:
-            _srm_fwd_kernel[(triton.cdiv(m, BLOCK),)](
-                x, nu, spikes, rho, m, steps, len(nu), params.theta, 1.0 / params.ts, params.rho_scale,
-                params.rho_tau, BLOCK=BLOCK, KP=_ring(len(nu)), num_warps=NUM_WARPS, enable_fp_fusion=False)
+        launch(_srm_fwd_kernel, m, steps, x, nu, spikes, rho, m, steps, len(nu), params.theta, 1.0 / params.ts,
+               params.rho_scale, params.rho_tau, block=BLOCK, KP=_ring(len(nu)))
         ctx.save_for_backward(rho, nu)
         ctx.params, ctx.dtype = params, u.dtype
         return spikes
@@ -92,13 +87,10 @@ class _SRMTriton(torch.autograd.Function):
         params = ctx.params
         if not params.exact_reset:
             return (grad.float() * rho).to(ctx.dtype), None
-        g = grad.contiguous()
+        g, steps, m = time_major(grad)
         out = torch.empty(g.shape, dtype=ctx.dtype, device=g.device)
-        steps, m = g.shape[0], g[0].numel()
-        if m and steps:
-            _srm_bwd_kernel[(triton.cdiv(m, BLOCK),)](
-                g, rho, nu, out, m, steps, len(nu), params.ts, BLOCK=BLOCK, KP=_ring(len(nu)),
-                num_warps=NUM_WARPS, enable_fp_fusion=False)
+        launch(_srm_bwd_kernel, m, steps, g, rho, nu, out, m, steps, len(nu), params.ts, block=BLOCK,
+               KP=_ring(len(nu)))
         return out, None
 
 

@@ -24,11 +24,10 @@ import torch
 import triton
 import triton.language as tl
 
-from .backends import check_triton_device
+from .launch import launch, time_major
 from .tsslbp import INV_DU_CAP, WARMUP_SLOPE, TSSLBPParams
 
 BLOCK = 512
-NUM_WARPS = 4
 
 
 @triton.jit
@@ -100,18 +99,12 @@ assert WARMUP_SLOPE == 0.2 and INV_DU_CAP == 8.0, "constants are inlined in the 
 class _TSSLBPTriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, current, params):  # type: ignore[override]
-        x = current.contiguous()
-        check_triton_device(x.device)
-        steps = x.shape[0]
-        m = x[0].numel()
+        x, steps, m = time_major(current)
         psc = torch.empty_like(x)
         u = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         code = torch.empty_like(u)
-        if m and steps:
-            _tsslbp_fwd_kernel[(triton.cdiv(m, BLOCK),)](
-                x, psc, u, code, m, steps, 1.0 / params.tau_m, 1.0 / params.tau_s, params.threshold,
-                1.0 / (4 * params.tau_s), RESET_ZERO=params.reset == "zero", BLOCK=BLOCK, num_warps=NUM_WARPS,
-                enable_fp_fusion=False)
+        launch(_tsslbp_fwd_kernel, m, steps, x, psc, u, code, m, steps, 1.0 / params.tau_m, 1.0 / params.tau_s,
+               params.threshold, 1.0 / (4 * params.tau_s), block=BLOCK, RESET_ZERO=params.reset == "zero")
         ctx.save_for_backward(u, code)
         ctx.params = params
         return psc
@@ -120,16 +113,12 @@ class _TSSLBPTriton(torch.autograd.Function):
     def backward(ctx, grad_psc):  # type: ignore[override]
         u, code = ctx.saved_tensors
         p: TSSLBPParams = ctx.params
-        g = grad_psc.contiguous()
-        steps, m = u.shape[0], u[0].numel()
+        g, steps, m = time_major(grad_psc)
         grad = torch.empty_like(g)
         layer = p.warmup == "layer_switch"
         flag = ((code > 0).float().mean() <= p.warmup_rate).to(torch.int32) if layer else u  # u: unused pointer
-        if m and steps:
-            _tsslbp_bwd_kernel[(triton.cdiv(m, BLOCK),)](
-                g, u, code, grad, flag, m, steps, 1.0 / p.tau_m, 1.0 / p.tau_s, p.threshold,
-                RESET_ZERO=p.reset == "zero", INTRA=p.intra, LAYER_WARMUP=layer, BLOCK=BLOCK,
-                num_warps=NUM_WARPS, enable_fp_fusion=False)
+        launch(_tsslbp_bwd_kernel, m, steps, g, u, code, grad, flag, m, steps, 1.0 / p.tau_m, 1.0 / p.tau_s,
+               p.threshold, block=BLOCK, RESET_ZERO=p.reset == "zero", INTRA=p.intra, LAYER_WARMUP=layer)
         return grad, None
 
 
