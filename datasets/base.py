@@ -42,6 +42,16 @@ def _rebuild_warning(path: Path, reason: str) -> None:
     log.warning("data cache %s is not usable (%s); rebuilding it from the verified sources", path, reason)
 
 
+def _check_header(found: object, header: dict) -> None:
+    """Raise :class:`CacheError` unless ``found`` is a dict of the current format carrying ``header``."""
+    if not isinstance(found, dict) or found.get("format") != CACHE_FORMAT:
+        version = found.get("format", "none") if isinstance(found, dict) else type(found).__name__
+        raise CacheError(f"cache format {version}, expected {CACHE_FORMAT}")
+    for key, expected in header.items():
+        if found.get(key) != expected:
+            raise CacheError(f"header {key} is {found.get(key)!r}, expected {expected!r}")
+
+
 def _payload_digest(*parts: bytes | memoryview) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -169,12 +179,7 @@ class StaticDataset(Dataset):
             blob = torch.load(path, weights_only=True)
         except Exception as err:  # noqa: BLE001 - truncated, not a torch file, not plain data
             raise CacheError(f"unreadable: {type(err).__name__}: {err}") from None
-        if not isinstance(blob, dict) or blob.get("format") != CACHE_FORMAT:
-            found = blob.get("format", "none") if isinstance(blob, dict) else type(blob).__name__
-            raise CacheError(f"cache format {found}, expected {CACHE_FORMAT}")
-        for key, expected in header.items():
-            if blob.get(key) != expected:
-                raise CacheError(f"header {key} is {blob.get(key)!r}, expected {expected!r}")
+        _check_header(blob, header)
         images, labels = blob.get("images"), blob.get("labels")
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.uint8 and images.dim() == 4
                 and isinstance(labels, torch.Tensor) and labels.dtype == torch.int64
@@ -271,12 +276,7 @@ def _read_frames(data_path: Path, meta_path: Path, header: dict) -> EventSplit:
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as err:
         raise CacheError(f"header {meta_path.name} unreadable: {type(err).__name__}: {err}") from None
-    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
-        found = meta.get("format", "none") if isinstance(meta, dict) else type(meta).__name__
-        raise CacheError(f"cache format {found}, expected {CACHE_FORMAT}")
-    for key, expected in header.items():
-        if meta.get(key) != expected:
-            raise CacheError(f"header {key} is {meta.get(key)!r}, expected {expected!r}")
+    _check_header(meta, header)
     labels = meta.get("labels")
     if not (isinstance(labels, list) and all(isinstance(v, int) for v in labels)):
         raise CacheError("header labels are not a list of integers")
