@@ -125,7 +125,7 @@ class Dataset:
         return {"name": self.name, "variant": self.variant or "original", "family": self.recipe_family,
                 "kind": self.kind,
                 "exact": self.exact, "num_classes": self.num_classes, "input_shape": list(self.input_shape),
-                "files": {f.name: f.md5 for f in self.files}}
+                "files": self.sources()}
 
     @property
     def recipe_family(self) -> str:
@@ -135,12 +135,13 @@ class Dataset:
         """Resolve and verify every file of the dataset."""
         return {f.name: resolve(f, ctx, self.name) for f in self.files}
 
-    def source_key(self) -> str:
-        return hashlib.sha256(json.dumps(sorted((f.name, f.md5) for f in self.files)).encode()).hexdigest()[:16]
-
     def sources(self) -> dict[str, str]:
         """The md5 of every source file (what a cache header must name)."""
         return {f.name: f.md5 for f in self.files}
+
+    def source_key(self) -> str:
+        """The digest of :meth:`sources` that names this dataset's cache files."""
+        return config_digest(self.sources())
 
     def input_shape_for(self, binning: Binning | None) -> tuple[int, int, int]:
         if self.kind == "events" and binning is not None and binning.size:
@@ -201,13 +202,13 @@ class EventDataset(Dataset):
         raise NotImplementedError
 
     def stabilize(self, events: np.ndarray) -> np.ndarray:
-        """Remove the sensor's motion from one recording (datasets with ``recorded_with_saccades``)."""
-        raise ValueError(f"{self.name} was not recorded with saccades; event_stabilize applies to N-MNIST")
+        """Remove the sensor's motion from one recording; datasets with ``recorded_with_saccades`` implement it."""
+        raise NotImplementedError
 
     def load(self, split: str, ctx: DataContext, steps: int, binning: Binning) -> EventSplit:
         _check_split(split)
         if binning.stabilize and not self.recorded_with_saccades:
-            self.stabilize(np.empty(0))  # raises, naming the dataset
+            raise ValueError(f"{self.name} was not recorded with saccades; event_stabilize applies to N-MNIST")
         params = {"source": self.source_key(), "split": split, "steps": steps, **binning.as_dict()}
         key = config_digest(params)
         base = ctx.cache_dir / "frames" / f"{self.name}-{split}-T{steps}-{key}"
@@ -218,11 +219,12 @@ class EventDataset(Dataset):
                 return _read_frames(data_path, meta_path, header)
             except CacheError as err:
                 _rebuild_warning(data_path, str(err))
-        self._build_frames(split, ctx, steps, binning, data_path, meta_path, header)
-        return _read_frames(data_path, meta_path, header)
+        meta = self._build_frames(split, ctx, steps, binning, data_path, meta_path, header)
+        return _open_frames(data_path, meta)  # just written and hashed: not read back to check
 
     def _build_frames(self, split: str, ctx: DataContext, steps: int, binning: Binning,
-                      data_path: Path, meta_path: Path, header: dict) -> None:
+                      data_path: Path, meta_path: Path, header: dict) -> dict:
+        """Bin every recording into the frame file and write its header; returns the header."""
         recordings, labels = self.read_events(split, self.paths(ctx))
         channels, height, width = self.input_shape_for(binning)
         shape = (steps, channels, height, width)
@@ -260,6 +262,7 @@ class EventDataset(Dataset):
             tmp.unlink(missing_ok=True)
         meta = {**header, "shape": list(shape), "storage": storage, "labels": labels_list, "checksum": checksum}
         atomic_write_bytes(meta_path, json.dumps(meta).encode())
+        return meta
 
 
 def _file_digest(path: Path, labels: list[int]) -> str:
@@ -284,10 +287,14 @@ def _read_frames(data_path: Path, meta_path: Path, header: dict) -> EventSplit:
         raise CacheError(f"frame file {data_path.name} is missing")
     if _file_digest(data_path, labels) != meta.get("checksum"):
         raise CacheError("payload checksum mismatch (truncated or modified)")
+    return _open_frames(data_path, meta)
+
+
+def _open_frames(data_path: Path, meta: dict) -> EventSplit:
     store = FrameStore(data_path, meta)
-    if len(store) != len(labels):
-        raise CacheError(f"{len(store)} frame rows for {len(labels)} labels")
-    return EventSplit(store, torch.tensor(labels, dtype=torch.int64))
+    if len(store) != len(meta["labels"]):
+        raise CacheError(f"{len(store)} frame rows for {len(meta['labels'])} labels")
+    return EventSplit(store, torch.tensor(meta["labels"], dtype=torch.int64))
 
 
 def _check_split(split: str) -> None:

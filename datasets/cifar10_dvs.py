@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnbench.events import EVENT_DTYPE
 from snnbench.files import RemoteFile
 from snnbench.registry import register_dataset
 
@@ -34,7 +35,6 @@ _ZIPS = {
     "truck": ("7712839", "89f3922fd147d9aeff89e76a2b0b70a7"),
 }
 TRAIN_PER_CLASS = 900
-_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
 _NUMBER = re.compile(r"(\d+)\.aedat$")
 
 
@@ -51,7 +51,7 @@ def read_aedat2(data: bytes) -> np.ndarray:
     address, timestamp = words[0::2], words[1::2]
     column = (address & 0x00FE) >> 1
     row = (address & 0x7F00) >> 8
-    events = np.empty(len(address), dtype=_DTYPE)
+    events = np.empty(len(address), dtype=EVENT_DTYPE)
     events["x"], events["y"] = 127 - row, 127 - column
     events["p"] = 1 - (address & 1)
     events["t"] = timestamp - (timestamp[0] if len(timestamp) else 0)

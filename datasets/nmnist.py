@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from snnbench.events import EVENT_DTYPE
 from snnbench.files import RemoteFile
 from snnbench.registry import register_dataset
 
 from .base import EventDataset
 
 _URL = "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
-_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
 _MEMBER = re.compile(r"(?:^|/)(Train|Test)/(\d)/[^/]+\.bin$")
 
 
@@ -35,7 +35,7 @@ def read_nmnist_zip(path: Path, split: str) -> tuple[list[np.ndarray], np.ndarra
             (name, int(m.group(2))) for name in archive.namelist()
             if (m := _MEMBER.search(name)) and m.group(1) == folder)
         for name, label in members:
-            recordings.append(read_mnist_file(io.BytesIO(archive.read(name)), dtype=_DTYPE, is_stream=True))
+            recordings.append(read_mnist_file(io.BytesIO(archive.read(name)), dtype=EVENT_DTYPE, is_stream=True))
             labels.append(label)
     if not recordings:
         raise ValueError(f"{path}: no {folder}/<digit>/*.bin recordings found")

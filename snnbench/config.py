@@ -18,7 +18,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args, get_origin
 
-from snnbench.events import BINNING_MODES, FRAME_VALUES, RESIZE_MODES
+from snnbench.events import BINNING_MODES, FRAME_VALUES, RESIZE_MODES, Binning
 
 
 class ConfigError(ValueError):
@@ -154,11 +154,15 @@ class RunConfig:
         validate_fields(self)
         if not re.fullmatch(r"none|crop_flip|flip_roll|jitter:\d+", self.augment):
             raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
-        if self.event_binning == "time_window" and self.event_window_us <= 0:
-            raise ConfigError("event_binning=time_window needs event_window_us > 0")
-        if self.event_size and self.event_resize == "pil" and self.event_values == "count":
-            raise ConfigError("event_resize=pil quantises frames in [0, 1] to 8 bits as TET does; with "
-                              "event_values=count use event_resize=antialias or bilinear")
+        try:
+            self.binning()  # the event settings' own rules live with Binning
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def binning(self) -> Binning:
+        """How event recordings become frames under this config (unused for static datasets)."""
+        return Binning(mode=self.event_binning, window_us=self.event_window_us, values=self.event_values,
+                       size=self.event_size or None, resize=self.event_resize, stabilize=self.event_stabilize)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from snnbench.config import ConfigError, RunConfig
-from snnbench.events import Binning
 from snnbench.files import DataContext
 
 VALIDATION_SEED = 20240611  # fixed for every run, so no model selection ever looks at the test set
@@ -130,11 +129,6 @@ def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bo
     return gathered * mask.to(x.dtype)
 
 
-def binning_of(cfg: RunConfig) -> Binning:
-    return Binning(mode=cfg.event_binning, window_us=cfg.event_window_us, values=cfg.event_values,
-                   size=cfg.event_size or None, resize=cfg.event_resize, stabilize=cfg.event_stabilize)
-
-
 def normalization_of(cfg: RunConfig, dataset: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The (mean, std) that normalise ``dataset``'s images under ``cfg.normalize``."""
     if cfg.normalize == "mnist":
@@ -146,13 +140,13 @@ def normalization_of(cfg: RunConfig, dataset: Any) -> tuple[tuple[float, ...], t
 
 def input_shape_of(cfg: RunConfig, dataset: Any) -> tuple[int, ...]:
     """The shape of one input frame ``[C, H, W]`` that ``cfg`` gives ``dataset`` (no data is read)."""
-    return tuple(dataset.input_shape_for(binning_of(cfg)) if dataset.kind == "events" else dataset.input_shape)
+    return tuple(dataset.input_shape_for(cfg.binning()) if dataset.kind == "events" else dataset.input_shape)
 
 
 def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device) -> DataBundle:
     """Load (from cache or files) and split the data of ``cfg.dataset``; build the three loaders."""
     if dataset.kind == "events":
-        binning = binning_of(cfg)
+        binning = cfg.binning()
         train_split = dataset.load("train", ctx, cfg.steps, binning)
         test_split = dataset.load("test", ctx, cfg.steps, binning)
         encoding: dict[str, Any] = {"kind": "event frames", "steps": cfg.steps, **binning.as_dict()}

@@ -9,6 +9,7 @@ import numpy as np
 BINNING_MODES = ("time_window", "n_time_bins", "n_event_bins")
 FRAME_VALUES = ("binary", "count", "max_norm")
 RESIZE_MODES = ("pil", "antialias", "bilinear")
+EVENT_DTYPE = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])  # every reader's
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,12 @@ class Binning:
         if self.values not in FRAME_VALUES:
             raise ValueError(f"event frame values {self.values!r} is not one of {', '.join(FRAME_VALUES)}")
         if self.mode == "time_window" and self.window_us <= 0:
-            raise ValueError(f"time_window binning needs window_us > 0, got {self.window_us}")
+            raise ValueError(f"event_binning=time_window needs event_window_us > 0, got {self.window_us}")
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"event resize {self.resize!r} is not one of {', '.join(RESIZE_MODES)}")
         if self.size and self.resize == "pil" and self.values == "count":
-            raise ValueError("event resize 'pil' quantises values in [0, 1] to 8 bits; counts need "
-                             "event_values binary or max_norm, or event_resize antialias or bilinear")
+            raise ValueError("event_resize=pil quantises frames in [0, 1] to 8 bits as TET does; with "
+                             "event_values=count use event_resize=antialias or bilinear")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -142,7 +142,7 @@ def model_metrics(model: nn.Module, counters: dict[str, SynapseCounter], firing:
     acs = sum(c.acs for c in synapses) / samples
     macs = sum(c.macs for c in synapses) / samples
     filters = sum(c.updates for c in counters.values() if isinstance(c, FilterCounter)) / samples
-    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    weights = [m.weight for m in model.modules() if isinstance(m, SYNAPSES)]
     total_weights = sum(w.numel() for w in weights)
     return {
         "convention": METRICS_CONVENTION,

@@ -11,6 +11,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
+from snnbench.events import EVENT_DTYPE  # noqa: E402
 from snnbench.files import DataContext  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,3 +65,20 @@ def short_run(tmp_path, data_cache):
         return train(cfg, runtime)[0]
 
     return run
+
+
+def random_recording(rng, count: int, side: int, duration_us: int = 10_000, low: int = 0):
+    """A random event recording (``snnbench.events.EVENT_DTYPE``): ``count`` events on a ``side``² sensor
+    (coordinates in [low, side)), sorted times in [0, duration_us), two polarities."""
+    import numpy as np
+
+    events = np.zeros(count, dtype=EVENT_DTYPE)
+    events["x"], events["y"] = rng.integers(low, side, count), rng.integers(low, side, count)
+    events["t"], events["p"] = np.sort(rng.integers(0, duration_us, count)), rng.integers(0, 2, count)
+    return events
+
+
+@pytest.fixture
+def make_recording():
+    """:func:`random_recording`, for tests that build synthetic event datasets."""
+    return random_recording

@@ -11,7 +11,7 @@ from snnbench.config import RunConfig
 from snnbench.data import augment, prepare_data
 from snnbench.datasets.cifar10_dvs import CIFAR10DVS, read_aedat2, split_members
 from snnbench.datasets.nmnist import NMNISTBase
-from snnbench.events import Binning, bin_events
+from snnbench.events import EVENT_DTYPE, Binning, bin_events
 from snnbench.files import DataContext, DataFileError, RemoteFile, resolve
 from snnbench.registry import create_dataset, list_datasets
 
@@ -116,8 +116,7 @@ def test_mirror_is_never_written(ctx, mirror):
 
 
 def _events(rows):
-    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
-    return np.array(rows, dtype=dtype)
+    return np.array(rows, dtype=EVENT_DTYPE)
 
 
 def test_binning_by_time_window_count_and_norm():

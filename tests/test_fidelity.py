@@ -127,16 +127,12 @@ def test_repeat_runs_of_one_seed_count_once_latest_wins():
 
 
 # ---- 1.4: CIFAR10-DVS frames resized as TET's loader does ----------------------------------------
-def _sparse_dvs_frames(seed: int = 0):
+def _sparse_dvs_frames(make_recording, seed: int = 0):
     import numpy as np
 
     from snnbench.events import Binning, bin_events
 
-    rng = np.random.default_rng(seed)
-    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
-    events = np.zeros(3000, dtype=dtype)
-    events["x"], events["y"] = rng.integers(20, 110, 3000), rng.integers(20, 110, 3000)
-    events["t"], events["p"] = np.sort(rng.integers(0, 1_000_000, 3000)), rng.integers(0, 2, 3000)
+    events = make_recording(np.random.default_rng(seed), 3000, 110, duration_us=1_000_000, low=20)
     return bin_events(events, (128, 128, 2), 10, Binning("n_event_bins", 0, "max_norm"))
 
 
@@ -148,10 +144,10 @@ def _tet_resize(frames):
     return torch.stack([to_tensor(resize(to_pil(torch.from_numpy(f)))) for f in frames])
 
 
-def test_dvs_frames_are_resized_exactly_as_tets_loader_does():
+def test_dvs_frames_are_resized_exactly_as_tets_loader_does(make_recording):
     from snnbench.events import resize_frames
 
-    frames = _sparse_dvs_frames()
+    frames = _sparse_dvs_frames(make_recording)
     reference = _tet_resize(frames)
     ours = torch.from_numpy(resize_frames(frames, 48, "pil"))
     assert torch.equal(ours, reference)
@@ -162,7 +158,7 @@ def test_dvs_frames_are_resized_exactly_as_tets_loader_does():
         assert (cfg.event_size, cfg.event_resize, cfg.event_values) == (48, "pil", "max_norm")
 
 
-def test_dvs_frame_cache_stores_tets_8_bit_levels_exactly(tmp_path):
+def test_dvs_frame_cache_stores_tets_8_bit_levels_exactly(tmp_path, make_recording):
     import numpy as np
 
     from snnbench.datasets.base import EventDataset
@@ -170,13 +166,7 @@ def test_dvs_frame_cache_stores_tets_8_bit_levels_exactly(tmp_path):
     from snnbench.files import DataContext
 
     rng = np.random.default_rng(1)
-    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
-    recordings = []
-    for _ in range(3):
-        ev = np.zeros(500, dtype=dtype)
-        ev["x"], ev["y"] = rng.integers(0, 128, 500), rng.integers(0, 128, 500)
-        ev["t"], ev["p"] = np.sort(rng.integers(0, 10_000, 500)), rng.integers(0, 2, 500)
-        recordings.append(ev)
+    recordings = [make_recording(rng, 500, 128) for _ in range(3)]
 
     class Dvs(EventDataset):
         name, input_shape, sensor_size = "dvs-like", (2, 128, 128), (128, 128, 2)
@@ -197,8 +187,8 @@ def test_stabilize_removes_the_three_saccades_as_stabilize_m_does():
     import numpy as np
 
     from snnbench.datasets.nmnist import stabilize_saccades
+    from snnbench.events import EVENT_DTYPE as dtype
 
-    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
     # a still "digit" (points at 8..25) seen by a moving sensor: saccade 1 moves (+3.5, +7), 2 (+3.5, -7), 3 (-7, 0)
     rng = np.random.default_rng(0)
     t = np.sort(rng.integers(0, 315_000, 4000))
@@ -222,13 +212,32 @@ def test_stabilize_removes_the_three_saccades_as_stabilize_m_does():
     assert out["x"].tolist() == [8, 2] and out["y"].tolist() == [7, 0] and out["t"].tolist() == [52_500, 210_000]
 
 
-def test_stabilisation_is_on_for_tsslbp_nmnist_keyed_in_the_cache_and_refused_elsewhere(tmp_path):
-    from snnbench.config import ConfigError
-    from snnbench.data import binning_of
+def test_stabilisation_is_on_for_tsslbp_nmnist_keyed_in_the_cache_and_refused_elsewhere(tmp_path, make_recording):
+    import dataclasses
 
+    import numpy as np
+
+    from snnbench.config import ConfigError
+    from snnbench.datasets.nmnist import NMNISTBase
+    from snnbench.files import DataContext
+
+    recordings = [make_recording(np.random.default_rng(i), 300, 34, duration_us=300_000) for i in range(4)]
+
+    class Saccades(NMNISTBase):
+        name = "saccades"
+
+        def read_events(self, split, paths):
+            return recordings, np.arange(4)
+
+    ctx, raw = DataContext(tmp_path), dataclasses.replace(
+        resolve_config(create_method("tsslbp"), create_dataset("nmnist")), event_stabilize=False).binning()
+    plain = Saccades().load("train", ctx, 30, raw)
+    stable = Saccades().load("train", ctx, 30, dataclasses.replace(raw, stabilize=True))
+    assert len(list((tmp_path / "frames").glob("*.npy"))) == 2  # one cache per setting
+    assert not torch.equal(plain.frames.get(np.arange(4)), stable.frames.get(np.arange(4)))
     for dataset in ("nmnist", "nmnist-1k"):
         cfg = resolve_config(create_method("tsslbp"), create_dataset(dataset))
-        assert cfg.event_stabilize and binning_of(cfg).stabilize
+        assert cfg.event_stabilize and cfg.binning().stabilize
     assert not resolve_config(create_method("slayer"), create_dataset("nmnist-1k")).event_stabilize
     with pytest.raises(ConfigError, match="not recorded with saccades"):
         resolve_config(create_method("tet"), create_dataset("cifar10-dvs"), sets={"event_stabilize": True})

@@ -269,12 +269,10 @@ def test_bad_static_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, 
     assert caplog.text == ""
 
 
-def _synthetic_events():
+def _synthetic_events(make_recording):
     import numpy as np
 
     from snnbench.datasets.base import EventDataset
-
-    dtype = np.dtype([("x", np.int64), ("y", np.int64), ("t", np.int64), ("p", np.int64)])
 
     class Synthetic(EventDataset):
         name = "synthetic-events"
@@ -283,25 +281,19 @@ def _synthetic_events():
 
         def read_events(self, split, paths):
             rng = np.random.default_rng(0 if split == "train" else 1)
-            recordings = []
-            for _ in range(12):
-                ev = np.zeros(40, dtype=dtype)
-                ev["x"], ev["y"] = rng.integers(0, 8, 40), rng.integers(0, 8, 40)
-                ev["t"], ev["p"] = np.sort(rng.integers(0, 10_000, 40)), rng.integers(0, 2, 40)
-                recordings.append(ev)
-            return recordings, np.arange(12) % 3
+            return [make_recording(rng, 40, 8) for _ in range(12)], np.arange(12) % 3
 
     return Synthetic()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "tamper", "labels", "params", "old-format", "missing-data"])
-def test_bad_frame_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, damage):
+def test_bad_frame_cache_is_rebuilt_with_a_warning_naming_it(tmp_path, caplog, damage, make_recording):
     import numpy as np
 
     from snnbench.events import Binning
     from snnbench.files import DataContext
 
-    dataset, ctx, binning = _synthetic_events(), DataContext(tmp_path / "cache"), Binning(values="count")
+    dataset, ctx, binning = _synthetic_events(make_recording), DataContext(tmp_path / "cache"), Binning(values="count")
     clean = dataset.load("train", ctx, 4, binning)
     frames = clean.frames.get(np.arange(12)).clone()
     (data_path,) = (tmp_path / "cache" / "frames").glob("*.npy")
