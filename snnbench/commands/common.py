@@ -38,6 +38,15 @@ def run_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k, None) for k in RUN_FLAGS}
 
 
+def runtime_of(args: argparse.Namespace, **extra: Any) -> Any:
+    """The run-time options (device, data folders, record folder) :func:`add_run_options` parsed."""
+    from pathlib import Path
+
+    from snnbench.engine import RuntimeOptions
+
+    return RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out), **extra)
+
+
 def split_list(text: str | None) -> list[str]:
     """``"a, b,,c"`` → ``["a", "b", "c"]``."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import shlex
-from pathlib import Path
 
 from rich.console import Console
 
-from snnbench.commands.common import add_run_options, run_flags
+from snnbench.commands.common import add_run_options, run_flags, runtime_of
 from snnbench.config import parse_sets, resolve_config
 from snnbench.registry import create_dataset, create_method
 from snnbench.ui import RichProgress, esc, run_summary
@@ -22,12 +21,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from snnbench.engine import RuntimeOptions, train
+    from snnbench.engine import train
 
     method, dataset = create_method(args.method), create_dataset(args.dataset)
     cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
-    runtime = RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
-                             resume=args.resume, command=shlex.join(["snnbench", *args.argv]))
+    runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]))
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})")

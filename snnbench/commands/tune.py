@@ -6,11 +6,10 @@ import argparse
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from rich.console import Console
 
-from snnbench.commands.common import add_run_options, run_flags
+from snnbench.commands.common import add_run_options, run_flags, runtime_of
 from snnbench.config import parse_sets
 from snnbench.ui import TuneView, esc, print_study_report
 
@@ -40,14 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench import tune as tn
-    from snnbench.engine import RuntimeOptions
 
     spec = tn.TuneSpec(
         method=args.method, dataset=args.dataset, trials=args.trials, timeout=args.timeout, storage=args.storage,
         study=args.study, sampler=args.sampler, pruner=args.pruner, objective=args.objective,
         budget_epochs=args.budget_epochs, seed=args.seed, space=args.space, flags=run_flags(args),
         worker=int(os.environ.get("SNNBENCH_TUNE_WORKER", "0")), sets=parse_sets(args.set),
-        runtime=RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out)))
+        runtime=runtime_of(args))
     spec.multi  # noqa: B018 -- validates the objective before anything starts
     if args.report:
         print_study_report(tn.study_report(tn.load_study(spec, create=False)), console)
