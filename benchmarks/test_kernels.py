@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from snnbench.kernels import LIFParams, SRMParams, lif_scan, srm_spikes, tsslbp_neuron
-from snnbench.kernels.srm import psp, psp_kernel
+from snnbench.kernels.filters import psp
+from snnbench.kernels.srm import psp_kernel
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # (T, neurons): the references at a CPU-sized shape, the interpreted Triton kernels at a small one

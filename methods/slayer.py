@@ -29,7 +29,8 @@ from torch import nn
 from snnbench.arch import LayerSpec
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SRMParams, srm_spikes
-from snnbench.kernels.srm import PSP_FORMS, psp, psp_kernel
+from snnbench.kernels.filters import PSP_FORMS, psp
+from snnbench.kernels.srm import psp_kernel
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
-from snnbench.kernels import BACKENDS, TSSLBPParams, tsslbp_neuron, tsslbp_scan
+from snnbench.kernels import BACKENDS, TSSLBPParams, filters, tsslbp_neuron, tsslbp_scan
 from snnbench.kernels.tsslbp import RESETS, WARMUPS, spikes_from_psc
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
@@ -91,29 +91,10 @@ class TSSLBPNeuron(SpikingModule):
 def psp(x: torch.Tensor, tau_s: float) -> torch.Tensor:
     """The reference's ``psp()`` over the leading time axis: b_t = b_{t−1} − b_{t−1}/τs + x_t, returns b_t/τs.
 
-    Computed as one product with the lower-triangular [T, T] matrix of the recurrence's weights
-    (built by running the recurrence on the identity), so it costs one launch at any T.
+    Computed as one product with the cached lower-triangular [T, T] Toeplitz matrix of the recurrence's
+    impulse response (:func:`snnbench.kernels.filters.exponential_kernel`), so it costs one launch at any T.
     """
-    steps = x.shape[0]
-    weights = psp_matrix(steps, tau_s, x.device)
-    return (weights.to(x.dtype) @ x.reshape(steps, -1)).reshape(x.shape)
-
-
-def psp_matrix(steps: int, tau_s: float, device: torch.device | str = "cpu") -> torch.Tensor:
-    """[T, T] float32 matrix W with psp(x)_t = Σ_k W[t, k]·x_k, from the recurrence itself."""
-    key = (steps, float(tau_s), str(device))
-    if key not in _PSP_MATRICES:
-        eye = torch.eye(steps, dtype=torch.float64)
-        syn = torch.zeros(steps, dtype=torch.float64)
-        rows = []
-        for t in range(steps):
-            syn = syn - syn / tau_s + eye[t]
-            rows.append(syn / tau_s)
-        _PSP_MATRICES[key] = torch.stack(rows).float().to(device)
-    return _PSP_MATRICES[key]
-
-
-_PSP_MATRICES: dict[tuple[int, float, str], torch.Tensor] = {}
+    return filters.psp(x, filters.exponential_kernel(float(tau_s), x.shape[0]), form="toeplitz")
 
 
 class PSPFilter(nn.Module):

@@ -11,7 +11,8 @@ import time
 
 import torch
 
-from snnbench.kernels.srm import PSP_FORMS, SRMParams, psp, psp_kernel
+from snnbench.kernels.filters import PSP_FORMS, psp
+from snnbench.kernels.srm import SRMParams, psp_kernel
 
 
 def time_form(x: torch.Tensor, grad: torch.Tensor, taps: tuple[float, ...], form: str, repeats: int) -> float:

@@ -7,7 +7,8 @@ import torch
 
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
-from snnbench.kernels.srm import SRMParams, psp_correlation, psp_kernel
+from snnbench.kernels.filters import psp_correlation
+from snnbench.kernels.srm import SRMParams, psp_kernel
 from snnbench.methods.base import TimeDistributed
 from snnbench.methods.layers import SumPool
 from snnbench.methods.slayer import SLAYER, SRMLayer, spike_count_loss

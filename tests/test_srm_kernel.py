@@ -10,17 +10,8 @@ import pytest
 import torch
 
 from snnbench.kernels import srm_spikes
-from snnbench.kernels.srm import (
-    SRMParams,
-    alpha_kernel,
-    psp,
-    psp_correlation,
-    psp_form_for,
-    psp_kernel,
-    refractory_kernel,
-    srm_backward,
-    srm_forward,
-)
+from snnbench.kernels.filters import alpha_kernel, psp, psp_correlation, psp_form_for
+from snnbench.kernels.srm import SRMParams, psp_kernel, refractory_kernel, srm_backward, srm_forward
 
 FORMS = ("toeplitz", "fft", "shift", "conv")
 

@@ -30,6 +30,23 @@ def test_psp_filter_ramps_a_constant_input_as_the_spec_says():
     assert out.tolist() == pytest.approx(expected, rel=1e-6)
 
 
+def test_psp_filter_is_the_reference_recurrence_bit_for_bit_and_its_caches_are_bounded():
+    from snnbench.kernels import filters
+
+    x = (torch.rand(40, 3, 7, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    weights = torch.zeros(40, 40, dtype=torch.float64)  # the reference's recurrence run on the identity
+    syn = torch.zeros(40, dtype=torch.float64)
+    for t in range(40):
+        syn = syn - syn / 5.0 + torch.eye(40, dtype=torch.float64)[t]
+        weights[t] = syn / 5.0
+    expected = (weights.float() @ x.reshape(40, -1)).reshape(x.shape)
+    assert torch.equal(psp(x, 5.0), expected)
+    for steps in range(2, 2 + 2 * filters.CACHE_SIZE):  # a sweep over T does not grow the caches
+        psp(torch.ones(steps, 1), 5.0)
+    assert filters._toeplitz.cache_info().currsize <= filters.CACHE_SIZE
+    assert filters.exponential_kernel.cache_info().currsize <= filters.CACHE_SIZE
+
+
 def test_kernel_target_is_the_double_filtered_pattern():
     assert desired_pattern(5, "head").tolist() == [0, 1, 1, 1, 1]
     assert desired_pattern(12, "head").tolist() == [0, 1] * 6

@@ -3,15 +3,10 @@ NeurIPS 2018; reference code bamsumit/slayerPytorch, ``src/slayer.py``).
 
 All tensors are time-major ``[T, ...]`` with bins of ``ts`` ms; a spike has amplitude ``1/ts``.
 
-- **Kernels** (``alpha_kernel``): ε[k] = mult·(t_k/τ)·e^{1 − t_k/τ}, t_k = k·ts, ε[0] = 0, cut at the
-  first tap after τ whose magnitude is below 0.01 (slayerPytorch's ``_calculateAlphaKernel``).
-  PSP: τ = τ_sr, mult = 1 (77 taps for τ_sr = 10). Refractory ν: τ = τ_ref, mult = −scaleRef·θ
-  (11 taps with minimum −20 at k = 1 for θ = 10, scaleRef = 2, τ_ref = 1).
-- **PSP** (``psp``): the causal convolution psp(x)[t] = ts·Σ_k ε[k]·x[t−k]. Its gradient is the
-  correlation g_in[t] = ts·Σ_k ε[k]·g[t+k] (the paper's temporal credit assignment), which autograd
-  derives from each form. Forms: ``toeplitz`` (one [T,T] banded matmul, cached), ``fft`` (rfft
-  product, O(T log T)), ``shift`` (K shifted multiply-adds, O(K·T)), ``conv`` (direct conv1d, the
-  readable one the tests compare with). ``auto`` picks by measurement (:func:`psp_form_for`).
+- **Kernels and PSP** live in :mod:`snnbench.kernels.filters` (the α kernel and the causal convolution,
+  shared with TSSL-BP's exponential kernel). PSP: τ = τ_sr, mult = 1 (77 taps for τ_sr = 10).
+  Refractory ν: τ = τ_ref, mult = −scaleRef·θ (11 taps with minimum −20 at k = 1 for θ = 10,
+  scaleRef = 2, τ_ref = 1).
 - **Spike generation** (``srm_spikes``): sequential in time per neuron. u_t ← u[t] + r[t] where r holds
   the refractory contributions of earlier spikes; if u_t ≥ θ emit 1/ts and add ν[j] to r[t+j]
   (the reference adds ν in place to u; the same sums, kept apart so both backends add in one order).
@@ -26,23 +21,11 @@ All tensors are time-major ``[T, ...]`` with bins of ``ts`` ms; a spike has ampl
 
 from __future__ import annotations
 
-import functools
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-PSP_FORMS = ("auto", "toeplitz", "fft", "shift", "conv")
-KERNEL_EPSILON = 0.01
-# ``auto``, from scripts/psp_forms.py on an H100 (forward + backward, 129,600 neurons): the [T,T]
-# matmul wins up to T ~ 600 whatever the taps (T=300: 1.4 ms vs conv 2.2 / 6.3, fft 4.5 / 5.5);
-# beyond, the direct conv wins for short kernels (8 taps, T=1000: 7.1 ms vs 10.9) and the matmul,
-# then the FFT, for long ones (77 taps: T=1000 matmul 10.9 vs fft 16.6; T=3000 fft 46 vs conv 57)
-TOEPLITZ_MAX_STEPS = 600
-SHORT_KERNEL_TAPS = 32
-LONG_KERNEL_TOEPLITZ_MAX_STEPS = 1500
+from .filters import alpha_kernel
 
 
 @dataclass(frozen=True)
@@ -76,24 +59,6 @@ class SRMParams:
         return self.scale_rho / self.rho_tau
 
 
-@functools.lru_cache(maxsize=64)
-def _alpha_taps(tau: float, ts: float, mult: float, max_taps: int) -> tuple[float, ...]:
-    taps = []
-    for k in range(max_taps):
-        t = k * ts
-        value = mult * t / tau * math.exp(1 - t / tau)
-        if abs(value) < KERNEL_EPSILON and t > tau:
-            break
-        taps.append(value)
-    return tuple(taps)
-
-
-def alpha_kernel(tau: float, ts: float = 1.0, mult: float = 1.0, max_taps: int = 100_000) -> torch.Tensor:
-    """The truncated α kernel mult·(t/τ)·e^{1 − t/τ} at t = 0, ts, 2·ts, ... (float64, ε[0] = 0)."""
-    taps = _alpha_taps(float(tau), float(ts), float(mult), int(max_taps))
-    return torch.tensor(taps, dtype=torch.float64, device="cpu")  # host taps, also under a meta-device build
-
-
 def psp_kernel(params: SRMParams) -> torch.Tensor:
     """ε: the PSP kernel (τ_sr, peak 1 at t = τ_sr)."""
     return alpha_kernel(params.tau_sr, params.ts)
@@ -102,82 +67,6 @@ def psp_kernel(params: SRMParams) -> torch.Tensor:
 def refractory_kernel(params: SRMParams) -> torch.Tensor:
     """ν: the refractory kernel (τ_ref, minimum −scaleRef·θ at t = τ_ref)."""
     return alpha_kernel(params.tau_ref, params.ts, -params.scale_ref * params.theta)
-
-
-# ---- PSP: causal temporal convolution -------------------------------------------------------------------
-def psp_form_for(steps: int, form: str = "auto", taps: int = 8) -> str:
-    """Resolve ``auto`` by the measured rule above: toeplitz for short T, then conv (short kernels) or
-    toeplitz / fft (long kernels)."""
-    if form not in PSP_FORMS:
-        raise ValueError(f"unknown psp form {form!r}; valid forms: {', '.join(PSP_FORMS)}")
-    if form != "auto":
-        return form
-    if steps <= TOEPLITZ_MAX_STEPS:
-        return "toeplitz"
-    if taps <= SHORT_KERNEL_TAPS:
-        return "conv"
-    return "toeplitz" if steps <= LONG_KERNEL_TOEPLITZ_MAX_STEPS else "fft"
-
-
-def _taps(kernel: torch.Tensor | Sequence[float]) -> tuple[float, ...]:
-    return tuple(float(v) for v in (kernel.tolist() if isinstance(kernel, torch.Tensor) else kernel))
-
-
-@functools.lru_cache(maxsize=64)
-def _toeplitz(taps: tuple[float, ...], steps: int, ts: float, device: torch.device, dtype: torch.dtype
-              ) -> torch.Tensor:
-    lag = torch.arange(steps)[:, None] - torch.arange(steps)[None, :]  # t − t'
-    kernel = torch.tensor(taps, dtype=torch.float64) * ts
-    inside = (lag >= 0) & (lag < len(taps))
-    matrix = torch.where(inside, kernel[lag.clamp(0, len(taps) - 1)], torch.zeros((), dtype=torch.float64))
-    return matrix.to(device=device, dtype=dtype)
-
-
-@functools.lru_cache(maxsize=64)
-def _spectrum(taps: tuple[float, ...], n: int, ts: float, device: torch.device) -> torch.Tensor:
-    return torch.fft.rfft(torch.tensor(taps, dtype=torch.float64) * ts, n).to(device=device, dtype=torch.complex64)
-
-
-@functools.lru_cache(maxsize=64)
-def _conv_weight(taps: tuple[float, ...], ts: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    return (torch.tensor(taps, dtype=torch.float64).flip(0) * ts).to(device=device, dtype=dtype).view(1, 1, -1)
-
-
-def psp(x: torch.Tensor, kernel: torch.Tensor | Sequence[float], ts: float = 1.0, form: str = "auto") -> torch.Tensor:
-    """psp(x)[t] = ts·Σ_k kernel[k]·x[t−k] along dim 0 of a time-major ``x``; differentiable.
-
-    ``kernel``: the taps as a sequence or a CPU tensor (the device copies are cached per device).
-    """
-    steps, taps = x.shape[0], _taps(kernel)
-    form, flat = psp_form_for(steps, form, len(taps)), x.reshape(steps, -1)
-    dtype = x.dtype if x.dtype in (torch.float32, torch.float64, torch.bfloat16) else torch.float32
-    if form == "toeplitz":
-        matrix = _toeplitz(taps, steps, float(ts), x.device, dtype)
-        return (matrix @ flat.to(dtype)).to(x.dtype).reshape(x.shape)
-    if form == "fft":
-        n = steps + len(taps) - 1
-        spectrum = _spectrum(taps, n, float(ts), x.device)
-        y = torch.fft.irfft(torch.fft.rfft(flat.float(), n, dim=0) * spectrum[:, None], n, dim=0)[:steps]
-        return y.to(x.dtype).reshape(x.shape)
-    if form == "shift":  # K shifted multiply-adds: y[k:] += ts·ε[k]·x[:T−k]
-        y = flat.to(dtype) * (ts * taps[0])
-        for k, value in enumerate(taps[1:], start=1):
-            if value and k < steps:
-                y[k:] += (ts * value) * flat[: steps - k].to(dtype)
-        return y.to(x.dtype).reshape(x.shape)
-    # direct: conv1d over [M, 1, T] with the flipped kernel and K − 1 zeros in front (causal)
-    weight = _conv_weight(taps, float(ts), x.device, dtype)
-    y = F.conv1d(F.pad(flat.t().to(dtype).unsqueeze(1), (len(taps) - 1, 0)), weight)
-    return y.squeeze(1).t().to(x.dtype).reshape(x.shape)
-
-
-def psp_correlation(grad: torch.Tensor, kernel: torch.Tensor, ts: float = 1.0) -> torch.Tensor:
-    """The PSP's backward written out: g_in[t] = ts·Σ_k kernel[k]·g[t+k] (anti-causal), for tests."""
-    out = torch.zeros_like(grad)
-    for k, value in enumerate(kernel.tolist()):
-        if value and k < grad.shape[0]:
-            out[: grad.shape[0] - k] += ts * value * grad[k:]
-    return out
 
 
 # ---- spike generation with refractoriness --------------------------------------------------------------
@@ -237,5 +126,4 @@ def srm_torch(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
     return _SRMTorch.apply(u, params)
 
 
-__all__ = ["PSP_FORMS", "SRMParams", "alpha_kernel", "psp", "psp_correlation", "psp_form_for", "psp_kernel",
-           "refractory_kernel", "srm_backward", "srm_forward", "srm_torch"]
+__all__ = ["SRMParams", "psp_kernel", "refractory_kernel", "srm_backward", "srm_forward", "srm_torch"]
