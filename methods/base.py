@@ -17,7 +17,7 @@ from torch import nn
 from snnbench.arch import LayerPlan, LayerSpec, parse_arch
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SURROGATES, LIFParams
-from snnbench.kernels.lif import RESETS as LIF_RESETS
+from snnbench.kernels.lif import RESETS
 
 from .layers import LIF, Flatten, ResBlock, SpikingNetwork, TimeDistributed
 
@@ -144,7 +144,7 @@ class LIFOptions(Options):
     decay: float = num(0.2, ge=0, le=1)
     surrogate: str = choice("rectangle", SURROGATES)
     surrogate_width: float = num(1.0, gt=0)
-    reset: str = choice("hard", LIF_RESETS)
+    reset: str = choice("zero", RESETS)
     detach_reset: bool = False
     backend: str = choice("auto", BACKENDS)
 

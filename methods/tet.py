@@ -2,7 +2,7 @@
 Gus-Lab/temporal_efficient_training.
 
 TET keeps the neuron and changes the loss. Neuron: ``u ← 0.5·u + x_t; s = [u > 1]; u ← (1 − s)·u``,
-a hard reset whose gradient flows, triangle surrogate with γ = 1 (the shared fused LIF kernels).
+a reset to zero whose gradient flows, triangle surrogate with γ = 1 (the shared fused LIF kernels).
 Each conv is Conv(bias) → BN → LIF, with BN statistics over batch, time and space (time folded into
 the batch) and plain γ = 1 (no tdBN α·V_th). Average pooling acts on spikes. The output layer is a
 per-step ``Linear`` with no neuron: its outputs O_t are the logits of step t.
@@ -72,7 +72,7 @@ _CIFAR = {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 128, "lr"
 @register_method("tet")
 class TET(LIFMethod):
     name = "tet"
-    description = "TET (Deng et al. 2022): per-step CE + λ·MSE to V_th, LIF (leak 0.5, hard reset), triangle surrogate"
+    description = "TET (Deng et al. 2022): per-step CE + λ·MSE to V_th, LIF (leak 0.5, zero reset), triangle surrogate"
     search_space = {"lr": ("log", 1e-4, 3e-2), "steps": ("int", 2, 8), "lam": ("float", 0.0, 0.5),
                     "surrogate_width": ("float", 0.5, 2.0)}
     options_type = TETOptions

@@ -43,6 +43,11 @@ from snnbench.optim import lr_at, make_optimizer, set_lr
 from snnbench.records import (
     DEFAULT_RUNS,
     SCHEMA_VERSION,
+    Cost,
+    Curve,
+    Execution,
+    Record,
+    Results,
     environment,
     read_record,
     record_checkpoint,
@@ -499,40 +504,39 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
     run_id = f"{cfg.method}-{cfg.dataset}-T{cfg.steps}-{cfg.hash()[:8]}-s{cfg.seed}-{stamp}-{os.urandom(3).hex()}"
     peak = torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == "cuda" else None
     tests = [row["test_acc"] for row in curves]
-    return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status, "stop_reason": stop_reason,
-        "method": cfg.method, "dataset": cfg.dataset, "dataset_info": run.data.info, "arch": cfg.arch,
-        "arch_resolved": str(run.plan), "steps": cfg.steps, "epochs": len(curves), "seed": cfg.seed,
-        "config": cfg.as_dict(), "config_hash": cfg.hash(), "curves": curves,
-        "results": {
-            "best_val_epoch": best + 1 if best is not None else None,
-            "test_acc_at_best_val": curves[best]["test_acc"] if best is not None else None,
-            "test_acc_last": curves[-1]["test_acc"] if curves else None,
-            "best_val_acc": curves[best]["val_acc"] if best is not None else None,
-            "max_test_acc": max(tests) if tests else None,  # the reference codes' convention
-            "max_test_epoch": tests.index(max(tests)) + 1 if tests else None,
-        },
-        "cost": {
-            "train_time_s": state.train_time_s, "eval_time_s": state.eval_time_s,
-            "ms_per_step": statistics.fmean(step_ms) if step_ms else None,
-            "median_ms_per_step": statistics.median(step_ms) if step_ms else None,
-            "samples_per_s": state.train_samples / state.train_time_s if state.train_time_s else None,
-            "peak_gpu_mem_mib": peak, "params": sum(p.numel() for p in run.model.parameters() if p.requires_grad),
-            "total_train_time_s": state.train_time_s + sum(p.get("train_time_s", 0.0) for p in run.lineage),
-        },
-        "execution": {
-            "backends": run.backends,
-            "param_groups": [{"name": g.get("name", str(i)), "lr_scale": g.get("lr_scale", 1.0),
-                              "params": sum(p.numel() for p in g["params"])}
-                             for i, g in enumerate(run.optimizer.param_groups)],
-            "shared_device": bool(run.runtime.tags.get("shared_device", False)),
-        },
-        "firing": {name: m.summary() for name, m in monitors.items()},
-        "metrics": {},
-        "distributed": {"world_size": run.ddp.world_size if run.ddp else 1,
-                        "backend": run.ddp.backend if run.ddp else None},
-        "lineage": run.lineage, "tags": dict(run.runtime.tags), "command": run.runtime.command or None,
-        "checkpoint": os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
-        "started_at": state.started_at, "finished_at": finished,
-        "environment": state.environment or environment(str(run.device)),
-    }
+    return Record(
+        schema_version=SCHEMA_VERSION, run_id=run_id, status=status, stop_reason=stop_reason,
+        method=cfg.method, dataset=cfg.dataset, dataset_info=run.data.info, arch=cfg.arch,
+        arch_resolved=str(run.plan), steps=cfg.steps, epochs=len(curves), seed=cfg.seed,
+        config=cfg.as_dict(), config_hash=cfg.hash(), curves=[Curve(**row) for row in curves],
+        results=Results(
+            best_val_epoch=best + 1 if best is not None else None,
+            test_acc_at_best_val=curves[best]["test_acc"] if best is not None else None,
+            test_acc_last=curves[-1]["test_acc"] if curves else None,
+            best_val_acc=curves[best]["val_acc"] if best is not None else None,
+            max_test_acc=max(tests) if tests else None,  # the reference codes' convention
+            max_test_epoch=tests.index(max(tests)) + 1 if tests else None,
+        ),
+        cost=Cost(
+            train_time_s=state.train_time_s, eval_time_s=state.eval_time_s,
+            ms_per_step=statistics.fmean(step_ms) if step_ms else None,
+            median_ms_per_step=statistics.median(step_ms) if step_ms else None,
+            samples_per_s=state.train_samples / state.train_time_s if state.train_time_s else None,
+            peak_gpu_mem_mib=peak, params=sum(p.numel() for p in run.model.parameters() if p.requires_grad),
+            total_train_time_s=state.train_time_s + sum(p.get("train_time_s", 0.0) for p in run.lineage),
+        ),
+        execution=Execution(
+            backends=run.backends,
+            param_groups=[{"name": g.get("name", str(i)), "lr_scale": g.get("lr_scale", 1.0),
+                           "params": sum(p.numel() for p in g["params"])}
+                          for i, g in enumerate(run.optimizer.param_groups)],
+            shared_device=bool(run.runtime.tags.get("shared_device", False)),
+        ),
+        firing={name: m.summary() for name, m in monitors.items()}, metrics={},
+        distributed={"world_size": run.ddp.world_size if run.ddp else 1,
+                     "backend": run.ddp.backend if run.ddp else None},
+        lineage=run.lineage, tags=dict(run.runtime.tags), command=run.runtime.command or None,
+        checkpoint=os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
+        started_at=state.started_at, finished_at=finished,
+        environment=state.environment or environment(str(run.device)),
+    ).as_dict()

@@ -1,7 +1,8 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 2; version-1 records are upgraded on read by :func:`upgrade_record`).
-Top-level fields and their types:
+Schema (``schema_version`` 3; older records are upgraded on read by :func:`upgrade_record`). The
+types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
+:func:`validate_record` are derived. Top-level fields:
 
 - ``schema_version`` int; ``run_id`` str; ``status`` "completed" | "stopped" | "failed";
   ``stop_reason`` str (empty unless stopped);
@@ -28,6 +29,7 @@ Top-level fields and their types:
   ``silent_fraction``, ``spikes_per_sample``, ``share_zero``/``share_once``/``share_more``,
   ``count_histogram``;
 - ``lineage``: list of earlier runs this one started from (time-inheritance training);
+- ``command``: the command line that made the run (null when it is not known);
 - ``tags``: free-form dict (e.g. Optuna study and trial);
 - ``started_at``, ``finished_at`` (ISO 8601 UTC); ``environment`` (git commit and dirty flag,
   python, torch, triton, numpy, CUDA, GPU name, CPU, platform, hostname, snnbench version).
@@ -35,6 +37,7 @@ Top-level fields and their types:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -43,66 +46,175 @@ import platform
 import socket
 import subprocess
 import sys
+import types
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
-_NUM = (int, float)
-_OPT_NUM = (int, float, type(None))
-SCHEMA: dict[str, Any] = {
-    "schema_version": int, "run_id": str, "status": str, "stop_reason": str, "method": str, "dataset": str,
-    "dataset_info": dict, "arch": str, "arch_resolved": str, "steps": int, "epochs": int, "seed": int,
-    "config": dict, "config_hash": str, "curves": list, "results": dict, "cost": dict, "execution": dict,
-    "firing": dict, "metrics": dict, "distributed": dict, "lineage": list, "tags": dict, "checkpoint": str,
-    "started_at": str, "finished_at": str, "environment": dict,
-}
-RESULTS_SCHEMA = {"best_val_epoch": (int, type(None)), "test_acc_at_best_val": _OPT_NUM,
-                  "test_acc_last": _OPT_NUM, "best_val_acc": _OPT_NUM, "max_test_acc": _OPT_NUM,
-                  "max_test_epoch": (int, type(None))}
-COST_SCHEMA = {"train_time_s": _NUM, "eval_time_s": _NUM, "ms_per_step": _OPT_NUM, "median_ms_per_step": _OPT_NUM,
-               "samples_per_s": _OPT_NUM, "peak_gpu_mem_mib": _OPT_NUM, "params": int,
-               "total_train_time_s": _NUM}
-EXECUTION_SCHEMA = {"backends": list, "param_groups": list, "shared_device": bool}
-CURVE_SCHEMA = {"epoch": int, "train_loss": _NUM, "train_acc": _NUM, "val_acc": _OPT_NUM, "test_acc": _NUM,
-                "epoch_time_s": _NUM, "lr": _NUM}
 STATUSES = ("completed", "stopped", "failed")
+Number = float  # a JSON number: an int is accepted where a float is declared
+
+
+@dataclass
+class Curve:
+    """One epoch of a run."""
+
+    epoch: int
+    train_loss: Number
+    train_acc: Number
+    val_acc: Number | None
+    test_acc: Number
+    epoch_time_s: Number
+    lr: Number
+
+
+@dataclass
+class Results:
+    """Accuracies in %; ``test_acc_at_best_val`` is snnbench's headline, ``max_test_acc`` the reference codes'."""
+
+    best_val_epoch: int | None
+    test_acc_at_best_val: Number | None
+    test_acc_last: Number | None
+    best_val_acc: Number | None
+    max_test_acc: Number | None
+    max_test_epoch: int | None
+
+
+@dataclass
+class Cost:
+    """What the run cost: wall time, step time, throughput, memory, parameters."""
+
+    train_time_s: Number
+    eval_time_s: Number
+    ms_per_step: Number | None
+    median_ms_per_step: Number | None
+    samples_per_s: Number | None
+    peak_gpu_mem_mib: Number | None
+    params: int
+    total_train_time_s: Number
+
+
+@dataclass
+class Execution:
+    """How the run executed: the neuron kernels that ran, the optimiser's groups, device sharing."""
+
+    backends: list
+    param_groups: list
+    shared_device: bool
+
+
+@dataclass
+class Record:
+    """A run record; :data:`SCHEMA` and :func:`validate_record` are derived from these fields."""
+
+    schema_version: int
+    run_id: str
+    status: str
+    stop_reason: str
+    method: str
+    dataset: str
+    dataset_info: dict
+    arch: str
+    arch_resolved: str
+    steps: int
+    epochs: int
+    seed: int
+    config: dict
+    config_hash: str
+    curves: list[Curve]
+    results: Results
+    cost: Cost
+    execution: Execution
+    firing: dict
+    metrics: dict
+    distributed: dict
+    lineage: list
+    tags: dict
+    command: str | None
+    checkpoint: str
+    started_at: str
+    finished_at: str
+    environment: dict
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document (field order as declared)."""
+        return dataclasses.asdict(self)
+
+
+def _json_types(annotation: Any) -> tuple[type, ...]:
+    """The JSON value types a field's annotation admits (``Number`` admits ints; ``X | None`` admits null)."""
+    args = typing.get_args(annotation)
+    if args and typing.get_origin(annotation) in (types.UnionType, typing.Union):
+        return tuple(t for arg in args for t in _json_types(arg))
+    origin = typing.get_origin(annotation) or annotation
+    if origin is type(None):
+        return (type(None),)
+    if dataclasses.is_dataclass(origin):
+        return (dict,)
+    return (int, float) if origin is float else (origin,)
+
+
+def _schema(cls: type) -> dict[str, tuple[type, ...]]:
+    return {name: _json_types(kind) for name, kind in typing.get_type_hints(cls).items()}
+
+
+def _nested(cls: type) -> dict[str, tuple[type, bool]]:
+    """Fields holding a dataclass (or a list of one): name → (dataclass, is_list)."""
+    out = {}
+    for name, kind in typing.get_type_hints(cls).items():
+        args = typing.get_args(kind)
+        if dataclasses.is_dataclass(kind):
+            out[name] = (kind, False)
+        elif typing.get_origin(kind) is list and args and dataclasses.is_dataclass(args[0]):
+            out[name] = (args[0], True)
+    return out
+
+
+SCHEMA = _schema(Record)  # field → admitted JSON types, derived from :class:`Record`
 
 
 def validate_record(record: Any) -> list[str]:
     """Return the reasons ``record`` breaks the schema (an empty list when it is valid)."""
     if not isinstance(record, dict):
         return [f"a record is a JSON object, got {type(record).__name__}"]
-    problems = _check(record, SCHEMA, "")
-    if record.get("schema_version") not in (None, SCHEMA_VERSION) and isinstance(record.get("schema_version"), int):
-        problems.append(f"schema_version {record['schema_version']} is not {SCHEMA_VERSION}")
+    problems = _validate(record, Record, "")
+    version = record.get("schema_version")
+    if isinstance(version, int) and version != SCHEMA_VERSION:
+        problems.append(f"schema_version {version} is not {SCHEMA_VERSION}")
     if isinstance(record.get("status"), str) and record["status"] not in STATUSES:
         problems.append(f"status {record['status']!r} is not one of {', '.join(STATUSES)}")
-    if isinstance(record.get("results"), dict):
-        problems += _check(record["results"], RESULTS_SCHEMA, "results.")
-    if isinstance(record.get("cost"), dict):
-        problems += _check(record["cost"], COST_SCHEMA, "cost.")
-    if isinstance(record.get("execution"), dict):
-        problems += _check(record["execution"], EXECUTION_SCHEMA, "execution.")
-    for i, row in enumerate(record.get("curves") or []):
-        if isinstance(row, dict):
-            problems += _check(row, CURVE_SCHEMA, f"curves[{i}].")
-        else:
-            problems.append(f"curves[{i}] is not an object")
     return problems
 
 
-def _check(data: dict, schema: dict, prefix: str) -> list[str]:
+def _validate(data: dict, cls: type, prefix: str) -> list[str]:
+    problems = _check(data, _schema(cls), prefix)
+    for name, (inner, is_list) in _nested(cls).items():
+        value = data.get(name)
+        if is_list and isinstance(value, list):
+            for i, row in enumerate(value):
+                if isinstance(row, dict):
+                    problems += _validate(row, inner, f"{prefix}{name}[{i}].")
+                else:
+                    problems.append(f"{prefix}{name}[{i}] is not an object")
+        elif not is_list and isinstance(value, dict):
+            problems += _validate(value, inner, f"{prefix}{name}.")
+    return problems
+
+
+def _check(data: dict, schema: dict[str, tuple[type, ...]], prefix: str) -> list[str]:
     problems = []
-    for key, kind in schema.items():
+    for key, kinds in schema.items():
         value = data.get(key)
         if key not in data:
             problems.append(f"missing field {prefix}{key}")
-        elif isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        elif isinstance(value, bool) and bool not in kinds:
             problems.append(f"field {prefix}{key} is a bool")
-        elif not isinstance(value, kind):
+        elif not isinstance(value, kinds):
             problems.append(f"field {prefix}{key} has type {type(value).__name__}")
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(f"field {prefix}{key} is {value} (not a finite number)")
@@ -112,16 +224,23 @@ def _check(data: dict, schema: dict, prefix: str) -> list[str]:
 
 
 def upgrade_record(record: dict, path: Path | None = None) -> dict:
-    """Bring a record to the current schema (a no-op for version 2). Version 1 → 2 (explicit, like a
-    migration): ``results.max_test_acc``/``max_test_epoch`` from the curves; ``execution`` from what
-    can be known (the backend ``auto`` resolved for the record's device, one parameter group);
-    ``metrics`` and ``distributed`` defaults; ``cost.median_ms_per_step``/``total_train_time_s``
-    filled; the absolute ``checkpoint`` path becomes ``checkpoints/<name>`` relative to the record
-    (where the engine writes it); the TSSL-BP option ``weight_scale`` (applied to every synapse in
-    version 1) becomes ``weight_scale_conv`` and ``weight_scale_dense``. ``config_hash`` is kept: it
+    """Bring a record to the current schema, one version step at a time (like a storage migration); a
+    no-op for a current record. Each step is written out below; ``config_hash`` is always kept: it
     names the config that ran."""
-    if not isinstance(record, dict) or record.get("schema_version") != 1:
+    if not isinstance(record, dict):
         return record
+    while isinstance(record.get("schema_version"), int) and record["schema_version"] in _UPGRADES:
+        record = _UPGRADES[record["schema_version"]](record)
+    return record
+
+
+def _upgrade_1_to_2(record: dict) -> dict:
+    """``results.max_test_acc``/``max_test_epoch`` from the curves; ``execution`` from what can be known
+    (the backend ``auto`` resolved for the record's device, one parameter group); ``metrics`` and
+    ``distributed`` defaults; ``cost.median_ms_per_step``/``total_train_time_s`` filled; the absolute
+    ``checkpoint`` path becomes ``checkpoints/<name>`` relative to the record (where the engine writes
+    it); the TSSL-BP option ``weight_scale`` (applied to every synapse in version 1) becomes
+    ``weight_scale_conv`` and ``weight_scale_dense``."""
     out = dict(record)
     curves = [row for row in out.get("curves") or [] if isinstance(row, dict)]
     tests = [row.get("test_acc") for row in curves if isinstance(row.get("test_acc"), (int, float))]
@@ -153,6 +272,28 @@ def upgrade_record(record: dict, path: Path | None = None) -> dict:
     out["checkpoint"] = f"checkpoints/{Path(checkpoint).name}" if isinstance(checkpoint, str) and checkpoint else ""
     out["schema_version"] = 2
     return out
+
+
+LIF_RESET_NAMES = {"hard": "zero", "soft": "subtract"}  # schema 2's LIF names → the one reset vocabulary
+
+
+def _upgrade_2_to_3(record: dict) -> dict:
+    """``command`` (the command line that made the run; null when not known) enters the schema; the LIF
+    option ``reset`` of STBP and TET takes the suite's one vocabulary (``hard`` → ``zero``, ``soft`` →
+    ``subtract``), so an upgraded record groups with the runs made since."""
+    out = dict(record)
+    out.setdefault("command", None)
+    config = dict(out.get("config") or {})
+    options = dict(config.get("options") or {})
+    if options.get("reset") in LIF_RESET_NAMES and out.get("method") != "tsslbp":
+        options["reset"] = LIF_RESET_NAMES[options["reset"]]
+    config["options"] = options
+    out["config"] = config
+    out["schema_version"] = 3
+    return out
+
+
+_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:

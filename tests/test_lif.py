@@ -21,7 +21,7 @@ def test_hard_reset_matches_hand_computation():
 
 
 def test_soft_reset_subtracts_threshold():
-    _, spikes, membrane = scan(CURRENT, reset="soft")
+    _, spikes, membrane = scan(CURRENT, reset="subtract")
     assert spikes.tolist() == [0, 0, 1, 0]
     assert membrane[3].item() == pytest.approx(0.2 * (0.672 - 0.5) + 0.1)
 
@@ -63,7 +63,7 @@ def test_surrogate_gradient_matches_its_definition(name, width, x, expected):
 def test_bad_parameters_name_the_valid_ones():
     with pytest.raises(ValueError, match="valid surrogates: rectangle, triangle, sigmoid, atan"):
         LIFParams(surrogate="gauss")
-    with pytest.raises(ValueError, match="valid resets: hard, soft"):
+    with pytest.raises(ValueError, match="valid resets: zero, subtract"):
         LIFParams(reset="none")
 
 
@@ -72,8 +72,8 @@ def test_bad_parameters_name_the_valid_ones():
     LIFParams(decay=0.2, threshold=0.5),
     LIFParams(decay=0.5, threshold=1.0, surrogate="triangle", width=1.0),
     LIFParams(decay=0.25, threshold=0.75, detach_reset=True, surrogate="sigmoid", width=4.0),
-    LIFParams(decay=0.9, threshold=1.0, reset="soft", surrogate="atan", width=2.0),
-    LIFParams(decay=0.9, threshold=1.0, reset="soft", detach_reset=True),
+    LIFParams(decay=0.9, threshold=1.0, reset="subtract", surrogate="atan", width=2.0),
+    LIFParams(decay=0.9, threshold=1.0, reset="subtract", detach_reset=True),
 ], ids=str)
 def test_explicit_backward_scan_matches_autograd_reference(steps, params):
     torch.manual_seed(steps)
@@ -91,7 +91,7 @@ def test_explicit_backward_scan_matches_autograd_reference(steps, params):
 
 
 LIF_STEPS = [1, 2, 4, 6, 10, 30, 100]
-LIF_VARIANTS = [(reset, detach, surrogate, width) for reset in ("hard", "soft") for detach in (False, True)
+LIF_VARIANTS = [(reset, detach, surrogate, width) for reset in ("zero", "subtract") for detach in (False, True)
                 for surrogate, width in (("rectangle", 1.0), ("triangle", 1.0), ("sigmoid", 4.0), ("atan", 2.0))]
 
 

@@ -16,7 +16,7 @@ import torch
 from snnbench.arch import parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.kernels import bind_backends
-from snnbench.records import SCHEMA_VERSION, read_record, validate_record
+from snnbench.records import SCHEMA_VERSION, read_record, upgrade_record, validate_record
 from snnbench.registry import create_dataset, create_method, list_methods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,7 +86,7 @@ def test_backends_are_bound_once_for_the_device():
     assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"torch"}
 
 
-def test_committed_version_1_records_upgrade_and_validate():
+def test_committed_older_records_upgrade_and_validate():
     paths = sorted((ROOT / "leaderboards" / "runs").glob("*.json"))
     assert paths
     for path in paths:
@@ -102,3 +102,34 @@ def test_committed_version_1_records_upgrade_and_validate():
                 scale = raw["config"]["options"]["weight_scale"]
                 assert record["config"]["options"]["weight_scale_conv"] == scale
                 assert record["config"]["options"]["weight_scale_dense"] == scale
+        if raw["schema_version"] < 3:
+            assert record["command"] is None or record["command"] == raw.get("command")
+            if raw["method"] in ("stbp", "tet"):  # the LIF's schema-2 reset names become the one vocabulary
+                reset = {"hard": "zero", "soft": "subtract"}[raw["config"]["options"]["reset"]]
+                assert record["config"]["options"]["reset"] == reset
+
+
+def test_an_upgraded_lif_record_groups_with_a_fresh_run_of_the_same_config():
+    from snnbench.leaderboard import _setting
+
+    cfg = resolve_config(create_method("stbp"), create_dataset("digits"))
+    old = {"schema_version": 2, "method": "stbp", "config": json.loads(json.dumps(cfg.as_dict()))}
+    old["config"]["options"]["reset"] = "hard"
+    upgraded = upgrade_record(old)
+    assert upgraded["schema_version"] == SCHEMA_VERSION and upgraded["command"] is None
+    assert _setting(upgraded) == _setting({"method": "stbp", "config": cfg.as_dict()})
+
+
+def test_the_record_schema_is_derived_from_the_typed_record():
+    import dataclasses
+
+    from snnbench.records import SCHEMA, Record, Results
+
+    assert list(SCHEMA) == [f.name for f in dataclasses.fields(Record)]
+    assert SCHEMA["command"] == (str, type(None)) and SCHEMA["steps"] == (int,)
+    good = {f.name: None for f in dataclasses.fields(Results)}
+    record = {"results": dict(good, max_test_acc="99")}
+    problems = validate_record(record)
+    assert "field results.max_test_acc has type str" in problems  # nested parts are checked from their types
+    assert "missing field command" in problems
+    assert "field curves[0].epoch is a bool" in validate_record({"curves": [{"epoch": True}]})

@@ -38,7 +38,7 @@ def test_tet_loss_matches_its_formula():
 def test_network_layout_and_neuron():
     cfg = cfg_for(arch="8C3p1-AP2-32")
     assert (cfg.options["decay"], cfg.options["threshold"], cfg.options["surrogate"], cfg.options["reset"],
-            cfg.options["detach_reset"]) == (0.5, 1.0, "triangle", "hard", False)
+            cfg.options["detach_reset"]) == (0.5, 1.0, "triangle", "zero", False)
     method = create_method("tet")
     net = method.build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     assert isinstance(net.layers[0].module[1], torch.nn.BatchNorm2d)

@@ -2,12 +2,12 @@
 
 Reference semantics (one step, all element-wise)::
 
-    ũ_{t-1} = u_{t-1}·(1 − s_{t-1})          hard reset (to zero)
-            = u_{t-1} − V_th·s_{t-1}          soft reset (by subtraction)
+    ũ_{t-1} = u_{t-1}·(1 − s_{t-1})          reset="zero" (a hard reset)
+            = u_{t-1} − V_th·s_{t-1}          reset="subtract" (a soft reset)
     u_t     = decay·ũ_{t-1} + I_t
     s_t     = H(u_t − V_th)                   strict ">"; surrogate gradient in backward
 
-with u_0 = s_0 = 0. With a hard reset this is STBP's ``u_t = decay·u_{t−1}·(1 − s_{t−1}) + W x_t``
+with u_0 = s_0 = 0. With the zero reset this is STBP's ``u_t = decay·u_{t−1}·(1 − s_{t−1}) + W x_t``
 and TET's ``u ← 0.5·u + x; s = H(u − 1); u ← (1 − s)·u``. The gradient flows through the reset
 term unless ``detach_reset`` is set.
 
@@ -18,8 +18,8 @@ Two PyTorch implementations live here:
 - :func:`lif_torch`: the same forward, with an explicit reverse-time backward scan (saves only the
   membrane ``u``, 4 bytes per neuron-step). With a_t = decay·δ_{t+1} (0 at the last step)::
 
-      hard: δ_t = (g_t − a_t·u_t)·σ'(u_t − V_th) + a_t·(1 − s_t)
-      soft: δ_t = (g_t − a_t·V_th)·σ'(u_t − V_th) + a_t
+      zero:     δ_t = (g_t − a_t·u_t)·σ'(u_t − V_th) + a_t·(1 − s_t)
+      subtract: δ_t = (g_t − a_t·V_th)·σ'(u_t − V_th) + a_t
 
   where g_t = ∂L/∂s_t and δ_t = ∂L/∂u_t = ∂L/∂I_t (the reset terms a_t·u_t, a_t·V_th vanish with
   ``detach_reset``). This is the form the fused Triton kernels implement.
@@ -33,7 +33,7 @@ import torch
 
 from .surrogate import SURROGATES, spike, surrogate_grad
 
-RESETS = ("hard", "soft")
+RESETS = ("zero", "subtract")  # the one reset vocabulary of the suite's neurons (TSSL-BP, ST-RSBP too)
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class LIFParams:
 
     decay: float = 0.2
     threshold: float = 0.5
-    reset: str = "hard"
+    reset: str = "zero"
     detach_reset: bool = False
     surrogate: str = "rectangle"
     width: float = 1.0
@@ -64,7 +64,7 @@ def lif_scan_autograd(current: torch.Tensor, params: LIFParams) -> tuple[torch.T
     spikes, membrane = [], []
     for t in range(current.shape[0]):
         s_prev = s.detach() if params.detach_reset else s
-        kept = u * (1 - s_prev) if params.reset == "hard" else u - params.threshold * s_prev
+        kept = u * (1 - s_prev) if params.reset == "zero" else u - params.threshold * s_prev
         u = params.decay * kept + current[t]
         s = spike(u - params.threshold, params.surrogate, params.width)
         spikes.append(s)
@@ -80,7 +80,7 @@ def lif_forward(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor,
         if t == 0:
             membrane[0] = current[0]
         else:
-            if params.reset == "hard":
+            if params.reset == "zero":
                 kept = membrane[t - 1].masked_fill(spikes[t - 1] > 0, 0.0)
             else:
                 kept = membrane[t - 1] - params.threshold * spikes[t - 1]
@@ -98,7 +98,7 @@ def lif_backward(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: LIFP
             torch.mul(grad_spikes[t], sg[t], out=grad_current[t])
             continue
         a = params.decay * grad_current[t + 1]
-        if params.reset == "hard":
+        if params.reset == "zero":
             g = grad_spikes[t] if params.detach_reset else grad_spikes[t] - a * membrane[t]
             grad_current[t] = g * sg[t] + a.masked_fill(membrane[t] > params.threshold, 0.0)
         else:

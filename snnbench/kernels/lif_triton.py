@@ -87,7 +87,7 @@ class _LIFTriton(torch.autograd.Function):
         spikes = torch.empty_like(x)
         membrane = torch.empty(x.shape, dtype=torch.float32, device=x.device)
         launch(_lif_fwd_kernel, m, steps, x, spikes, membrane, m, steps, params.decay, params.threshold,
-               block=BLOCK, HARD=params.reset == "hard")
+               block=BLOCK, HARD=params.reset == "zero")
         ctx.save_for_backward(membrane)
         ctx.params = params
         return spikes
@@ -99,7 +99,7 @@ class _LIFTriton(torch.autograd.Function):
         g, steps, m = time_major(grad_spikes)
         grad = torch.empty_like(g)
         launch(_lif_bwd_kernel, m, steps, g, membrane, grad, m, steps, p.decay, p.threshold, p.width, block=BLOCK,
-               HARD=p.reset == "hard", DETACH=p.detach_reset, KIND=SURROGATES.index(p.surrogate))
+               HARD=p.reset == "zero", DETACH=p.detach_reset, KIND=SURROGATES.index(p.surrogate))
         return grad, None
 
 

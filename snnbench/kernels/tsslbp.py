@@ -47,9 +47,10 @@ from dataclasses import dataclass
 
 import torch
 
+from .lif import RESETS
+
 WARMUP_SLOPE = 0.2  # the reference's "a"
 INV_DU_CAP = 8.0  # the reference clamps −1/Δu to [−8, 0]
-RESETS = ("zero", "subtract")
 WARMUPS = ("element", "layer_switch")
 
 
