@@ -12,6 +12,7 @@ tensors unless it says otherwise.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,20 +76,25 @@ class SumPool(nn.Module):
         return f"kernel={self.kernel}, scale={self.scale}, pad={self.pad}"
 
 
-class LIF(SpikingModule):
-    """Multi-step LIF layer on ``[T, B, ...]`` currents (see :mod:`snnbench.kernels.lif`)."""
+class NeuronLayer(SpikingModule):
+    """A layer of one neuron model: its frozen parameters and a ``backend`` that
+    :func:`~snnbench.kernels.bind_backends` resolves once, when the model is built for its device."""
 
-    def __init__(self, params: LIFParams, backend: str = "auto") -> None:
+    def __init__(self, params: Any, backend: str = "auto") -> None:
         super().__init__()
         self.params, self.backend = params, backend
+
+    def extra_repr(self) -> str:
+        return f"{self.params}, backend={self.backend!r}"
+
+
+class LIF(NeuronLayer):
+    """Multi-step LIF layer on ``[T, B, ...]`` currents (see :mod:`snnbench.kernels.lif`)."""
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         spikes = lif_scan(current, self.params, self.backend)
         self.record(spikes)
         return spikes
-
-    def extra_repr(self) -> str:
-        return f"{self.params}, backend={self.backend!r}"
 
 
 class NeuNorm(nn.Module):

@@ -30,11 +30,10 @@ from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, TSSLBPParams, filters, tsslbp_neuron, tsslbp_scan
 from snnbench.kernels.tsslbp import RESETS, WARMUPS, spikes_from_psc
-from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
 from .base import Method, SpikingNetwork, TimeDistributed
-from .layers import POOL_SCALE, SumPool
+from .layers import POOL_SCALE, NeuronLayer, SumPool
 
 LOSSES = ("kernel", "count")
 PATTERNS = {"head": None, "paper": "01011"}  # None: [0,1,1,1,1] for T < 10, [0,1,0,1,...] for T >= 10
@@ -68,24 +67,18 @@ class TSSLBPOptions(Options):
                             reset=self.reset, warmup=self.warmup, warmup_rate=self.warmup_rate)
 
 
-class TSSLBPNeuron(SpikingModule):
-    """A layer of TSSL-BP neurons: synaptic input ``[T, B, ...]`` → PSC ``[T, B, ...]`` (each neuron's
-    PSC filter is counted as one filter update per step; the next synapse receives the PSC)."""
+class TSSLBPNeuron(NeuronLayer):
+    """A layer of TSSL-BP neurons (:class:`~snnbench.kernels.TSSLBPParams`): synaptic input
+    ``[T, B, ...]`` → PSC ``[T, B, ...]`` (each neuron's PSC filter is counted as one filter update per
+    step; the next synapse receives the PSC)."""
 
     synaptic_filter = True
-
-    def __init__(self, params: TSSLBPParams, backend: str = "auto") -> None:
-        super().__init__()
-        self.params, self.backend = params, backend
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         psc = tsslbp_scan(current, self.params, self.backend)
         if self.monitor is not None:
             self.record(spikes_from_psc(psc.detach(), self.params.tau_s))
         return psc
-
-    def extra_repr(self) -> str:
-        return f"{self.params}, backend={self.backend!r}"
 
 
 def psp(x: torch.Tensor, tau_s: float) -> torch.Tensor:
