@@ -1,4 +1,4 @@
 """Bundled learning rules, one module each; importing this package registers them all."""
 
-from . import slayer, stbp, tet, tsslbp  # noqa: F401
+from . import slayer, st_rsbp, stbp, tet, tsslbp  # noqa: F401
 from .base import Method  # noqa: F401

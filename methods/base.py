@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -39,6 +40,9 @@ class Method:
     recipes: dict[str, dict[str, Any]] = {}
     # what ``snnbench tune`` searches: name (a config field or an option) -> (float | log | int, low, high)
     search_space: dict[str, tuple[str, float, float]] = {"lr": ("log", 1e-4, 3e-2)}
+    # evaluation batches (0 = the run's batch_size); only for rules whose outputs per sample do not depend
+    # on the batch they run in, and whose evaluation inputs are drawn per sample
+    eval_batch_size: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -118,6 +122,10 @@ class Method:
     def make_resblock(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         raise ConfigError(f"method {self.name} has no residual blocks; choose an architecture without 'R' layers")
 
+    def make_recurrent(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        raise ConfigError(f"method {self.name} has no recurrent layers ({spec}); methods with recurrent layers: "
+                          "st-rsbp")
+
     # ---- training ------------------------------------------------------------------------
     def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
         raise NotImplementedError
@@ -130,6 +138,17 @@ class Method:
         """Parameter groups for the optimiser: dicts with ``name``, ``params`` and ``lr_scale``
         (one group at the run's learning rate unless a method's reference code uses several)."""
         return [{"name": "all", "params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
+
+    def backward(self, loss: torch.Tensor, model: nn.Module, output: torch.Tensor, labels: torch.Tensor,
+                 cfg: RunConfig) -> None:
+        """Fill the parameters' ``.grad`` for this batch: autograd through ``loss`` by default. A rule
+        whose gradients are not a derivative of its forward graph (ST-RSBP) writes them explicitly."""
+        loss.backward()
+
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
+        """Hook once the model is on its device, before training: load or compute what the rule needs
+        (``cache_dir`` is the data cache). Returns facts for the record's ``execution.method``."""
+        return {}
 
     def after_step(self, model: nn.Module, cfg: RunConfig) -> None:
         """Hook after each optimiser step (e.g. weight clamping)."""

@@ -2,9 +2,10 @@
 and the spike-train-level post-synaptic potentials (S-PSPs) they backpropagate spike counts through.
 
 Reference code: stonezwr/ST-RSBP (``layers/Spiking.cu``, ``layers/Reservoir.cu``, ``common/cuBase.cu``),
-a fork of jinyyy666/mm-bp-snn. This module is the functional core, time-major like the rest of the
-suite (``[T, B, N]``): the forward scan and the S-PSP. The learning rules that use them (the
-effect polynomial, the self-consistency factor, the recurrent solve) build on these two functions.
+a fork of jinyyy666/mm-bp-snn. Time-major like the rest of the suite (``[T, B, N]``). In order:
+the functional core (forward scan, S-PSP, HM2-BP's analytic S-PSP), the effect polynomial generator
+(a port of the MATLAB Monte-Carlo fit), the reservoir topology (with glibc ``rand()``), the layers, the
+explicit backward chain (§3–§6 of the spec) and the two registered methods, ``st-rsbp`` and ``hm2-bp``.
 
 **Forward** (one step is one time unit; v membrane, ep synaptic state, all zero at t = 0)::
 
@@ -25,7 +26,24 @@ exactly 0, superposition gives the T-PSP identity Σ_{spikes of i} v_i(t) = Σ_j
 
 from __future__ import annotations
 
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 import torch
+from torch import nn
+
+from snnbench.arch import LayerPlan, LayerSpec
+from snnbench.config import ConfigError, Options, RunConfig, choice, num
+from snnbench.files import atomic_write_bytes
+from snnbench.monitor import SpikingModule
+from snnbench.registry import register_method
+
+from .base import Method
+from .layers import SpikingNetwork
 
 THRESHOLD_EPS = 1e-6  # the reference tests v > ν − 1e-6 (a float compared with a double)
 
@@ -117,4 +135,637 @@ def spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t
     return torch.einsum("tbn,tbm->bnm", k, p).to(torch.float32)
 
 
-__all__ = ["THRESHOLD_EPS", "post_kernel", "pre_trace", "spiking_forward", "spsp"]
+def _spsp_pair_factors(pre: torch.Tensor, post: torch.Tensor, o: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    return post_kernel(post, o.tau_m, o.tau_s, o.t_ref), pre_trace(pre, o.tau_s)
+
+
+def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
+    """HM2-BP's decoupled analytic S-PSP ``[B, N, N_in]`` (``d_Spiking_accumulate_effect``)::
+
+        for each post spike t (t_last = 1, then previous post spike + T_REF):
+            for each pre spike t' with max(1, int(t − 4τm)) ≤ t' < t and t' + T_REF ≤ t:
+                s = t − t_last;  u = t − t' − T_REF
+                e += exp(−max(u − s, 0)/τs)/(1 − τs/τm) · (exp(−min(s, u)/τm) − exp(−min(s, u)/τs))
+        e = 0.1 for a silent post neuron with an active pre neuron
+
+    Computed as E = M·preᵀ with M[t', b, i] the summed kernel each pre step t' contributes (float64).
+    """
+    _check_time_major("pre", pre)
+    _check_time_major("post", post)
+    steps = post.shape[0]
+    fired_all = post.to(torch.float64) > 0
+    weights = torch.zeros(post.shape, dtype=torch.float64, device=post.device)
+    t_last = torch.ones(post.shape[1:], dtype=torch.float64, device=post.device)
+    scale = 1.0 / (1.0 - tau_s / tau_m)
+    for t in range(steps):
+        fired = fired_all[t]
+        if not bool(fired.any()):
+            continue
+        low, high = max(1, int(t - 4 * tau_m)), min(t - t_ref, t - 1)
+        if high >= low:
+            u = (t - t_ref - torch.arange(low, high + 1, dtype=torch.float64, device=post.device)).view(-1, 1, 1)
+            s = (t - t_last).unsqueeze(0)
+            m = torch.minimum(s, u)
+            kernel = torch.exp(-(u - s).clamp(min=0) / tau_s) * scale * (torch.exp(-m / tau_m) - torch.exp(-m / tau_s))
+            weights[low:high + 1] += kernel * fired
+        t_last = torch.where(fired, torch.full_like(t_last, t + t_ref), t_last)
+    e = torch.einsum("tbn,tbm->bnm", weights, pre.to(torch.float64))
+    silent = (post.sum(0) == 0).unsqueeze(2) & (pre.sum(0) > 0).unsqueeze(1)
+    return torch.where(silent, torch.full_like(e, 0.1), e).to(torch.float32)
+
+
+# ---- the effect polynomial (∂e/∂o_i), generated as the MATLAB scripts do ---------------------------------
+EFFECT_GRID = 100  # input and output counts 1..100 (the shipped p_Tau_64_400-100.txt)
+EFFECT_DEGREE = 4
+JAM_FRACTION = 0.75  # counts above this share of the densest packing jam the rejection sampler too often
+
+
+def effect_grid(steps: int, t_ref: int) -> int:
+    """The counts the table covers: 1..100 as the reference (T = 400), fewer where T cannot hold them
+    (at most 75 % of the densest packing of spikes T_REF + 1 apart; 100 for T = 400, T_REF = 2)."""
+    return max(EFFECT_DEGREE + 1, min(EFFECT_GRID, int(JAM_FRACTION * (steps + 1) / (t_ref + 1))))
+
+
+def random_spike_trains(counts: torch.Tensor, end_time: int, t_ref: int, generator: torch.Generator) -> torch.Tensor:
+    """``random_time.m`` for each row: ``counts[r]`` spike times drawn one by one as round(rand·T) and
+    rejected within ±T_REF of an earlier one; returns 0/1 trains ``[end_time + 1, R]`` (times 0..T).
+
+    Each draw is taken directly from the free times with round()'s weights (½ at 0 and T), the
+    distribution rejection sampling converges to; a row that jams (no free time left) starts over."""
+    positions, rows = end_time + 1, counts.shape[0]
+    base = torch.ones(positions, dtype=torch.float64)
+    base[0] = base[-1] = 0.5
+    trains = torch.zeros(rows, positions, dtype=torch.float32)
+    placed = torch.zeros(rows, dtype=torch.long)
+    while True:
+        active = (placed < counts).nonzero().squeeze(1)
+        if active.numel() == 0:
+            return trains.t().contiguous()
+        blocked = torch.nn.functional.max_pool1d(trains[active].unsqueeze(1), 2 * t_ref + 1, 1, t_ref).squeeze(1)
+        weights = base * (blocked == 0)
+        jammed = weights.sum(1) == 0
+        if bool(jammed.any()):
+            trains[active[jammed]] = 0
+            placed[active[jammed]] = 0
+        go = active[~jammed]
+        if go.numel():
+            pick = torch.multinomial(weights[~jammed], 1, generator=generator).squeeze(1)
+            trains[go, pick] = 1
+            placed[go] += 1
+
+
+def effect_means(steps: int, tau_m: float, tau_s: float, t_ref: int, *, grid: int = 0, trials: int = 256,
+                 seed: int = 0, chunk: int = 64) -> np.ndarray:
+    """``eij_function.m``: the mean S-PSP ``[grid, grid]`` (row = input count, column = output count) over
+    ``trials`` random train pairs per cell, each simulated over times 0..T by ``eij_step.m`` (= the step
+    recursion; an output spike drawn at time 0 is never matched there, so such a pair gives 0). Trains
+    of one count are shared across the cells of their row or column (each cell's mean stays unbiased)."""
+    grid = grid or effect_grid(steps, t_ref)
+    if grid > effect_grid(steps, t_ref):
+        raise ValueError(f"a grid of {grid} counts does not fit T = {steps} with T_REF = {t_ref}; "
+                         f"at most {effect_grid(steps, t_ref)}")
+    generator = torch.Generator().manual_seed(seed)
+    sums = torch.zeros(grid, grid, dtype=torch.float64)
+    done = 0
+    while done < trials:
+        c = min(chunk, trials - done)
+        counts = torch.arange(1, grid + 1).repeat_interleave(c)  # row r: count r // c + 1
+        pre = random_spike_trains(counts, steps, t_ref, generator)
+        post = random_spike_trains(counts, steps, t_ref, generator)
+        p = pre_trace(pre.unsqueeze(2), tau_s).squeeze(2)
+        k = post_kernel(post.unsqueeze(2), tau_m, tau_s, t_ref).squeeze(2)
+        k[:, post[0] > 0] = 0
+        sums += torch.einsum("tnk,tmk->nm", p.view(-1, grid, c), k.view(-1, grid, c))
+        done += c
+    return (sums / trials).numpy()
+
+
+def fit_effect_polynomial(means: np.ndarray) -> np.ndarray:
+    """MATLAB's ``polyfit(1:N, means(n, :), 4)`` per input count n: ``[N, 5]``, highest power first."""
+    x = np.arange(1, means.shape[1] + 1, dtype=np.float64)
+    return np.stack([np.polyfit(x, row, EFFECT_DEGREE) for row in means])
+
+
+def effect_table(steps: int, tau_m: float, tau_s: float, t_ref: int, *, trials: int, seed: int,
+                 cache_dir: Path | None) -> np.ndarray:
+    """The effect polynomial ``[G, 5]`` (G = :func:`effect_grid`, 100 for T = 400) for (τm, τs, T_REF, T),
+    generated once and kept in the data cache under a name that holds every parameter of the estimate."""
+    name = f"effect-tm{tau_m:g}-ts{tau_s:g}-ref{t_ref}-T{steps}-n{trials}-seed{seed}.npy"
+    path = Path(cache_dir) / "st-rsbp" / name if cache_dir is not None else None
+    if path is not None and path.is_file():
+        table = np.load(path)
+        if table.shape == (effect_grid(steps, t_ref), EFFECT_DEGREE + 1) and np.isfinite(table).all():
+            return table
+    table = fit_effect_polynomial(effect_means(steps, tau_m, tau_s, t_ref, trials=trials, seed=seed))
+    if path is not None:
+        import io
+
+        buffer = io.BytesIO()
+        np.save(buffer, table)
+        atomic_write_bytes(path, buffer.getvalue())
+    return table
+
+
+def load_effect_file(path: str | Path) -> np.ndarray:
+    """A reference table (``Effect_Ratio_file/p_Tau_<τm>_<T>-100.txt``: rows of 5 coefficients)."""
+    table = np.loadtxt(path, dtype=np.float64, ndmin=2)
+    if table.ndim != 2 or table.shape[1] != EFFECT_DEGREE + 1 or len(table) < 1:
+        raise ConfigError(f"effect_file {path} must hold rows of {EFFECT_DEGREE + 1} coefficients, "
+                          f"got shape {table.shape}")
+    return table
+
+
+def effect_slope(coeffs: torch.Tensor, pre_counts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """P′_{clamp(o_j, 1, R)}(x) ``[B, N, N_in]`` for the table's rows (``d_Compute_poly``)."""
+    rows = coeffs[(pre_counts.clamp(1, coeffs.shape[0]) - 1).long()]  # [B, N_in, 5]
+    x = x.to(torch.float64).unsqueeze(2)
+    return 4 * rows[..., 0].unsqueeze(1) * x ** 3 + 3 * rows[..., 1].unsqueeze(1) * x ** 2 \
+        + 2 * rows[..., 2].unsqueeze(1) * x + rows[..., 3].unsqueeze(1)
+
+
+def weighted_slope_sum(weight: torch.Tensor, coeffs: torch.Tensor, pre_counts: torch.Tensor, x: torch.Tensor
+                       ) -> torch.Tensor:
+    """Σ_j w_ij·P′_{clamp(o_j)}(x_i) ``[B, N]`` without forming the [B, N, N_in] slopes: the sum of
+    polynomials is the polynomial of the weighted coefficient sums."""
+    rows = coeffs[(pre_counts.clamp(1, coeffs.shape[0]) - 1).long()]  # [B, N_in, 5]
+    a = torch.einsum("nj,bjk->bnk", weight.to(torch.float64), rows)
+    x = x.to(torch.float64)
+    return 4 * a[..., 0] * x ** 3 + 3 * a[..., 1] * x ** 2 + 2 * a[..., 2] * x + a[..., 3]
+
+
+# ---- the reservoir's topology (Reservoir::initReservoirConnection) ---------------------------------------
+RAND_MAX = 2147483647
+
+
+def glibc_rand(seed: int):
+    """glibc's ``srand(seed)``/``rand()`` (the TYPE_3 additive generator) as an endless iterator."""
+    r = [seed or 1]
+    for _ in range(1, 31):
+        hi, lo = divmod(r[-1], 127773)
+        word = 16807 * lo - 2836 * hi
+        r.append(word + 2147483647 if word < 0 else word)
+    r += r[:3]  # r[31..33] = r[0..2]
+    for i in range(34, 344):
+        r.append((r[i - 31] + r[i - 3]) & 0xFFFFFFFF)
+    state = r[-34:]
+    while True:
+        value = (state[-31] + state[-3]) & 0xFFFFFFFF
+        state.append(value)
+        del state[0]
+        yield value >> 1
+
+
+def reservoir_topology(lattice: tuple[int, int, int], init_w: float, kind: str = "reference") -> np.ndarray:
+    """Recurrent weights ``[N, N]`` (row = post) of a reservoir on a d1×d2×d3 lattice, as the reference
+    lays them out after ``srand(5)``: 20 % of neurons inhibitory; pre i → post j connects with probability
+    c·exp(−dist²/4), c = 1.5 × {0.3 E→E, 0.2 E→I, 0.4 I→E, 0.1 I→I}, weight initW·U(−1, 1), in float32.
+    ``reference`` keeps the code's unsigned coordinate differences (i → j only where i's coordinates are
+    all ≥ j's: a DAG plus self-loops); ``symmetric`` uses signed distances (the published model)."""
+    if kind not in TOPOLOGIES:
+        raise ConfigError(f"unknown reservoir_topology {kind!r}; valid: {', '.join(TOPOLOGIES)}")
+    d1, d2, d3 = lattice
+    n = d1 * d2 * d3
+    rng = glibc_rand(5)
+    excitatory = [next(rng) % 100 >= 20 for _ in range(n)]
+    coords = np.array([(i, j, k) for i in range(d1) for j in range(d2) for k in range(d3)], dtype=np.int64)
+    diff = coords[:, None, :] - coords[None, :, :]  # [pre i, post j, axis]: x_i − x_j
+    if kind == "reference":
+        diff = diff % (1 << 32)  # dim3 coordinates are unsigned
+    dist = diff.astype(np.float32)
+    distsq = (dist[..., 0] * dist[..., 0] + dist[..., 1] * dist[..., 1] + dist[..., 2] * dist[..., 2])
+    decay = np.exp(-distsq / np.float32(4)).astype(np.float32)
+    c_of = {(True, True): 0.3, (True, False): 0.2, (False, True): 0.4, (False, False): 0.1}
+    weights = np.zeros((n, n), dtype=np.float32)
+    w0 = np.float32(init_w)
+    for j in range(n):
+        for i in range(n):
+            c = np.float32(c_of[(excitatory[i], excitatory[j])] * 1.5)
+            if next(rng) % 100000 < np.float32(100000) * c * decay[i, j]:
+                draw = np.float32(2.0) * np.float32(next(rng)) / np.float32(RAND_MAX) - np.float32(1.0)
+                weights[j, i] = w0 * np.float32(draw)
+    return weights
+
+
+# ---- layers ---------------------------------------------------------------------------------------------
+LAYER_KINDS = ("spiking", "reservoir", "output")
+
+
+class STRSBPLayer(SpikingModule):
+    """A layer of the reference's LIF neurons (:func:`spiking_forward`) on ``[T, B, N_in]`` spikes:
+    ``spiking`` (feed-forward), ``reservoir`` (trained sparse recurrent weights, masked to the topology)
+    or ``output`` (fixed lateral inhibition −strength between distinct neurons). The synapse is an
+    ``nn.Linear`` without bias (the reference's bias is never added), initialised U(−initW, initW)."""
+
+    def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
+                 tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0
+                 ) -> None:
+        super().__init__()
+        self.kind, self.threshold = kind, threshold
+        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        self.synapse = nn.Linear(n_in, n, bias=False)
+        nn.init.uniform_(self.synapse.weight, -init_w, init_w)
+        if kind == "reservoir":
+            rec = torch.as_tensor(recurrent) if recurrent is not None else torch.zeros(n, n)
+            self.recurrent = nn.Parameter(rec.clone().float())
+            self.register_buffer("mask", rec != 0)
+        if kind == "output":
+            self.register_buffer("lateral", -lateral_strength * (1 - torch.eye(n)))
+
+    @property
+    def counted_synapse(self) -> nn.Module:
+        return self.synapse
+
+    def lateral_weights(self) -> torch.Tensor | None:
+        """The weights on this layer's own previous spikes (recurrent or lateral), if any."""
+        if self.kind == "reservoir":
+            return self.recurrent.detach()
+        return self.lateral if self.kind == "output" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spikes = spiking_forward(x, self.synapse.weight.detach(), threshold=self.threshold, tau_m=self.tau_m,
+                                 tau_s=self.tau_s, t_ref=self.t_ref, recurrent=self.lateral_weights())
+        self.record(spikes)
+        return spikes
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}, threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}"
+
+
+class STRSBPNetwork(SpikingNetwork):
+    """The layers in order; in training mode the forward keeps every layer's input and output trains
+    (``trains[k]`` is the k-th spiking layer's input, ``trains[-1]`` the output) for the backward chain."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        trains = []
+        for layer in self.layers:
+            if isinstance(layer, STRSBPLayer):
+                trains.append(x)
+            x = layer(x)
+        trains.append(x)
+        self.trains = trains if self.training else []
+        return x
+
+    def spiking_layers(self) -> list[STRSBPLayer]:
+        return [layer for layer in self.layers if isinstance(layer, STRSBPLayer)]
+
+
+# ---- the rule: loss, output layer and the explicit backward chain (spec §3–§6) -------------------------
+SPSP_KERNELS = ("step", "analytic")
+DADW = ("strsbp", "first_order", "none")
+DADW_SCOPES = ("both", "wgrad_only")
+SOLVE_LAYOUTS = ("reference", "math")
+TOPOLOGIES = ("reference", "symmetric")
+REPAIR_SPIKES = 35  # g_modifySpikes: spikes at t = k·⌊T/35⌋, k ≥ 1
+
+
+@dataclass(frozen=True)
+class STRSBPOptions(Options):
+    """ST-RSBP's settings (defaults: the reference code at HEAD, ``Config/MNIST.txt``)."""
+
+    tau_m: float = num(64.0, gt=1)
+    tau_s: float = num(8.0, gt=1)
+    t_ref: int = num(2, ge=0)
+    threshold: float = num(20.0, gt=0)  # ν of the hidden and recurrent layers
+    threshold_output: float = num(15.0, gt=0)
+    init_w: float = num(1.0, gt=0)
+    desired: float = num(35.0, ge=0)  # DESIRED_LEVEL: target count of the label neuron
+    undesired: float = num(5.0, ge=0)
+    margin: float = num(5.0, ge=0)  # dead zone of the count error
+    lateral_strength: float = num(1.0, ge=0)  # output layer's local inhibition
+    label_repair: bool = True  # g_modifySpikes on a silent label neuron
+    spsp_kernel: str = choice("step", SPSP_KERNELS)
+    dadw: str = choice("strsbp", DADW)  # ∂a/∂w: e/S (ST-RSBP), e·(1 + side) (HM2-BP code), e (HM2-BP paper)
+    dadw_scope: str = choice("both", DADW_SCOPES)  # dadw=none: S ≡ 1 in the weight gradient only, or also in δ
+    zero_count_ratio: float = num(0.5, ge=0)  # r = e/o_j where a count is 0 (paper era: 0; HM2-BP code: 1)
+    s_min: float = num(0.0, ge=0)  # opt-in: keep |S_i| ≥ s_min in spiking layers (the reference has no clamp)
+    solve_layout: str = choice("reference", SOLVE_LAYOUTS)
+    reservoir_topology: str = choice("reference", TOPOLOGIES)
+    weight_limit: float = num(8.0, gt=0)  # W_L of the regulariser
+    lambda_reg: float = num(10.0, ge=0)
+    beta_reg: float = num(0.04, ge=0)
+    reg_plus_one: bool = True  # q_i's denominator N_pre + 1 (ST-RSBP) or N_pre (HM2-BP)
+    effect_trials: int = num(256, ge=1)  # Monte-Carlo pairs per cell of the effect table (MATLAB: 1000)
+    effect_seed: int = num(0, ge=0)
+    effect_file: str = ""  # a reference p_Tau_*.txt table instead of the generated one
+
+    def check(self) -> None:
+        if self.effect_file and not Path(self.effect_file).expanduser().is_file():
+            raise ConfigError(f"effect_file {self.effect_file!r} does not exist (a p_Tau_<tau_m>_<T>-100.txt table "
+                              "of 5 coefficients per row); leave it empty to generate the table")
+
+
+def count_error(counts: torch.Tensor, labels: torch.Tensor, o: STRSBPOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """(δ = ∂L/∂o ``[B, K]``, cost ``[B]``): targets ``desired`` for the label and ``undesired`` otherwise;
+    δ = o − y outside the dead zone |o − y| ≤ margin, else 0; cost Σ δ² (no ½, as the code logs it)."""
+    target = torch.full_like(counts, o.undesired)
+    target.scatter_(1, labels.view(-1, 1), o.desired)
+    diff = counts - target
+    delta = torch.where(diff.abs() > o.margin, diff, torch.zeros_like(diff))
+    return delta, (delta * delta).sum(1)
+
+
+def repair_label(spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``g_modifySpikes``: a label neuron that never fired gets spikes at t = k·⌊T/35⌋ (k ≥ 1, t < T)."""
+    steps, batch = spikes.shape[0], spikes.shape[1]
+    rows = torch.arange(batch, device=spikes.device)
+    silent = spikes[:, rows, labels].sum(0) == 0  # [B]
+    if not bool(silent.any()):
+        return spikes
+    period = steps // REPAIR_SPIKES
+    if period == 0:
+        return spikes
+    times = torch.arange(period, steps, period, device=spikes.device)
+    out = spikes.clone()
+    chosen = rows[silent]
+    out[times.view(-1, 1), chosen.view(1, -1), labels[silent].view(1, -1)] = 1
+    return out
+
+
+def ratios(e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor, zero: float) -> torch.Tensor:
+    """r_ij = e_ij/o_j ``[B, N, N_in]`` (≈ ∂e_ij/∂o_j), ``zero`` where o_i or o_j is 0."""
+    r = e / pre_counts.clamp(min=1).unsqueeze(1)
+    empty = (post_counts == 0).unsqueeze(2) | (pre_counts == 0).unsqueeze(1)
+    return torch.where(empty, torch.full_like(r, zero), r)
+
+
+def lateral_factor(spikes: torch.Tensor, labels: torch.Tensor, o: STRSBPOptions, threshold: float) -> torch.Tensor:
+    """``g_getLateralFactor_output`` ``[B, K]`` on the unmodified output spikes:
+    λ_j = 1/(1 − w0²·Σ_{l≠j} r_jl·d_l·r_lj·d_j), d_x = 1/ν if o_x > 0 or x is the label, else 0."""
+    counts = spikes.sum(0)
+    e = _effects(spikes, spikes, o)  # e[b, l, j] = e_{l←j}
+    r = ratios(e, counts, counts, o.zero_count_ratio)  # r[b, l, j] = e_{l←j}/o_j
+    d = ((counts > 0) | torch.nn.functional.one_hot(labels, counts.shape[1]).bool()).to(r.dtype) / threshold
+    pair = r * r.transpose(1, 2)  # r_jl·r_lj at [l, j]
+    pair = pair * (1 - torch.eye(counts.shape[1], device=r.device, dtype=r.dtype))
+    total = torch.einsum("blj,bl->bj", pair, d) * d
+    return 1.0 / (1.0 - o.lateral_strength ** 2 * total)
+
+
+def _effects(pre: torch.Tensor, post: torch.Tensor, o: STRSBPOptions) -> torch.Tensor:
+    """S-PSPs ``[B, N, N_in]`` (float32) by the configured kernel; the step kernel's product in float32."""
+    if o.spsp_kernel == "analytic":
+        return analytic_spsp(pre, post, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref)
+    k, p = _spsp_pair_factors(pre, post, o)
+    return torch.einsum("tbn,tbm->bnm", k.float(), p.float())
+
+
+def _regulariser(weights: list[torch.Tensor], masks: list[torch.Tensor | None], o: STRSBPOptions,
+                 denominator: torch.Tensor | float) -> list[torch.Tensor]:
+    """+ λ·β·(w/W_L)·exp(β(q_i − 1)), q_i = Σ (w_i·/W_L)² over the neuron's synapses / denominator."""
+    if o.lambda_reg == 0:
+        return [torch.zeros_like(w) for w in weights]
+    scaled = [(w / o.weight_limit) * (m if m is not None else 1) for w, m in zip(weights, masks, strict=True)]
+    q = sum((s * s).sum(1) for s in scaled) / denominator
+    factor = (o.lambda_reg * o.beta_reg * torch.exp(o.beta_reg * (q - 1))).unsqueeze(1)
+    return [factor * s for s in scaled]
+
+
+def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, delta: torch.Tensor,
+                    o: STRSBPOptions, coeffs: torch.Tensor, scale: torch.Tensor | None = None,
+                    need_below: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict[str, float]]:
+    """One layer's backward (§4 spiking/output, §6 reservoir), batched: returns (∂L/∂parameter averaged
+    over the batch, δ for the layer below ``[B, N_in]`` or None, statistics). ``delta`` is ∂L/∂o ``[B, N]``
+    and ``scale`` the output layer's lateral factor λ."""
+    w = layer.synapse.weight.detach()
+    nu = layer.threshold
+    o_in, o_out = x.sum(0), spikes.sum(0)
+    e = _effects(x, spikes, o)
+    r = ratios(e, o_out, o_in, o.zero_count_ratio)
+    g = delta / nu
+    lam = scale if scale is not None else torch.ones_like(g)
+    batch = x.shape[1]
+    if layer.kind == "reservoir":
+        rec, mask = layer.recurrent.detach() * layer.mask, layer.mask.to(w.dtype)
+        e_rec = _effects(spikes, spikes, o) * mask
+        clamped = o_out.clamp(1, coeffs.shape[0])
+        side = (weighted_slope_sum(w, coeffs, o_in, clamped) + weighted_slope_sum(rec, coeffs, o_out, clamped)) / nu
+        d = (1 - side).float()
+        d = torch.where((d >= 0) & (d < 1e-4), torch.full_like(d, 1e-4), d)
+        d = torch.where((d < 0) & (d > -1e-4), torch.full_like(d, -1e-4), d)
+        r_rec = ratios(e_rec, o_out, o_out, o.zero_count_ratio)
+        off = 1 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
+        lhs = torch.diag_embed(d) - r_rec * rec * off / nu
+        rhs = w * r
+        below = None
+        if need_below:
+            if o.solve_layout == "math":
+                solved = torch.linalg.solve(lhs, rhs)
+            else:  # the code's column-major reading: X = (RHS viewed [N_in, N])·LHS⁻¹, viewed back [N, N_in]
+                flipped = rhs.reshape(batch, w.shape[1], w.shape[0])
+                solved = torch.linalg.solve(lhs.transpose(1, 2), flipped.transpose(1, 2)).transpose(1, 2)
+                solved = solved.reshape(batch, w.shape[0], w.shape[1])
+            below = torch.einsum("bn,bnj->bj", g, solved)
+        gd = (g * lam / d).unsqueeze(2)
+        n_conn = int(layer.mask.sum())
+        reg_w, reg_rec = _regulariser([w, rec], [None, mask], o, n_conn + w.shape[1] + 1)
+        grads = {"synapse.weight": (gd * e).mean(0) + reg_w, "recurrent": (gd * e_rec).mean(0) * mask + reg_rec}
+        return grads, below, {"min_abs_s": float(d.abs().min())}
+    if o.dadw == "strsbp":
+        slope = torch.where(o_out > 0, weighted_slope_sum(w, coeffs, o_in, o_out), torch.zeros_like(o_out,
+                                                                                                    dtype=torch.float64))
+        s = (1 - slope / nu).float()
+        if o.s_min > 0:
+            s = torch.where(s.abs() < o.s_min, torch.where(s < 0, -o.s_min, o.s_min) * torch.ones_like(s), s)
+        s_w, s_below = s, s
+    elif o.dadw == "first_order":  # mm-bp-snn: ∂a/∂w = e·(1 + Σ_l w_il·ρ_il/ν), ρ_il = e_il/o_i (0.5 at o_i = 0)
+        rho = torch.where((o_out == 0).unsqueeze(2), torch.full_like(e, 0.5), e / o_out.clamp(min=1).unsqueeze(2))
+        side = (w.unsqueeze(0) * rho).sum(2) / nu
+        s_w, s_below = 1.0 / (1 + side), torch.ones_like(side)
+    else:
+        s_w = torch.ones_like(g)
+        s_below = s_w if o.dadw_scope == "both" else None
+    if s_below is None:  # dadw=none, wgrad_only: δ still divides by S
+        slope = torch.where(o_out > 0, weighted_slope_sum(w, coeffs, o_in, o_out), torch.zeros_like(o_out,
+                                                                                                    dtype=torch.float64))
+        s_below = (1 - slope / nu).float()
+    below = torch.einsum("bn,bnj->bj", g / s_below, w * r) if need_below else None
+    denominator = w.shape[1] + 1 if o.reg_plus_one else w.shape[1]
+    (reg,) = _regulariser([w], [None], o, denominator)
+    grads = {"synapse.weight": ((g * lam / s_w).unsqueeze(2) * e).mean(0) + reg}
+    return grads, below, {"min_abs_s": float(s_w.abs().min())}
+
+
+def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions, coeffs: torch.Tensor
+                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """The whole backward chain for the batch the network last ran in training mode: returns
+    (gradient per parameter name, cost per sample). Per sample it is the reference's order (§3, then
+    §4/§6 from the top layer down); the batch's gradient is the mean of the per-sample gradients."""
+    layers, trains = net.spiking_layers(), net.trains
+    if len(trains) != len(layers) + 1:
+        raise RuntimeError("ST-RSBP's backward needs the trains of a training-mode forward pass")
+    names = {id(p): n for n, p in net.named_parameters()}
+    out = trains[-1]
+    delta, cost = count_error(out.sum(0), labels, o)
+    scale = lateral_factor(out, labels, o, layers[-1].threshold) if o.lateral_strength > 0 else None
+    if o.label_repair:
+        out = repair_label(out, labels)
+    grads: dict[str, torch.Tensor] = {}
+    spikes = out
+    for k in range(len(layers) - 1, -1, -1):
+        layer = layers[k]
+        local, below, _ = layer_gradients(layer, trains[k], spikes, delta, o, coeffs,
+                                          scale if k == len(layers) - 1 else None, need_below=k > 0)
+        for name, grad in local.items():
+            grads[names[id(layer.get_parameter(name))]] = grad
+        if k > 0:
+            delta, spikes = below, trains[k]
+    return grads, cost
+
+
+# ---- the methods ----------------------------------------------------------------------------------------
+_MNIST = {"arch": "400-rec400(5x5x16)", "steps": 400, "epochs": 100, "batch_size": 1, "lr": 1e-3,
+          "optimizer": "adam", "lr_schedule": "inverse_sqrt", "encoding": "strsbp-frozen"}
+# Batched variant (snnbench's): per-sample gradients averaged over 16 samples, one Adam step per batch.
+_BATCHED = {**_MNIST, "batch_size": 16}
+
+
+@register_method("st-rsbp")
+class STRSBP(Method):
+    """ST-RSBP: spike-count backpropagation through S-PSPs with the self-consistency factor S_i, recurrent
+    layers solved as a linear system (``rec`` layers); the reference's online Adam with batch 1, or the
+    per-sample gradients of a batch averaged into one Adam step when ``batch_size`` > 1.
+
+    How a batch becomes an update: every quantity of the backward chain (S-PSPs, S_i, the solve, λ) is
+    per sample, exactly as the reference computes it for its one sample; the weight gradients of the B
+    samples are averaged (the regulariser added once) and Adam takes one step. With ``batch_size=1`` that
+    is the reference's update order: forward, then each layer's gradient from the top down, each Adam step
+    using only that sample (the layers' updates do not interact within a sample)."""
+
+    name = "st-rsbp"
+    description = "ST-RSBP (Zhang & Li 2019): spike-train-level recurrent backprop of counts through S-PSPs"
+    options_type = STRSBPOptions
+    eval_batch_size = 128  # evaluation only: the spikes of a sample do not depend on its batch
+    default_recipe = _MNIST
+    recipes = {
+        "mnist": _MNIST,  # Config/MNIST.txt: 784-400(20)-R400(20, 5x5x16)-10(15), batch 1
+        "mnist:batched": _BATCHED,
+        "fashion-mnist": _MNIST,  # Config/FashionMNIST.txt (crashes at HEAD: wrong label keys)
+        "fashion-mnist:batched": _BATCHED,
+        # Config/NMNIST.txt: 2312-500(15)-R500(15, 10x10x5)-10(8), T 600, beta 0.01 (no effect table at HEAD)
+        "nmnist": {**_MNIST, "arch": "500-rec500(10x10x5)", "steps": 600, "encoding": "direct",
+                   "event_stabilize": True,
+                   "options": {"threshold": 15.0, "threshold_output": 8.0, "beta_reg": 0.01}},
+        # snnbench's CPU demo on the 8x8 digits (64 inputs: lower thresholds than MNIST's 784)
+        "digits": {**_MNIST, "arch": "100-rec64(4x4x4)", "steps": 100, "epochs": 3,
+                   "options": {"threshold": 4.0, "threshold_output": 4.0}},
+    }
+    search_space = {"lr": ("log", 1e-4, 1e-2), "tau_m": ("float", 32.0, 128.0)}
+    allows_recurrent = True
+
+    def check(self, cfg: RunConfig, dataset: Any) -> None:
+        if dataset.kind != "events" and not cfg.encoding.startswith("strsbp") and cfg.encoding != "rate":
+            raise ConfigError(f"{self.name} needs spike inputs: encoding strsbp, strsbp-frozen or rate "
+                              f"(got {cfg.encoding!r})")
+        super().check(cfg, dataset)
+
+    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
+              ) -> STRSBPNetwork:
+        return STRSBPNetwork(list(super().build(plan, input_shape, num_classes, cfg).layers))
+
+    def _layer(self, n_in: int, n: int, kind: str, cfg: RunConfig, **extra: Any) -> STRSBPLayer:
+        o = self.opts(cfg)
+        threshold = o.threshold_output if kind == "output" else o.threshold
+        return STRSBPLayer(n_in, n, kind, threshold=threshold, init_w=o.init_w, tau_m=o.tau_m, tau_s=o.tau_s,
+                           t_ref=o.t_ref, lateral_strength=o.lateral_strength, **extra)
+
+    def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        return [self._layer(math.prod(in_shape), spec.channels, "spiking", cfg)]
+
+    def make_recurrent(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        if not self.allows_recurrent:
+            return super().make_recurrent(spec, in_shape, out_shape, cfg)
+        lattice = spec.lattice or _default_lattice(spec.channels)
+        o = self.opts(cfg)
+        on_meta = torch.empty(0).device.type == "meta"  # the resolution check builds without the topology
+        topology = None if on_meta else reservoir_topology(lattice, o.init_w, o.reservoir_topology)
+        return [self._layer(math.prod(in_shape), spec.channels, "reservoir", cfg, recurrent=topology)]
+
+    def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
+        return [self._layer(in_features, out_features, "output", cfg)]
+
+    def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
+        raise ConfigError(f"{self.name}: the spiking CNN path (spec §8) is not implemented; use fully connected "
+                          f"and 'recN' layers (got {spec})")
+
+    make_pool = make_conv
+    make_dropout = make_conv
+    make_gap = make_conv
+
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
+        """Load the effect table (the reference's file, or generated and cached) onto the model."""
+        o = self.opts(cfg)
+        if o.effect_file:
+            table, source = load_effect_file(Path(o.effect_file).expanduser()), f"file {o.effect_file}"
+        else:
+            table = effect_table(cfg.steps, o.tau_m, o.tau_s, o.t_ref, trials=o.effect_trials, seed=o.effect_seed,
+                                 cache_dir=cache_dir)
+            source = f"generated: {o.effect_trials} pairs per cell, seed {o.effect_seed}"
+        device = next(model.parameters()).device
+        model.effect_coeffs = torch.as_tensor(table, dtype=torch.float64, device=device)
+        digest = hashlib.sha256(np.ascontiguousarray(table, dtype=np.float64).tobytes()).hexdigest()[:16]
+        reservoirs = [m for m in model.modules() if isinstance(m, STRSBPLayer) and m.kind == "reservoir"]
+        return {"effect_table": {"source": source, "sha256": digest, "rows": int(table.shape[0]),
+                                 "tau_m": o.tau_m, "tau_s": o.tau_s, "t_ref": o.t_ref, "steps": cfg.steps},
+                "solve_layout": o.solve_layout, "reservoir_topology": o.reservoir_topology,
+                "recurrent_connections": [int(layer.mask.sum()) for layer in reservoirs]}
+
+    def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        """The logged cost: Σ over outputs of the dead-zone squared count error, mean over the batch."""
+        return count_error(output.float().sum(0), labels, self.opts(cfg))[1].mean()
+
+    def backward(self, loss: torch.Tensor, model: nn.Module, output: torch.Tensor, labels: torch.Tensor,
+                 cfg: RunConfig) -> None:
+        net = model.module if hasattr(model, "module") else model
+        coeffs = getattr(net, "effect_coeffs", None)
+        if coeffs is None:
+            raise RuntimeError(f"{self.name}: the effect table is missing; Method.prepare loads it before training")
+        grads, _ = network_gradients(net, labels, self.opts(cfg), coeffs)
+        for name, parameter in net.named_parameters():
+            if name in grads:
+                parameter.grad = grads[name].to(parameter.dtype)
+
+    def scores(self, output: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+        return output.float().sum(0)  # spike counts; argmax keeps the first maximum, as g_getPredict
+
+
+def _default_lattice(neurons: int) -> tuple[int, int, int]:
+    if neurons % 25:
+        raise ConfigError(f"a recurrent layer of {neurons} neurons needs its lattice, e.g. rec{neurons}(d1xd2xd3) "
+                          "with d1·d2·d3 = N (the default 5x5xN/25 needs N divisible by 25)")
+    return (5, 5, neurons // 25)
+
+
+@register_method("hm2-bp")
+class HM2BP(STRSBP):
+    """HM2-BP (Jin, Zhang & Li 2018) as its released code (jinyyy666/mm-bp-snn) computes it: the analytic
+    decoupled S-PSP (0.1 for a silent post neuron), ∂a/∂w = e·(1 + Σ_l w_il·e_il/o_i/ν) (first order),
+    δ not divided, ratio 1 at zero counts, regulariser over N_pre; no recurrent layers."""
+
+    name = "hm2-bp"
+    description = "HM2-BP (Jin et al. 2018): multi-layer spike-count backprop through analytic S-PSPs"
+    allows_recurrent = False
+    _OPTIONS = {"spsp_kernel": "analytic", "dadw": "first_order", "zero_count_ratio": 1.0, "reg_plus_one": False}
+    default_recipe = {**_MNIST, "arch": "800", "options": _OPTIONS}
+    recipes = {
+        # mm-bp-snn Config/SpikingMnistConfig.txt: 784-800(20)-10(8), T 400, lambda 10, beta 0.04
+        "mnist": {**_MNIST, "arch": "800", "options": {**_OPTIONS, "threshold_output": 8.0}},
+        "mnist:batched": {**_BATCHED, "arch": "800", "options": {**_OPTIONS, "threshold_output": 8.0}},
+        # NMnistConfig.txt: 2312-800(15)-10(15), T 540, beta 0.01
+        "nmnist": {**_MNIST, "arch": "800", "steps": 540, "encoding": "direct", "event_stabilize": True,
+                   "options": {**_OPTIONS, "threshold": 15.0, "threshold_output": 15.0, "beta_reg": 0.01}},
+        "digits": {**STRSBP.recipes["digits"], "arch": "100",
+                   "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+    }
+
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
+        if self.opts(cfg).dadw == "strsbp":
+            return super().prepare(model, cfg, cache_dir)
+        model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64)  # unused without S_i
+        return {"solve_layout": None, "effect_table": None}
+
+
+__all__ = ["DADW", "SOLVE_LAYOUTS", "SPSP_KERNELS", "THRESHOLD_EPS", "TOPOLOGIES", "HM2BP", "STRSBP",
+           "STRSBPLayer", "STRSBPNetwork", "STRSBPOptions", "analytic_spsp", "count_error", "effect_means",
+           "effect_slope", "effect_table", "fit_effect_polynomial", "glibc_rand", "lateral_factor",
+           "layer_gradients", "network_gradients", "post_kernel", "pre_trace", "random_spike_trains",
+           "repair_label", "reservoir_topology", "spiking_forward", "spsp"]

@@ -13,6 +13,8 @@ token          meaning                                               example
 ``Dp``         dropout with probability p                            ``D0.2``
 ``RN``         residual basic block with N channels (``sS`` stride)  ``R256s2``
 ``GAP``        global average pooling                                ``GAP``
+``recN``       recurrent (reservoir) layer of N neurons, optionally  ``rec400``,
+               laid out on a d1×d2×d3 lattice (d1·d2·d3 = N)          ``rec400(5x5x16)``
 =============  ====================================================  =========================
 
 The output layer is not written: :meth:`LayerPlan.shapes` and the method builders append a
@@ -41,13 +43,15 @@ NAMED_ARCHS: dict[str, str] = {
 
 _TOKEN_FORMS = (
     "conv 'NCk' with optional 'pP'/'(pP)' and 'sS' (e.g. 15C5, 96C3p1), pool 'P2', 'AP2' or 'MP2', "
-    "linear 'N' (e.g. 300), dropout 'D0.2', residual block 'RN' or 'RNsS', or 'GAP'"
+    "linear 'N' (e.g. 300), dropout 'D0.2', residual block 'RN' or 'RNsS', 'GAP', or recurrent 'recN' or "
+    "'recN(d1xd2xd3)'"
 )
 _CONV = re.compile(r"^(\d+)C(\d+)(?:\(p(\d+)\)|p(\d+))?(?:s(\d+))?$")
 _POOL = re.compile(r"^(A|M)?P(\d+)$")
 _LINEAR = re.compile(r"^(\d+)$")
 _DROPOUT = re.compile(r"^D(0?\.\d+|0)$")
 _RES = re.compile(r"^R(\d+)(?:s(\d+))?$")
+_REC = re.compile(r"^rec(\d+)(?:\((\d+)x(\d+)x(\d+)\))?$")
 
 
 class ArchSyntaxError(ValueError):
@@ -56,7 +60,7 @@ class ArchSyntaxError(ValueError):
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer of a plan. ``kind`` is conv, pool, linear, dropout, resblock or gap."""
+    """One layer of a plan. ``kind`` is conv, pool, linear, dropout, resblock, gap or recurrent."""
 
     kind: str
     channels: int = 0  # conv/resblock output channels, linear features
@@ -65,6 +69,7 @@ class LayerSpec:
     padding: int = 0
     pool: str = ""  # "", "avg" or "max" for pooling ("" = the method's default)
     p: float = 0.0  # dropout probability
+    lattice: tuple[int, ...] = ()  # recurrent: the d1×d2×d3 layout of its neurons (empty: the method's)
 
     def __str__(self) -> str:
         if self.kind == "conv":
@@ -78,6 +83,8 @@ class LayerSpec:
             return f"D{self.p:g}"
         if self.kind == "resblock":
             return f"R{self.channels}" + (f"s{self.stride}" if self.stride != 1 else "")
+        if self.kind == "recurrent":
+            return f"rec{self.channels}" + (f"({'x'.join(map(str, self.lattice))})" if self.lattice else "")
         return "GAP"
 
 
@@ -109,7 +116,7 @@ class LayerPlan:
 def _next_shape(layer: LayerSpec, shape: tuple[int, ...], index: int, arch: str) -> tuple[int, ...]:
     if layer.kind in ("dropout",):
         return shape
-    if layer.kind == "linear":
+    if layer.kind in ("linear", "recurrent"):
         return (layer.channels,)
     if len(shape) != 3:
         raise ValueError(f"arch {arch!r}: layer {index + 1} ({layer}) needs a feature map, got shape {shape}")
@@ -134,14 +141,14 @@ def parse_arch(spec: str) -> LayerPlan:
     name = ""
     if spec in NAMED_ARCHS:
         name, spec = spec, NAMED_ARCHS[spec]
-    elif re.fullmatch(r"[a-z][a-z0-9_]*", spec):
+    elif re.fullmatch(r"[a-z][a-z0-9_]*", spec) and not _REC.match(spec):
         raise UnknownNameError("architecture", spec, sorted(NAMED_ARCHS))
     layers: list[LayerSpec] = []
     position = 0
     for number, token in enumerate(spec.split("-"), start=1):
         layer = _parse_token(token, number, position, spec)
         zero = [name for name in ("channels", "kernel", "stride") if getattr(layer, name) == 0
-                and (name != "channels" or layer.kind in ("conv", "linear", "resblock"))
+                and (name != "channels" or layer.kind in ("conv", "linear", "resblock", "recurrent"))
                 and (name != "kernel" or layer.kind in ("conv", "pool"))]
         if zero or not 0 <= layer.p < 1:
             what = f"a {zero[0]} of 0" if zero else f"a dropout probability of {layer.p} (need 0 <= p < 1)"
@@ -167,6 +174,13 @@ def _parse_token(token: str, number: int, position: int, spec: str) -> LayerSpec
         return LayerSpec("resblock", channels=int(m.group(1)), stride=int(m.group(2) or 1))
     if token == "GAP":
         return LayerSpec("gap")
+    if m := _REC.match(token):
+        lattice = tuple(int(d) for d in m.groups()[1:]) if m.group(2) else ()
+        if lattice and math.prod(lattice) != int(m.group(1)):
+            raise ArchSyntaxError(f"bad architecture {spec!r}: token {number} ({token!r}) lays "
+                                  f"{int(m.group(1))} neurons on a {'x'.join(map(str, lattice))} lattice "
+                                  f"of {math.prod(lattice)} points")
+        return LayerSpec("recurrent", channels=int(m.group(1)), lattice=lattice)
     pointer = " " * (position + 1) + "^"
     what = "an empty token" if not token else f"{token!r}"
     raise ArchSyntaxError(

@@ -108,8 +108,11 @@ class Options:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "nadam", "slayer-nadam")
-LR_SCHEDULES = ("none", "cosine", "step")
-ENCODINGS = ("direct", "rate")
+LR_SCHEDULES = ("none", "cosine", "step", "inverse_sqrt")
+# static images: direct (repeat the normalised image), rate (Bernoulli p = pixel at every step), strsbp (the
+# ST-RSBP code's Bernoulli p = pixel/5.5 at steps 1..T−1), strsbp-frozen (the same, drawn once per sample and
+# reused every epoch, as the reference does without distortion)
+ENCODINGS = ("direct", "rate", "strsbp", "strsbp-frozen")
 AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N")
 NORMALIZE_STATS = ("dataset", "mnist")  # whose mean/std normalise static images (TSSL-BP: MNIST's)
 
@@ -134,7 +137,7 @@ class RunConfig:
     lr_gamma: float = num(0.1, gt=0)
     grad_clip: float = num(0.0, ge=0)  # global gradient-norm clip, 0 = off
     seed: int = num(0, ge=0)
-    encoding: str = choice("direct", ENCODINGS)  # static images: direct (repeat) | rate (Bernoulli)
+    encoding: str = choice("direct", ENCODINGS)  # static images (see ENCODINGS)
     normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N
     val_fraction: float = num(0.1, ge=0, lt=1)

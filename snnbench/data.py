@@ -32,8 +32,9 @@ class BatchLoader:
     """Yields ``(inputs [T, B, ...], labels [B])`` on ``device`` for a subset of one split."""
 
     def __init__(self, split: Any, indices: np.ndarray, cfg: RunConfig, dataset: Any, *, train: bool,
-                 device: torch.device, seed_offset: int = 0) -> None:
+                 device: torch.device, seed_offset: int = 0, batch_size: int = 0) -> None:
         self.split, self.indices, self.cfg, self.train = split, indices, cfg, train
+        self.batch_size = batch_size or cfg.batch_size
         self.device, self.seed_offset = device, seed_offset
         self.events = dataset.kind == "events"
         self.epoch = 0
@@ -46,7 +47,7 @@ class BatchLoader:
         self.labels = split.labels
 
     def __len__(self) -> int:
-        return (len(self.indices) + self.cfg.batch_size - 1) // self.cfg.batch_size
+        return (len(self.indices) + self.batch_size - 1) // self.batch_size
 
     @property
     def num_samples(self) -> int:
@@ -62,8 +63,8 @@ class BatchLoader:
         if self.train:
             order = self.indices[torch.randperm(len(self.indices), generator=generator).numpy()]
         device_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
-        for start in range(0, len(order), self.cfg.batch_size):
-            index = order[start:start + self.cfg.batch_size]
+        for start in range(0, len(order), self.batch_size):
+            index = order[start:start + self.batch_size]
             labels = self.labels[index].to(self.device, non_blocking=True)
             yield self._inputs(index, device_gen), labels
 
@@ -80,8 +81,47 @@ class BatchLoader:
         if self.cfg.encoding == "rate":
             probs = x.clamp(0, 1).unsqueeze(0).expand(steps, *x.shape)
             return torch.bernoulli(probs, generator=generator)
+        if self.cfg.encoding.startswith("strsbp"):
+            return strsbp_encode(x, steps, generator, frozen_key=(index, self.cfg.seed, self.seed_offset)
+                                 if self.cfg.encoding == "strsbp-frozen" else None)
         x = (x - self.mean) / self.std
         return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+STRSBP_RATE_DIVISOR = 5.5  # readMnistData.cpp::generatePoissonSpikes: p = pixel/(5.5·255) per step
+
+
+def strsbp_encode(x: torch.Tensor, steps: int, generator: torch.Generator,
+                  frozen_key: tuple[np.ndarray, int, int] | None = None) -> torch.Tensor:
+    """The ST-RSBP code's input trains ``[T, B, ...]`` for images ``x`` in [0, 1]: a Bernoulli spike with
+    probability x/5.5 at each step 1..T−1, none at step 0. With ``frozen_key`` = (sample indices, seed,
+    split offset) the uniforms come from a counter-based hash of (seed, split, sample, step, pixel), so a
+    sample's train is drawn once and the same every epoch (the reference draws them at load time)."""
+    probs = (x.clamp(0, 1) / STRSBP_RATE_DIVISOR).unsqueeze(0).expand(steps, *x.shape)
+    if frozen_key is None:
+        uniform = torch.rand(probs.shape, generator=generator, device=x.device)
+    else:
+        uniform = _hashed_uniform(probs.shape, *frozen_key, device=x.device)
+    spikes = (uniform < probs).to(x.dtype)
+    spikes[0] = 0
+    return spikes
+
+
+def _hashed_uniform(shape: torch.Size, index: np.ndarray, seed: int, offset: int, device: torch.device
+                    ) -> torch.Tensor:
+    """Uniforms in [0, 1) from a splitmix-style hash of (seed, offset, sample index, step, element)."""
+    steps, batch = shape[0], shape[1]
+    per_sample = int(np.prod(shape[2:]))
+    sample = torch.as_tensor(np.asarray(index, dtype=np.int64), device=device).view(1, batch, 1)
+    step = torch.arange(steps, device=device, dtype=torch.int64).view(steps, 1, 1)
+    element = torch.arange(per_sample, device=device, dtype=torch.int64).view(1, 1, per_sample)
+    key = ((sample * 4096 + step) * per_sample + element) ^ ((seed * 1_000_003 + offset) << 40)
+    mask = (1 << 62) - 1  # keep products inside int64 (wrapping multiplication is still a fine mix)
+    key = (key * 0x5851F42D4C957F2D) & mask
+    key = key ^ (key >> 29)
+    key = (key * 0x14057B7EF767814F) & mask
+    key = key ^ (key >> 32)
+    return ((key & ((1 << 24) - 1)).to(torch.float32) / float(1 << 24)).view(shape)
 
 
 def augment(x: torch.Tensor, kind: str, generator: torch.Generator, *, time_axis: bool) -> torch.Tensor:
@@ -143,8 +183,10 @@ def input_shape_of(cfg: RunConfig, dataset: Any) -> tuple[int, ...]:
     return tuple(dataset.input_shape_for(cfg.binning()) if dataset.kind == "events" else dataset.input_shape)
 
 
-def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device) -> DataBundle:
-    """Load (from cache or files) and split the data of ``cfg.dataset``; build the three loaders."""
+def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.device,
+                 eval_batch_size: int = 0) -> DataBundle:
+    """Load (from cache or files) and split the data of ``cfg.dataset``; build the three loaders
+    (validation and test in batches of ``eval_batch_size`` when a method sets one, else the run's)."""
     if dataset.kind == "events":
         binning = cfg.binning()
         train_split = dataset.load("train", ctx, cfg.steps, binning)
@@ -172,8 +214,10 @@ def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.d
     train = BatchLoader(train_split, train_index, cfg, dataset, train=True, device=device)
     val = None
     if n_val:
-        val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1)
-    test = BatchLoader(test_split, test_index, cfg, dataset, train=False, device=device, seed_offset=2)
+        val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1,
+                          batch_size=eval_batch_size)
+    test = BatchLoader(test_split, test_index, cfg, dataset, train=False, device=device, seed_offset=2,
+                       batch_size=eval_batch_size)
     info = {**dataset.info(), "encoding": encoding, "augment": cfg.augment,
             "sizes": {"train": len(train_index), "val": int(n_val), "test": len(test_index)},
             "validation_seed": VALIDATION_SEED}

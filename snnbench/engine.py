@@ -166,6 +166,7 @@ class Run:
     checkpoint: Path
     backends: list[str]
     ddp: Any = None
+    method_facts: dict[str, Any] = field(default_factory=dict)  # from Method.prepare (record: execution.method)
 
     @property
     def main(self) -> bool:
@@ -298,11 +299,12 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
     plan = parse_arch(cfg.arch)
     ctx = DataContext.from_options(runtime.data_dir, runtime.mirror, runtime.download)
-    data = prepare_data(cfg, dataset, ctx, device)
+    data = prepare_data(cfg, dataset, ctx, device, method.eval_batch_size)
     if ddp is not None:  # each process trains on its shard of the training set
         data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
     model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
     backends = bind_backends(model, device)
+    method_facts = method.prepare(model, cfg, ctx.cache_dir)
     if weights is not None:
         _load_weights(model, weights, cfg.init_from)
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
@@ -321,7 +323,7 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
         _set_rng_state(blob["rng"])
         parents = blob.get("lineage", parents)
     return Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
-               backends, ddp)
+               backends, ddp, method_facts)
 
 
 def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> tuple[dict, dict]:
@@ -375,7 +377,7 @@ def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optim
         output = model(inputs)
         loss = method.loss(output, labels, cfg)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    method.backward(loss, model, output, labels, cfg)
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
@@ -531,6 +533,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
                            "params": sum(p.numel() for p in g["params"])}
                           for i, g in enumerate(run.optimizer.param_groups)],
             shared_device=bool(run.runtime.tags.get("shared_device", False)),
+            method=run.method_facts,
         ),
         firing={name: m.summary() for name, m in monitors.items()}, metrics={},
         distributed={"world_size": run.ddp.world_size if run.ddp else 1,

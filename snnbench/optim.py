@@ -90,7 +90,8 @@ def lr_at(epoch: int, cfg: RunConfig) -> float:
 
     ``cosine``: ½·lr·(1 + cos(π·epoch/epochs)) over the run's ``epochs``; ``step``: × ``lr_gamma`` after
     every ``lr_step_epochs`` epochs, counted as the STBP code counts (its ``lr_scheduler`` decays at the
-    end of epoch index k·step, so the decayed rate applies from epoch index k·step + 1).
+    end of epoch index k·step, so the decayed rate applies from epoch index k·step + 1); ``inverse_sqrt``:
+    lr/√(epoch + 1) (the ST-RSBP code).
     """
     if cfg.lr_schedule == "none":
         return cfg.lr
@@ -99,4 +100,6 @@ def lr_at(epoch: int, cfg: RunConfig) -> float:
     if cfg.lr_schedule == "step":
         step = max(cfg.lr_step_epochs, 1)
         return cfg.lr * cfg.lr_gamma ** (max(epoch - 1, 0) // step)
+    if cfg.lr_schedule == "inverse_sqrt":  # ST-RSBP: LearningRate/√(epoch + 1), epoch from 0
+        return cfg.lr / math.sqrt(epoch + 1)
     raise ConfigError(f"unknown lr_schedule {cfg.lr_schedule!r}; valid schedules: {', '.join(LR_SCHEDULES)}")

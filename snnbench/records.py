@@ -19,7 +19,8 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
   ``eval_time_s``, ``ms_per_step`` (mean over training steps; CUDA events on a GPU),
   ``median_ms_per_step``, ``samples_per_s``, ``peak_gpu_mem_mib`` (null on the CPU), ``params``,
   ``total_train_time_s`` (with every stage of the lineage);
-- ``execution``: ``backends`` (the neuron kernels that ran: ``torch`` and/or ``triton``),
+- ``execution``: ``backends`` (the neuron kernels that ran: ``torch`` and/or ``triton``), ``method``
+  (what the rule prepared for itself, e.g. ST-RSBP's effect table and its SHA-256),
   ``param_groups`` (name, ``lr_scale``, parameter count), ``shared_device`` (other runs shared the
   device, so the times are not comparable);
 - ``metrics``: NeuroBench-style operation counts and sparsity (:mod:`snnbench.metrics`);
@@ -101,11 +102,13 @@ class Cost:
 
 @dataclass
 class Execution:
-    """How the run executed: the neuron kernels that ran, the optimiser's groups, device sharing."""
+    """How the run executed: the neuron kernels that ran, the optimiser's groups, device sharing, and
+    what the rule prepared for itself (``method``: e.g. ST-RSBP's effect table and its hash)."""
 
     backends: list
     param_groups: list
     shared_device: bool
+    method: dict
 
 
 @dataclass
@@ -278,11 +281,13 @@ LIF_RESET_NAMES = {"hard": "zero", "soft": "subtract"}  # schema 2's LIF names �
 
 
 def _upgrade_2_to_3(record: dict) -> dict:
-    """``command`` (the command line that made the run; null when not known) enters the schema; the LIF
+    """``command`` (the command line that made the run; null when not known) and ``execution.method`` (what
+    the rule prepared; empty before) enter the schema; the LIF
     option ``reset`` of STBP and TET takes the suite's one vocabulary (``hard`` → ``zero``, ``soft`` →
     ``subtract``), so an upgraded record groups with the runs made since."""
     out = dict(record)
     out.setdefault("command", None)
+    out["execution"] = {**(out.get("execution") or {}), "method": (out.get("execution") or {}).get("method", {})}
     config = dict(out.get("config") or {})
     options = dict(config.get("options") or {})
     if options.get("reset") in LIF_RESET_NAMES and out.get("method") != "tsslbp":
