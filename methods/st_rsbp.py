@@ -39,13 +39,14 @@ from torch import nn
 from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.files import atomic_write_bytes
+from snnbench.kernels import BACKENDS
+from snnbench.kernels.dispatch import strsbp_scan
+from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
 from .base import Method
 from .layers import SpikingNetwork
-
-THRESHOLD_EPS = 1e-6  # the reference tests v > ν − 1e-6 (a float compared with a double)
 
 
 def _check_time_major(name: str, x: torch.Tensor) -> None:
@@ -54,12 +55,14 @@ def _check_time_major(name: str, x: torch.Tensor) -> None:
 
 
 def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, tau_m: float, tau_s: float,
-                    t_ref: int, recurrent: torch.Tensor | None = None) -> torch.Tensor:
+                    t_ref: int, recurrent: torch.Tensor | None = None, backend: str = "auto") -> torch.Tensor:
     """Spikes ``[T, B, N]`` (0/1, dtype of ``x``) of a layer of the reference's LIF neurons.
 
     ``x`` is ``[T, B, N_in]`` input spikes, ``weight`` ``[N, N_in]``; ``recurrent`` (``[N, N]``, row =
     post) acts on this layer's own spikes of the previous step: a reservoir's recurrent weights or the
-    output layer's lateral inhibition. See the module docstring for the step order.
+    output layer's lateral inhibition, summed in ascending presynaptic order as the reference does. See
+    the module docstring for the step order; ``backend`` picks the PyTorch scan or the fused Triton one
+    (:mod:`snnbench.kernels.strsbp`).
     """
     _check_time_major("x", x)
     steps, batch, _ = x.shape
@@ -68,32 +71,10 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
         raise ValueError(f"weight must be [N, {x.shape[2]}], got shape {tuple(weight.shape)}")
     if recurrent is not None and recurrent.shape != (neurons, neurons):
         raise ValueError(f"recurrent must be [{neurons}, {neurons}], got shape {tuple(recurrent.shape)}")
-    dtype = torch.float32
-    drive = (x.reshape(steps * batch, -1).to(dtype) @ weight.to(dtype).t()).reshape(steps, batch, neurons)
-    v = torch.zeros(batch, neurons, dtype=dtype, device=x.device)
-    ep = torch.zeros_like(v)
-    refractory = torch.zeros(batch, neurons, dtype=torch.int32, device=x.device)
-    spikes = torch.zeros(steps, batch, neurons, dtype=dtype, device=x.device)
-    rec = recurrent.to(dtype).t() if recurrent is not None else None
-    level = threshold - THRESHOLD_EPS
-    for t in range(steps):
-        v = v - v / tau_m
-        ep = ep - ep / tau_s
-        if t == 0:
-            continue
-        r = drive[t - 1]
-        if rec is not None:
-            r = r + spikes[t - 1] @ rec
-        ep = ep + r
-        v = v + ep / tau_s
-        clamped = refractory > 0
-        v = torch.where(clamped, torch.zeros_like(v), v)
-        refractory = refractory - clamped.to(torch.int32)
-        fired = v > level
-        spikes[t] = fired.to(dtype)
-        refractory = torch.where(fired, torch.full_like(refractory, t_ref), refractory)
-        v = torch.where(fired, torch.zeros_like(v), v)
-    return spikes.to(x.dtype)
+    drive = (x.reshape(steps * batch, -1).float() @ weight.float().t()).reshape(steps, batch, neurons)
+    index, values = ell(recurrent, neurons, x.device)
+    params = STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s), t_ref=int(t_ref))
+    return strsbp_scan(drive, index, values, params, backend).to(x.dtype)
 
 
 def pre_trace(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
@@ -357,10 +338,10 @@ class STRSBPLayer(SpikingModule):
     ``nn.Linear`` without bias (the reference's bias is never added), initialised U(−initW, initW)."""
 
     def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
-                 tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0
-                 ) -> None:
+                 tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0,
+                 backend: str = "auto") -> None:
         super().__init__()
-        self.kind, self.threshold = kind, threshold
+        self.kind, self.threshold, self.backend = kind, threshold, backend
         self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
         self.synapse = nn.Linear(n_in, n, bias=False)
         nn.init.uniform_(self.synapse.weight, -init_w, init_w)
@@ -383,12 +364,14 @@ class STRSBPLayer(SpikingModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spikes = spiking_forward(x, self.synapse.weight.detach(), threshold=self.threshold, tau_m=self.tau_m,
-                                 tau_s=self.tau_s, t_ref=self.t_ref, recurrent=self.lateral_weights())
+                                 tau_s=self.tau_s, t_ref=self.t_ref, recurrent=self.lateral_weights(),
+                                 backend=self.backend)
         self.record(spikes)
         return spikes
 
     def extra_repr(self) -> str:
-        return f"kind={self.kind!r}, threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}"
+        return (f"kind={self.kind!r}, threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}, "
+                f"backend={self.backend!r}")
 
 
 class STRSBPNetwork(SpikingNetwork):
@@ -447,6 +430,7 @@ class STRSBPOptions(Options):
     effect_trials: int = num(256, ge=1)  # Monte-Carlo pairs per cell of the effect table (MATLAB: 1000)
     effect_seed: int = num(0, ge=0)
     effect_file: str = ""  # a reference p_Tau_*.txt table instead of the generated one
+    backend: str = choice("auto", BACKENDS)  # the forward scan: PyTorch or the fused Triton kernel
 
     def check(self) -> None:
         if self.effect_file and not Path(self.effect_file).expanduser().is_file():
@@ -666,7 +650,7 @@ class STRSBP(Method):
         o = self.opts(cfg)
         threshold = o.threshold_output if kind == "output" else o.threshold
         return STRSBPLayer(n_in, n, kind, threshold=threshold, init_w=o.init_w, tau_m=o.tau_m, tau_s=o.tau_s,
-                           t_ref=o.t_ref, lateral_strength=o.lateral_strength, **extra)
+                           t_ref=o.t_ref, lateral_strength=o.lateral_strength, backend=o.backend, **extra)
 
     def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         return [self._layer(math.prod(in_shape), spec.channels, "spiking", cfg)]

@@ -1,7 +1,7 @@
 """The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel.
 
 Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
-``srm``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
+``srm``, ``strsbp``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
 other way round). This module imports both and is the only place that chooses between them.
 ``backend`` is ``torch``, ``triton`` or ``auto`` (triton on CUDA tensors, torch elsewhere); models
 resolve ``auto`` once when built (:func:`snnbench.kernels.backends.bind_backends`).
@@ -14,6 +14,7 @@ import torch
 from .backends import pick_backend
 from .lif import LIFParams, lif_torch
 from .srm import SRMParams, srm_torch
+from .strsbp import STRSBPParams, strsbp_scan_torch
 from .tsslbp import TSSLBPParams, tsslbp_torch
 
 
@@ -42,6 +43,16 @@ def srm_spikes(u: torch.Tensor, params: SRMParams, backend: str = "auto") -> tor
 
         return srm_spikes_triton(u, params)
     return srm_torch(u, params)
+
+
+def strsbp_scan(drive: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, params: STRSBPParams,
+                backend: str = "auto") -> torch.Tensor:
+    """ST-RSBP neurons: feed-forward drive ``[T, B, N]`` and the ELL recurrence → spikes ``[T, B, N]``."""
+    if pick_backend(backend, drive) == "triton":
+        from .strsbp_triton import strsbp_scan_triton
+
+        return strsbp_scan_triton(drive, index, weight, params)
+    return strsbp_scan_torch(drive, index, weight, params)
 
 
 def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshold: float = 1.0,
