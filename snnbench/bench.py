@@ -29,6 +29,7 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
+from snnbench.files import DataContext
 from snnbench.kernels import bind_backends
 from snnbench.optim import make_optimizer
 from snnbench.registry import create_dataset, create_method
@@ -46,6 +47,7 @@ class BenchCase:
     input_shape: tuple[int, int, int]
     events: bool = False
     classes: int = 10
+    spike_input: bool = False  # rate-coded images (binary, ~9 % density) instead of analogue frames
 
 
 CASES: dict[str, BenchCase] = {c.name: c for c in (
@@ -55,6 +57,9 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("nmnist-t100", "nmnist", "12C5p1-P2-64C5-P2", 50, 100, (2, 34, 34), events=True),
     BenchCase("cifar10-cnn1", "cifar10", "cnn1", 50, 5, (3, 32, 32)),
     BenchCase("nmnist-slayer", "nmnist", "12C5-P2-64C5-P2", 12, 300, (2, 34, 34), events=True),
+    # ST-RSBP's MNIST network (Config/MNIST.txt, T = 400) and a feed-forward network every rule can build
+    BenchCase("mnist-strsbp", "mnist", "400-rec400(5x5x16)", 16, 400, (1, 28, 28), spike_input=True),
+    BenchCase("mnist-fc-t400", "mnist", "400-400", 16, 400, (1, 28, 28), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch")
 
@@ -77,6 +82,8 @@ def synthetic_batch(case: BenchCase, steps: int, device: torch.device) -> tuple[
     shape = (steps, case.batch, *case.input_shape)
     if case.events:
         x = (torch.rand(shape, generator=gen) < 0.05).float()
+    elif case.spike_input:
+        x = (torch.rand(shape, generator=gen) < 0.09).float()
     else:
         x = torch.randn(case.input_shape, generator=gen).expand(steps, case.batch, *case.input_shape).contiguous()
     labels = torch.randint(0, case.classes, (case.batch,), generator=gen)
@@ -107,6 +114,7 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
                          dict(options or {}))
     model = method.build(parse_arch(cfg.arch), case.input_shape, case.classes, cfg).to(device)
     bind_backends(model, device)
+    method.prepare(model, cfg, DataContext.from_options().cache_dir)  # e.g. ST-RSBP's effect table
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
     x, labels = synthetic_batch(case, steps, device)
     model.train()
