@@ -3,8 +3,9 @@ pair with its ``HELP`` line (the layout of Optuna's CLI). :mod:`snnbench.cli` on
 
 from __future__ import annotations
 
-from snnbench.commands import bench, data, leaderboard, listing, run, tune
+from snnbench.commands import bench, data, leaderboard, listing, run, suite, tune
 
-COMMANDS = {"run": run, "tune": tune, "leaderboard": leaderboard, "bench": bench, "list": listing, "data": data}
+COMMANDS = {"run": run, "tune": tune, "leaderboard": leaderboard, "bench": bench, "list": listing, "data": data,
+            "suite": suite}
 
 __all__ = ["COMMANDS"]

@@ -1,0 +1,109 @@
+"""``snnbench suite``: run a declared suite end to end (resumable, many workers), show its status,
+report it as the leaderboard restricted to its records (see :mod:`snnbench.suite`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from snnbench.ui import esc, table
+
+HELP = "run, inspect or report a benchmark suite (suites/*.toml)"
+ACTIONS = ("run", "status", "report", "list")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=ACTIONS, help="run the cells, show their status, report them, or list suites")
+    p.add_argument("suite", nargs="?", default="", help="a shipped suite name (see `snnbench suite list`) or a file")
+    p.add_argument("--jobs", type=int, default=1, help="workers on this machine (>1: their times are not used)")
+    p.add_argument("--storage", default="", help="the cell queue: an Optuna storage URL (postgresql+psycopg://..., "
+                                                 "mysql://..., sqlite:///...) or journal:PATH; default SQLite "
+                                                 "suites.db in --out")
+    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", "leaderboards/runs"), help="record folder")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="cache folder (default $SNNBENCH_DATA or ~/.cache/snnbench)")
+    p.add_argument("--mirror", help="read-only local mirror folder(s) (default $SNNBENCH_MIRROR)")
+    p.add_argument("--shared-device", action="store_true", help=argparse.SUPPRESS)  # set for --jobs workers
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    from snnbench import suite as suites
+    from snnbench.config import ConfigError
+
+    if args.action == "list":
+        for name in suites.suite_names():
+            s = suites.load_suite(name)
+            console.print(f"[bold]{esc(name)}[/] ({len(s.cells)} cells): {esc(s.description)}")
+        return 0
+    if not args.suite:
+        raise ConfigError(f"snnbench suite {args.action} needs a suite: one of {', '.join(suites.suite_names())} "
+                          "or a .toml file")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    suite = suites.load_suite(args.suite)  # every cell resolves here: bad input exits 2 before any cell
+    out = Path(args.out)
+    if args.action == "status":
+        return _status(suite, out, args.storage, console)
+    if args.action == "report":
+        return _report(suite, out, console)
+    suites.open_queue_storage(args.storage, out)  # an unreachable storage exits 2 before any cell
+    before = suites.cell_status(suite, out, None)
+    todo = sum(state != "done" for state in before.values())
+    console.print(f"suite [bold]{esc(suite.name)}[/]: {len(suite.cells)} cells, {todo} to run, {args.jobs} worker(s)")
+    if args.jobs == 1:
+        runtime = {"device": args.device, "data_dir": args.data_dir, "mirror": args.mirror,
+                   "tags": {"shared_device": True} if args.shared_device else {}}
+        suites.work(suite, out, args.storage, runtime,
+                    on_cell=lambda key, path: console.print(f"done {esc(key)}: {esc(str(path))}"))
+    else:
+        suites._open_study(suite, args.storage, out)  # created and filled once, before the workers start
+        command = [sys.executable, "-m", "snnbench.cli", "suite", "run", args.suite, "--jobs", "1", "--shared-device",
+                   "--out", str(out), "--device", args.device]
+        for flag, value in (("--storage", args.storage), ("--data-dir", args.data_dir), ("--mirror", args.mirror)):
+            if value:
+                command += [flag, value]
+        workers = [subprocess.Popen(command) for _ in range(args.jobs)]
+        codes = [w.wait() for w in workers]
+        if any(codes):
+            console.print(f"[red]{sum(c != 0 for c in codes)} worker(s) failed[/]")
+            return 1
+    after = suites.cell_status(suite, out, None)
+    missing = [k for k, v in after.items() if v != "done"]
+    console.print(f"{len(after) - len(missing)}/{len(after)} cells done" + (f"; not done: {', '.join(missing)}"
+                                                                               if missing else ""))
+    return 0 if not missing else 1
+
+
+def _status(suite, out: Path, storage: str, console: Console) -> int:
+    from snnbench import suite as suites
+
+    states = suites.cell_status(suite, out, storage)
+    view = table(f"suite {suite.name} ({suite.source})", ("cell", "status"))
+    for key, state in states.items():
+        colour = {"done": "green", "running": "cyan", "failed": "red"}.get(state, "yellow")
+        view.add_row(esc(key), f"[{colour}]{state}[/]")
+    console.print(view)
+    counts = {s: list(states.values()).count(s) for s in ("done", "running", "failed", "missing")}
+    console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+def _report(suite, out: Path, console: Console) -> int:
+    from snnbench import leaderboard as lb
+    from snnbench import suite as suites
+
+    done = suites.completed_records(out)
+    wanted = {done[c.config.hash()] for c in suite.cells if c.config.hash() in done}
+    records, _ = lb.load_records(out)
+    chosen = [(path, record) for path, record in records if path in wanted]
+    if not chosen:
+        console.print(esc(f"no completed records of suite {suite.name} under {out}"))
+        return 1
+    rows = lb.build_rows(chosen, thresholds=suite.thresholds or None)
+    print(lb.to_markdown(rows, []), end="")
+    return 0

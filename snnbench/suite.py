@@ -1,0 +1,289 @@
+"""Benchmark suites: a declared matrix of runs (TOML in ``suites/``), executed end to end, resumably, by
+any number of workers on one machine or many, and read back as one report.
+
+A suite file has ``name``, ``description``, ``seeds``, ``[thresholds]`` (dataset → accuracies for
+time-to-accuracy) and one or more ``[[matrix]]`` tables: ``methods`` × ``datasets`` with ``epochs``,
+optional ``recipe``, ``seeds`` (overriding the file's), ``flags`` (config fields: ``max_train_samples``,
+``arch``, ...) and ``set`` (method options or config fields, as ``--set``). Every cell is resolved when
+the file loads, so a bad name or value stops the suite before any cell starts.
+
+**The queue** is an Optuna study (one trial per cell, enqueued once by whichever worker creates the
+study): SQLite by default, PostgreSQL/MySQL for a cluster, ``journal:PATH`` on a shared filesystem.
+Workers pop waiting trials (a row lock in the RDB storages), beat a heartbeat while a cell trains, and
+fail the stale trials of workers that died; a failed cell is enqueued again (at most ``MAX_RETRY``
+times). A cell whose completed record (same resolved config, seed included) is already in the records
+folder is not trained again, so a killed suite continues where it stopped and a finished one runs
+nothing. Records carry the tags ``suite``, ``cell`` and ``shared_device`` (set when more than one worker
+ran on this machine: the leaderboard then uses the record's accuracy, never its times).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import itertools
+import json
+import threading
+import time
+import tomllib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from snnbench.config import ConfigError, RunConfig, resolve_config
+from snnbench.registry import UnknownNameError, create_dataset, create_method
+
+MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set"}
+TOP_KEYS = {"name", "description", "seeds", "thresholds", "matrix"}
+MAX_RETRY = 3
+HEARTBEAT_S, GRACE_S = 5, 20
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a suite: a resolved config (its hash, seed included, identifies the cell)."""
+
+    key: str
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    source: str
+    cells: tuple[Cell, ...]
+    thresholds: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        """Identifies the cell list: the queue of an edited suite is a new study."""
+        from snnbench.config import config_digest
+
+        return config_digest({"cells": [c.config.hash() for c in self.cells]})[:10]
+
+
+def suite_names() -> list[str]:
+    """The suites shipped with snnbench."""
+    folder = importlib.resources.files("snnbench.suites")
+    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """Read and resolve a suite by shipped name or file path; errors name the file (and line)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"suite file {path} does not exist")
+        text, source = path.read_text(), str(path)
+    else:
+        resource = importlib.resources.files("snnbench.suites") / f"{name_or_path}.toml"
+        if not resource.is_file():
+            raise UnknownNameError("suite", name_or_path, suite_names())
+        text, source = resource.read_text(), f"suites/{name_or_path}.toml"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"suite file {source}: {err}") from None
+    return _resolve(data, source)
+
+
+def _resolve(data: dict[str, Any], source: str) -> Suite:
+    def fail(where: str, message: str) -> ConfigError:
+        return ConfigError(f"suite file {source}: {where}: {message}")
+
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise fail("top level", f"unknown key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(TOP_KEYS))}")
+    if not isinstance(data.get("name"), str) or not data.get("matrix"):
+        raise fail("top level", "needs a name and at least one [[matrix]] table")
+    cells: list[Cell] = []
+    seen: set[str] = set()
+    for number, matrix in enumerate(data["matrix"], start=1):
+        where = f"[[matrix]] {number}"
+        bad = set(matrix) - MATRIX_KEYS
+        if bad:
+            raise fail(where, f"unknown key(s) {', '.join(sorted(bad))}; valid: {', '.join(sorted(MATRIX_KEYS))}")
+        seeds = matrix.get("seeds", data.get("seeds", [0]))
+        if not matrix.get("methods") or not matrix.get("datasets") or not isinstance(matrix.get("epochs"), int):
+            raise fail(where, "needs methods, datasets and an integer epochs")
+        for method_name, dataset_name, seed in itertools.product(matrix["methods"], matrix["datasets"], seeds):
+            try:
+                method, dataset = create_method(method_name), create_dataset(dataset_name)
+                flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,
+                         "recipe": matrix.get("recipe")}
+                cfg = resolve_config(method, dataset, flags, dict(matrix.get("set", {})))
+                method.check(cfg, dataset)
+            except (ConfigError, UnknownNameError, ValueError) as err:
+                raise fail(f"{where} ({method_name} on {dataset_name}, seed {seed})", str(err)) from None
+            key = f"{method_name}/{dataset_name}/{cfg.recipe or 'recipe'}/e{cfg.epochs}/s{seed}/{cfg.hash()[:8]}"
+            if key not in seen:
+                seen.add(key)
+                cells.append(Cell(key, cfg))
+    thresholds = {k: tuple(float(x) for x in v) for k, v in (data.get("thresholds") or {}).items()}
+    return Suite(data["name"], str(data.get("description", "")), source, tuple(cells), thresholds)
+
+
+# ---- records ---------------------------------------------------------------------------------------------
+def completed_records(out: Path) -> dict[str, Path]:
+    """config_hash → record path of every completed record under ``out``."""
+    done: dict[str, Path] = {}
+    for path in sorted(Path(out).rglob("*.json")) if Path(out).exists() else []:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("status") == "completed" and "config_hash" in record:
+            done.setdefault(record["config_hash"], path)
+    return done
+
+
+def cell_status(suite: Suite, out: Path, storage_url: str = "") -> dict[str, str]:
+    """done / running / failed / missing per cell key (running and failed need the queue)."""
+    done = completed_records(out)
+    states: dict[str, str] = {}
+    running: set[str] = set()
+    failed: set[str] = set()
+    if storage_url is not None:
+        study = _open_study(suite, storage_url, out, create=False)
+        if study is not None:
+            import optuna
+
+            for trial in study.get_trials(deepcopy=False):
+                key = trial.user_attrs.get("cell") or trial.system_attrs.get("fixed_params", {}).get("cell")
+                if trial.state == optuna.trial.TrialState.RUNNING:
+                    running.add(key)
+                elif trial.state == optuna.trial.TrialState.FAIL:
+                    failed.add(key)
+    for cell in suite.cells:
+        if cell.config.hash() in done:
+            states[cell.key] = "done"
+        elif cell.key in running:
+            states[cell.key] = "running"
+        elif cell.key in failed:
+            states[cell.key] = "failed"
+        else:
+            states[cell.key] = "missing"
+    return states
+
+
+# ---- the queue -------------------------------------------------------------------------------------------
+def open_queue_storage(url: str, out: Path) -> Any:
+    """The Optuna storage holding the queue (SQLite ``suites.db`` beside the records by default)."""
+    import optuna
+    from optuna.storages import RetryFailedTrialCallback
+
+    from snnbench.tune import open_storage
+
+    if url.startswith("journal:"):
+        return open_storage(url, out)
+    url = url or f"sqlite:///{(Path(out) / 'suites.db').resolve()}"
+    Path(out).mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY),
+                                              engine_kwargs={"pool_pre_ping": True})
+    except Exception as err:  # an unreachable server, a missing driver, a bad URL
+        raise ConfigError(f"cannot open the suite queue at {url!r}: {type(err).__name__}: {err}") from None
+
+
+def _open_study(suite: Suite, url: str, out: Path, create: bool = True) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_queue_storage(url, out)
+    name = f"suite-{suite.name}-{suite.digest()}"
+    if not create:
+        try:
+            return optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            return None
+    try:
+        study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=name, storage=storage)
+        _wait_until_enqueued(study)
+        return study
+    done = completed_records(out)
+    for cell in suite.cells:  # the creator enqueues every cell not already done, once
+        if cell.config.hash() not in done:
+            study.enqueue_trial({"cell": cell.key}, user_attrs={"cell": cell.key})
+    study.set_user_attr("enqueued", True)
+    return study
+
+
+def _wait_until_enqueued(study: Any, timeout_s: float = 120) -> None:
+    start = time.monotonic()
+    while not study.user_attrs.get("enqueued"):
+        if time.monotonic() - start > timeout_s:
+            raise RuntimeError(f"study {study.study_name} was created but never filled (its creator died?)")
+        time.sleep(0.5)
+
+
+def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str, Any] | None = None,
+         on_cell: Any = None) -> int:
+    """One worker: pull cells from the queue until none is waiting or running; returns cells trained."""
+    import optuna
+    from optuna.storages import fail_stale_trials
+
+    from snnbench.engine import RuntimeOptions, train
+
+    study = _open_study(suite, storage_url, out)
+    extra = dict(runtime_extra or {})
+    tags = {"suite": suite.name, **extra.pop("tags", {})}
+    by_key = {c.key: c for c in suite.cells}
+    distribution = {"cell": optuna.distributions.CategoricalDistribution(sorted(by_key))}
+    trained = 0
+    while True:
+        fail_stale_trials(study)  # a dead worker's cell goes back to the queue (RetryFailedTrialCallback)
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        if optuna.trial.TrialState.WAITING not in states:
+            if optuna.trial.TrialState.RUNNING not in states:
+                return trained
+            time.sleep(1.0)
+            continue
+        trial = study.ask(distribution)
+        key = trial.params.get("cell")
+        if "fixed_params" not in trial.system_attrs or key not in by_key:  # another worker took the last one
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        trial.set_user_attr("cell", key)
+        cell = by_key[key]
+        beat = _Heartbeat(study, trial._trial_id)
+        try:
+            existing = completed_records(out).get(cell.config.hash())
+            if existing is None:
+                runtime = RuntimeOptions(out=Path(out), tags={**tags, "cell": key},
+                                         command=f"snnbench suite run {suite.name}", **extra)
+                record, existing = train(cell.config, runtime)
+                trained += 1
+            record = json.loads(Path(existing).read_text())
+            trial.set_user_attr("record", str(Path(existing).name))
+            beat.stop()
+            study.tell(trial, float(record["results"].get("test_acc_last") or 0.0))
+            if on_cell is not None:
+                on_cell(key, existing)
+        except Exception:
+            beat.stop()
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+
+
+class _Heartbeat:
+    """Records the trial's heartbeat every HEARTBEAT_S seconds while its cell trains."""
+
+    def __init__(self, study: Any, trial_id: int) -> None:
+        self.storage, self.trial_id = study._storage, trial_id
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.storage.record_heartbeat(trial_id)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_S):
+            self.storage.record_heartbeat(self.trial_id)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()

@@ -1,0 +1,1 @@
+"""Declared benchmark suites (TOML), shipped as package data: ``snnbench suite run smoke``."""
