@@ -8,7 +8,9 @@ optional ``recipe``, ``seeds`` (overriding the file's), ``flags`` (config fields
 the file loads, so a bad name or value stops the suite before any cell starts.
 
 **The queue** is an Optuna study (one trial per cell, enqueued once by whichever worker creates the
-study): SQLite by default, PostgreSQL/MySQL for a cluster, ``journal:PATH`` on a shared filesystem.
+study; a worker that finds the queue idle enqueues the cells whose record is missing again, so start
+one launcher first after deleting records): SQLite by default, PostgreSQL/MySQL for a cluster,
+``journal:PATH`` on a shared filesystem.
 Workers pop waiting trials (a row lock in the RDB storages), beat a heartbeat while a cell trains, and
 fail the stale trials of workers that died; a failed cell is enqueued again (at most ``MAX_RETRY``
 times). A cell whose completed record (same resolved config, seed included) is already in the records
@@ -22,6 +24,8 @@ from __future__ import annotations
 import importlib.resources
 import itertools
 import json
+import os
+import socket
 import threading
 import time
 import tomllib
@@ -36,7 +40,9 @@ from snnbench.registry import UnknownNameError, create_dataset, create_method
 MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set"}
 TOP_KEYS = {"name", "description", "seeds", "thresholds", "matrix"}
 MAX_RETRY = 3
-HEARTBEAT_S, GRACE_S = 5, 20
+# a worker beats every HEARTBEAT_S seconds; one silent for GRACE_S has its cell failed and enqueued again
+HEARTBEAT_S = int(os.environ.get("SNNBENCH_SUITE_HEARTBEAT_S", "5"))
+GRACE_S = int(os.environ.get("SNNBENCH_SUITE_GRACE_S", "20"))
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ def cell_status(suite: Suite, out: Path, storage_url: str = "") -> dict[str, str
             import optuna
 
             for trial in study.get_trials(deepcopy=False):
-                key = trial.user_attrs.get("cell") or trial.system_attrs.get("fixed_params", {}).get("cell")
+                key = trial.user_attrs.get("cell")
                 if trial.state == optuna.trial.TrialState.RUNNING:
                     running.add(key)
                 elif trial.state == optuna.trial.TrialState.FAIL:
@@ -170,7 +176,6 @@ def cell_status(suite: Suite, out: Path, storage_url: str = "") -> dict[str, str
 def open_queue_storage(url: str, out: Path) -> Any:
     """The Optuna storage holding the queue (SQLite ``suites.db`` beside the records by default)."""
     import optuna
-    from optuna.storages import RetryFailedTrialCallback
 
     from snnbench.tune import open_storage
 
@@ -181,9 +186,13 @@ def open_queue_storage(url: str, out: Path) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
+                retry = {"heartbeat_stale_trial_callback":
+                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
+            else:
+                retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)}
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                              failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY),
-                                              engine_kwargs={"pool_pre_ping": True})
+                                              engine_kwargs={"pool_pre_ping": True}, **retry)
     except Exception as err:  # an unreachable server, a missing driver, a bad URL
         raise ConfigError(f"cannot open the suite queue at {url!r}: {type(err).__name__}: {err}") from None
 
@@ -204,13 +213,20 @@ def _open_study(suite: Suite, url: str, out: Path, create: bool = True) -> Any:
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=name, storage=storage)
         _wait_until_enqueued(study)
+        active = (optuna.trial.TrialState.WAITING, optuna.trial.TrialState.RUNNING)
+        if not study.get_trials(deepcopy=False, states=active):  # an idle queue: cells whose record went
+            _enqueue_missing(study, suite, out)  # missing (deleted, or another records folder) run again
         return study
-    done = completed_records(out)
-    for cell in suite.cells:  # the creator enqueues every cell not already done, once
-        if cell.config.hash() not in done:
-            study.enqueue_trial({"cell": cell.key}, user_attrs={"cell": cell.key})
+    _enqueue_missing(study, suite, out)  # the creator fills the queue once
     study.set_user_attr("enqueued", True)
     return study
+
+
+def _enqueue_missing(study: Any, suite: Suite, out: Path) -> None:
+    done = completed_records(out)
+    for cell in suite.cells:
+        if cell.config.hash() not in done:
+            study.enqueue_trial({"cell": cell.key}, user_attrs={"cell": cell.key})
 
 
 def _wait_until_enqueued(study: Any, timeout_s: float = 120) -> None:
@@ -236,19 +252,24 @@ def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str
     distribution = {"cell": optuna.distributions.CategoricalDistribution(sorted(by_key))}
     trained = 0
     while True:
-        fail_stale_trials(study)  # a dead worker's cell goes back to the queue (RetryFailedTrialCallback)
+        with warnings.catch_warnings():  # experimental in Optuna's words; meant for Study.optimize
+            warnings.simplefilter("ignore")
+            fail_stale_trials(study)  # a dead worker's cell goes back to the queue (the retry callback)
         states = [t.state for t in study.get_trials(deepcopy=False)]
         if optuna.trial.TrialState.WAITING not in states:
             if optuna.trial.TrialState.RUNNING not in states:
                 return trained
             time.sleep(1.0)
             continue
-        trial = study.ask(distribution)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trial = study.ask(distribution)
         key = trial.params.get("cell")
-        if "fixed_params" not in trial.system_attrs or key not in by_key:  # another worker took the last one
+        if trial.user_attrs.get("cell") != key or key not in by_key:  # not from the queue: another worker
+            # took the last waiting cell and ask() made a fresh trial; it is dropped
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue
-        trial.set_user_attr("cell", key)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         cell = by_key[key]
         beat = _Heartbeat(study, trial._trial_id)
         try:

@@ -1,0 +1,173 @@
+"""Suites: files resolve up front (bad input exits 2 naming the file), the queue runs every cell once,
+a second run trains nothing, status and report read the records, and three workers sharing a real
+PostgreSQL queue finish every cell exactly once when one of them is killed mid-cell."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from snnbench import suite as suites
+
+DIGITS_SUITE = """
+name = "tiny"
+description = "two rules on digits"
+seeds = [0, 1]
+[thresholds]
+digits = [50]
+[[matrix]]
+methods = ["stbp", "tet"]
+datasets = ["digits"]
+epochs = {epochs}
+flags = {{ max_train_samples = {samples} }}
+"""
+
+
+def _cli(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnbench.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _write_suite(tmp_path: Path, epochs: int = 1, samples: int = 200) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(DIGITS_SUITE.format(epochs=epochs, samples=samples))
+    return path
+
+
+def test_shipped_suites_resolve_and_cover_every_rule():
+    from snnbench.registry import list_methods
+
+    assert {"smoke", "equal-budget", "paper"} <= set(suites.suite_names())
+    smoke = suites.load_suite("smoke")
+    assert {c.config.method for c in smoke.cells} == set(list_methods())
+    assert {c.config.dataset for c in smoke.cells} == {"digits"}
+    equal = suites.load_suite("equal-budget")
+    per_dataset = {}
+    for cell in equal.cells:
+        per_dataset.setdefault(cell.config.dataset, set()).add(cell.config.epochs)
+    assert all(len(epochs) == 1 for epochs in per_dataset.values())  # one budget per dataset
+    assert {c.config.seed for c in equal.cells} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('name = "x"\n[[matrix]]\nmethods = ["stbp"]\ndatasets = ["digits"]\nepochs = 1\nset = { bogus = 1 }\n',
+     "[[matrix]] 1 (stbp on digits, seed 0)"),
+    ('name = "x"\n[[matrix]]\nmethods = ["nope"]\ndatasets = ["digits"]\nepochs = 1\n', "nope"),
+    ('name = "x"\n[[matrix]]\nmethods = ["stbp"]\nepochs = = 1\n', "line 4"),
+    ('name = "x"\nmatrixx = 1\n', "unknown key"),
+])
+def test_bad_suite_files_exit_2_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    proc = _cli("suite", "run", str(path), "--out", str(tmp_path / "runs"))
+    assert proc.returncode == 2, proc.stderr
+    assert "bad.toml" in proc.stderr.replace("\n", "") and message in proc.stderr.replace("\n", "")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_unreachable_storage_exits_2_before_any_cell(tmp_path):
+    proc = _cli("suite", "run", str(_write_suite(tmp_path)), "--out", str(tmp_path / "runs"), "--storage",
+                "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert proc.returncode == 2 and "127.0.0.1:1" in proc.stderr.replace("\n", "")
+    assert not list((tmp_path / "runs").glob("*.json"))
+
+
+def test_run_is_resumable_and_status_report_read_the_records(tmp_path):
+    path, out = _write_suite(tmp_path), tmp_path / "runs"
+    first = _cli("suite", "run", str(path), "--out", str(out))
+    assert first.returncode == 0, first.stderr[-2000:]
+    records = sorted(out.glob("*.json"))
+    assert len(records) == 4 and "4/4 cells done" in first.stdout
+    tags = [json.loads(p.read_text())["tags"] for p in records]
+    assert {t["suite"] for t in tags} == {"tiny"} and not any(t.get("shared_device") for t in tags)
+    second = _cli("suite", "run", str(path), "--out", str(out))
+    assert second.returncode == 0 and "0 to run" in second.stdout
+    assert sorted(out.glob("*.json")) == records  # nothing trained again
+    status = _cli("suite", "status", str(path), "--out", str(out))
+    assert status.returncode == 0 and "4 done, 0 running, 0 failed, 0 missing" in status.stdout
+    records[0].unlink()  # a lost record is a missing cell, and the next run trains only that one
+    assert "1 missing" in _cli("suite", "status", str(path), "--out", str(out)).stdout
+    third = _cli("suite", "run", str(path), "--out", str(out))
+    assert third.returncode == 0 and "1 to run" in third.stdout and len(list(out.glob("*.json"))) == 4
+    report = _cli("suite", "report", str(path), "--out", str(out))
+    assert report.returncode == 0 and "| digits | stbp" in report.stdout and "| digits | tet" in report.stdout
+
+
+# ---- a real PostgreSQL queue, three workers, one killed ---------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres():
+    """A throw-away PostgreSQL 15 server on a loopback port (skipped where the binaries are absent)."""
+    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    if not initdb or not pg_ctl:
+        pytest.skip("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    pytest.importorskip("psycopg", reason="the psycopg driver (pip install 'snnbench[postgres]') is not installed")
+    folder = Path(tempfile.mkdtemp(prefix="snnbench-pg-"))  # under /tmp: the server's user must reach it
+    data, port = folder / "data", _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                    f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_three_workers_on_postgres_finish_every_cell_once_when_one_is_killed(tmp_path, postgres):
+    import optuna
+
+    path, out = _write_suite(tmp_path, epochs=4, samples=600), tmp_path / "runs"
+    env = {"SNNBENCH_SUITE_HEARTBEAT_S": "1", "SNNBENCH_SUITE_GRACE_S": "4"}
+    command = [sys.executable, "-m", "snnbench.cli", "suite", "run", str(path), "--out", str(out), "--storage",
+               postgres]
+    workers = [subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+               for _ in range(3)]
+    suite = suites.load_suite(str(path))
+    os.environ.update(env)
+    study = None
+    victim = None
+    deadline = time.monotonic() + 300
+    while victim is None and time.monotonic() < deadline:  # kill the worker of the first running cell
+        time.sleep(0.5)
+        study = study or suites._open_study(suite, postgres, out, create=False)
+        if study is None:
+            continue
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            pid = int(str(trial.user_attrs.get("worker", ":0")).rsplit(":", 1)[1])
+            if pid in {w.pid for w in workers}:
+                victim = next(w for w in workers if w.pid == pid)
+                break
+    assert victim is not None, "no cell started"
+    victim.send_signal(signal.SIGKILL)
+    for worker in workers:
+        worker.wait(timeout=600)
+    survivors = [w for w in workers if w is not victim]
+    assert all(w.returncode == 0 for w in survivors), [w.stderr.read().decode()[-1500:] for w in survivors]
+    records = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    hashes = [r["config_hash"] for r in records]
+    assert sorted(hashes) == sorted(c.config.hash() for c in suite.cells)  # every cell once, none lost
+    trials = study.get_trials(deepcopy=False)
+    complete = [t.user_attrs["cell"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(complete) == sorted(c.key for c in suite.cells)
+    assert any(t.state == optuna.trial.TrialState.FAIL for t in trials)  # the killed worker's cell, retried
