@@ -121,6 +121,12 @@ def postgres():
     data, port = folder / "data", _free_port()
     as_user: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(folder, "postgres")
     subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], check=True,
