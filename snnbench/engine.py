@@ -538,7 +538,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
         firing={name: m.summary() for name, m in monitors.items()}, metrics={},
         distributed={"world_size": run.ddp.world_size if run.ddp else 1,
                      "backend": run.ddp.backend if run.ddp else None},
-        lineage=run.lineage, tags=dict(run.runtime.tags), command=run.runtime.command or None,
+        lineage=run.lineage, tags=dict(run.runtime.tags), command=run.runtime.command or None, time_scaling=[],
         checkpoint=os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
         started_at=state.started_at, finished_at=finished,
         environment=state.environment or environment(str(run.device)),

@@ -1,6 +1,6 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 3; older records are upgraded on read by :func:`upgrade_record`). The
+Schema (``schema_version`` 4; older records are upgraded on read by :func:`upgrade_record`). The
 types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
 :func:`validate_record` are derived. Top-level fields:
 
@@ -31,6 +31,8 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
   ``count_histogram``;
 - ``lineage``: list of earlier runs this one started from (time-inheritance training);
 - ``command``: the command line that made the run (null when it is not known);
+- ``time_scaling``: test accuracy at other evaluation T (``snnbench eval --steps``), each ``steps``,
+  ``test_acc``;
 - ``tags``: free-form dict (e.g. Optuna study and trial);
 - ``started_at``, ``finished_at`` (ISO 8601 UTC); ``environment`` (git commit and dirty flag,
   python, torch, triton, numpy, CUDA, GPU name, CPU, platform, hostname, snnbench version).
@@ -55,7 +57,7 @@ from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 STATUSES = ("completed", "stopped", "failed")
 Number = float  # a JSON number: an int is accepted where a float is declared
@@ -139,6 +141,7 @@ class Record:
     lineage: list
     tags: dict
     command: str | None
+    time_scaling: list
     checkpoint: str
     started_at: str
     finished_at: str
@@ -298,7 +301,13 @@ def _upgrade_2_to_3(record: dict) -> dict:
     return out
 
 
-_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+def _upgrade_3_to_4(record: dict) -> dict:
+    """``time_scaling`` (test accuracy at other evaluation T, from ``snnbench eval --steps``) enters the
+    schema, empty for an older record."""
+    return {**record, "time_scaling": record.get("time_scaling", []), "schema_version": 4}
+
+
+_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:

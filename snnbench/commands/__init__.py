@@ -3,9 +3,9 @@ pair with its ``HELP`` line (the layout of Optuna's CLI). :mod:`snnbench.cli` on
 
 from __future__ import annotations
 
-from snnbench.commands import bench, data, leaderboard, listing, run, suite, tune
+from snnbench.commands import bench, data, evaluate, leaderboard, listing, run, suite, tune
 
 COMMANDS = {"run": run, "tune": tune, "leaderboard": leaderboard, "bench": bench, "list": listing, "data": data,
-            "suite": suite}
+            "suite": suite, "eval": evaluate}
 
 __all__ = ["COMMANDS"]
