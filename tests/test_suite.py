@@ -101,6 +101,19 @@ def test_run_is_resumable_and_status_report_read_the_records(tmp_path):
     assert third.returncode == 0 and "1 to run" in third.stdout and len(list(out.glob("*.json"))) == 4
     report = _cli("suite", "report", str(path), "--out", str(out))
     assert report.returncode == 0 and "| digits | stbp" in report.stdout and "| digits | tet" in report.stdout
+    assert "time budget (s)" in report.stdout  # the equal-time table
+
+
+def test_equal_time_reads_the_curves():
+    from snnbench.commands.suite import _within, equal_time_table
+
+    curves = [{"epoch": 1, "epoch_time_s": 2.0, "test_acc": 50.0}, {"epoch": 2, "epoch_time_s": 2.0, "test_acc": 60.0}]
+    assert _within(curves, 3.0) == (1, 50.0) and _within(curves, 4.0) == (2, 60.0) and _within(curves, 1.0) is None
+    fast = {"dataset": "d", "method": "a", "tags": {}, "cost": {"train_time_s": 2.0},
+            "curves": [{"epoch": 1, "epoch_time_s": 2.0, "test_acc": 40.0}]}
+    slow = {"dataset": "d", "method": "b", "tags": {}, "cost": {"train_time_s": 4.0}, "curves": curves}
+    table = equal_time_table([fast, slow])
+    assert "| d | a | 2.0 | 1.0 | 40.00 |" in table and "| d | b | 2.0 | 1.0 | 50.00 |" in table
 
 
 # ---- a real PostgreSQL queue, three workers, one killed ---------------------------------------------------
