@@ -140,15 +140,20 @@ class Method:
         return [{"name": "all", "params": [p for p in model.parameters() if p.requires_grad], "lr_scale": 1.0}]
 
     def backward(self, loss: torch.Tensor, model: nn.Module, output: torch.Tensor, labels: torch.Tensor,
-                 cfg: RunConfig) -> None:
+                 cfg: RunConfig, index: Any = None) -> None:
         """Fill the parameters' ``.grad`` for this batch: autograd through ``loss`` by default. A rule
-        whose gradients are not a derivative of its forward graph (ST-RSBP) writes them explicitly."""
+        whose gradients are not a derivative of its forward graph (ST-RSBP) writes them explicitly;
+        ``index`` holds the batch's positions in the training split (sample identity), when known."""
         loss.backward()
 
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0) -> dict[str, Any]:
         """Hook once the model is on its device, before training: load or compute what the rule needs
-        (``cache_dir`` is the data cache). Returns facts for the record's ``execution.method``."""
+        (``cache_dir`` is the data cache; ``train_size`` the training split's length). Returns facts for
+        the record's ``execution.method``."""
         return {}
+
+    def end_epoch(self, model: nn.Module, cfg: RunConfig) -> None:
+        """Hook after each training epoch (e.g. ST-RSBP's boosting update)."""
 
     def after_step(self, model: nn.Module, cfg: RunConfig) -> None:
         """Hook after each optimiser step (e.g. weight clamping)."""

@@ -416,6 +416,7 @@ class STRSBPOptions(Options):
     margin: float = num(5.0, ge=0)  # dead zone of the count error
     lateral_strength: float = num(1.0, ge=0)  # output layer's local inhibition
     label_repair: bool = True  # g_modifySpikes on a silent label neuron
+    boost: bool = True  # BOOST_METHOD: per-sample weights on the output error, grown for misclassified samples
     spsp_kernel: str = choice("step", SPSP_KERNELS)
     dadw: str = choice("strsbp", DADW)  # ∂a/∂w: e/S (ST-RSBP), e·(1 + side) (HM2-BP code), e (HM2-BP paper)
     dadw_scope: str = choice("both", DADW_SCOPES)  # dadw=none: S ≡ 1 in the weight gradient only, or also in δ
@@ -569,8 +570,8 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
     return grads, below, {"min_abs_s": float(s_w.abs().min())}
 
 
-def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions, coeffs: torch.Tensor
-                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions, coeffs: torch.Tensor,
+                      sample_weight: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The whole backward chain for the batch the network last ran in training mode: returns
     (gradient per parameter name, cost per sample). Per sample it is the reference's order (§3, then
     §4/§6 from the top layer down); the batch's gradient is the mean of the per-sample gradients."""
@@ -580,6 +581,8 @@ def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions
     names = {id(p): n for n, p in net.named_parameters()}
     out = trains[-1]
     delta, cost = count_error(out.sum(0), labels, o)
+    if sample_weight is not None:  # g_boostWeight_output: δ_i ·= the sample's boosting weight
+        delta = delta * sample_weight.to(delta.dtype).unsqueeze(1)
     scale = lateral_factor(out, labels, o, layers[-1].threshold) if o.lateral_strength > 0 else None
     if o.label_repair:
         out = repair_label(out, labels)
@@ -675,17 +678,21 @@ class STRSBP(Method):
     make_dropout = make_conv
     make_gap = make_conv
 
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
-        """Load the effect table (the reference's file, or generated and cached) onto the model."""
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0
+                ) -> dict[str, Any]:
+        """Load the effect table (the reference's file, or generated and cached) onto the model, and
+        give it the boosting state (a weight, a last-prediction flag and a seen flag per training sample;
+        buffers, so checkpoints carry them)."""
         o = self.opts(cfg)
+        if o.boost and train_size:
+            add_boosting_state(model, train_size)
         if o.effect_file:
             table, source = load_effect_file(Path(o.effect_file).expanduser()), f"file {o.effect_file}"
         else:
             table = effect_table(cfg.steps, o.tau_m, o.tau_s, o.t_ref, trials=o.effect_trials, seed=o.effect_seed,
                                  cache_dir=cache_dir)
             source = f"generated: {o.effect_trials} pairs per cell, seed {o.effect_seed}"
-        device = next(model.parameters()).device
-        model.effect_coeffs = torch.as_tensor(table, dtype=torch.float64, device=device)
+        model.effect_coeffs = torch.as_tensor(table, dtype=torch.float64, device=next(model.parameters()).device)
         digest = hashlib.sha256(np.ascontiguousarray(table, dtype=np.float64).tobytes()).hexdigest()[:16]
         reservoirs = [m for m in model.modules() if isinstance(m, STRSBPLayer) and m.kind == "reservoir"]
         return {"effect_table": {"source": source, "sha256": digest, "rows": int(table.shape[0]),
@@ -698,18 +705,55 @@ class STRSBP(Method):
         return count_error(output.float().sum(0), labels, self.opts(cfg))[1].mean()
 
     def backward(self, loss: torch.Tensor, model: nn.Module, output: torch.Tensor, labels: torch.Tensor,
-                 cfg: RunConfig) -> None:
+                 cfg: RunConfig, index: Any = None) -> None:
         net = model.module if hasattr(model, "module") else model
         coeffs = getattr(net, "effect_coeffs", None)
         if coeffs is None:
             raise RuntimeError(f"{self.name}: the effect table is missing; Method.prepare loads it before training")
-        grads, _ = network_gradients(net, labels, self.opts(cfg), coeffs)
+        weight = None
+        if index is not None and hasattr(net, "boost_weight"):
+            rows = torch.as_tensor(np.asarray(index), device=labels.device, dtype=torch.long)
+            weight = net.boost_weight[rows]
+            predicted = self.scores(output, cfg).argmax(1)  # the training prediction of this sample
+            net.boost_wrong[rows] = predicted != labels
+            net.boost_seen[rows] = True
+            net.boost_label[rows] = labels
+        grads, _ = network_gradients(net, labels, self.opts(cfg), coeffs, weight)
         for name, parameter in net.named_parameters():
             if name in grads:
                 parameter.grad = grads[name].to(parameter.dtype)
 
     def scores(self, output: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
         return output.float().sum(0)  # spike counts; argmax keeps the first maximum, as g_getPredict
+
+    def end_epoch(self, model: nn.Module, cfg: RunConfig) -> None:
+        """``g_boostWeightUpdate``: per class c, err_c = Σ w·[wrong] / Σ w over the epoch's samples of c;
+        every misclassified sample of c gets w ← w·exp(err_c/20) (weights only grow, never renormalised)."""
+        net = model.module if hasattr(model, "module") else model
+        if not hasattr(net, "boost_weight"):
+            return
+        boost_update(net.boost_weight, net.boost_wrong, net.boost_seen, net.boost_label)
+
+
+def add_boosting_state(model: nn.Module, train_size: int) -> None:
+    """Per training sample: its boosting weight, whether its last training prediction was wrong, whether
+    this epoch saw it, and its label (buffers: checkpoints carry them, so a resumed run boosts the same)."""
+    device = next(model.parameters()).device
+    model.register_buffer("boost_weight", torch.ones(train_size, device=device))
+    model.register_buffer("boost_wrong", torch.zeros(train_size, dtype=torch.bool, device=device))
+    model.register_buffer("boost_seen", torch.zeros(train_size, dtype=torch.bool, device=device))
+    model.register_buffer("boost_label", torch.full((train_size,), -1, dtype=torch.long, device=device))
+
+
+def boost_update(weight: torch.Tensor, wrong: torch.Tensor, seen: torch.Tensor, label: torch.Tensor) -> None:
+    """One epoch's boosting update in place (see :meth:`STRSBP.end_epoch`); clears the seen flags."""
+    for c in label[seen].unique().tolist():
+        members = seen & (label == c)
+        total = weight[members].sum()
+        err = (weight[members] * wrong[members]).sum() / total if total > 0 else weight.new_zeros(())
+        grow = members & wrong
+        weight[grow] = weight[grow] * torch.exp(err / 20)
+    seen.zero_()
 
 
 def _default_lattice(neurons: int) -> tuple[int, int, int]:
@@ -744,9 +788,12 @@ class HM2BP(STRSBP):
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
     }
 
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path) -> dict[str, Any]:
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0
+                ) -> dict[str, Any]:
         if self.opts(cfg).dadw == "strsbp":
-            return super().prepare(model, cfg, cache_dir)
+            return super().prepare(model, cfg, cache_dir, train_size)
+        if self.opts(cfg).boost and train_size:
+            add_boosting_state(model, train_size)
         model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64)  # unused without S_i
         return {"solve_layout": None, "effect_table": None}
 

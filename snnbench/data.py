@@ -66,6 +66,7 @@ class BatchLoader:
         for start in range(0, len(order), self.batch_size):
             index = order[start:start + self.batch_size]
             labels = self.labels[index].to(self.device, non_blocking=True)
+            self.batch_index = index  # positions in the split of the batch being yielded (sample identity)
             yield self._inputs(index, device_gen), labels
 
     def _inputs(self, index: np.ndarray, generator: torch.Generator) -> torch.Tensor:

@@ -304,7 +304,7 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
         data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
     model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
     backends = bind_backends(model, device)
-    method_facts = method.prepare(model, cfg, ctx.cache_dir)
+    method_facts = method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels))
     if weights is not None:
         _load_weights(model, weights, cfg.init_from)
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
@@ -336,6 +336,7 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
         lr = lr_at(epoch, cfg)
         set_lr(run.optimizer, lr)
         row = _train_epoch(run, epoch, progress)
+        run.method.end_epoch(run.model, run.cfg)
         row["lr"] = lr
         eval_start = time.perf_counter()
         row["val_acc"] = _evaluate(run.model, run.method, run.data.val, cfg) if run.data.val is not None else None
@@ -370,14 +371,15 @@ def report(run: Run, monitors: dict, counters: dict) -> tuple[dict[str, Any], Pa
 
 
 def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-               labels: torch.Tensor, cfg: RunConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+               labels: torch.Tensor, cfg: RunConfig, device: torch.device, index: Any = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """One training step (forward, loss, backward, clip, optimiser, the method's after-step hook);
     returns ``(loss, output)``. The engine and ``snnbench bench`` time exactly this."""
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
         output = model(inputs)
         loss = method.loss(output, labels, cfg)
     optimizer.zero_grad(set_to_none=True)
-    method.backward(loss, model, output, labels, cfg)
+    method.backward(loss, model, output, labels, cfg, index)
     if cfg.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
     optimizer.step()
@@ -397,7 +399,8 @@ def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
     start = time.perf_counter()
     for inputs, labels in data.train:
         timer.start()
-        loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device)
+        loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device,
+                                  getattr(data.train, "batch_index", None))
         timer.stop()
         batch = labels.shape[0]
         seen += batch

@@ -6,6 +6,7 @@ bad input, and learning on real data."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -569,3 +570,25 @@ def test_triton_scan_matches_the_reference_bit_for_bit(recurrence):
     if rec is not None:  # the ELL form holds the matrix exactly, in ascending presynaptic order
         dense = torch.zeros(n, n).scatter_add_(1, index, values)
         assert torch.equal(dense, rec.float()) and (index[:, 1:] >= index[:, :-1]).logical_or(values[:, 1:] == 0).all()
+
+
+def test_boosting_scales_the_error_and_grows_misclassified_weights():
+    weight = torch.tensor([1.0, 1.0, 2.0, 1.0, 5.0])
+    wrong = torch.tensor([True, False, True, False, True])
+    seen = torch.tensor([True, True, True, True, False])
+    label = torch.tensor([0, 0, 0, 1, 1])
+    sr.boost_update(weight, wrong, seen, label)
+    grow = math.exp(0.75 / 20)  # class 0: err = (1 + 2)/(1 + 1 + 2)
+    assert weight.tolist() == pytest.approx([grow, 1.0, 2 * grow, 1.0, 5.0])  # unseen sample 4 untouched
+    assert not seen.any()
+    o = _opts(tau_m=20.0, tau_s=4.0, lambda_reg=0.0)
+    net, _ = _small_net(3, o)
+    x = (torch.rand(140, 2, 12, generator=torch.Generator().manual_seed(4)) < 0.25).float()
+    net.train()
+    net(x)
+    coeffs = torch.zeros(10, 5, dtype=torch.float64)
+    base, _ = sr.network_gradients(net, torch.tensor([0, 2]), _opts(**{**o.as_dict(), "dadw": "none"}), coeffs)
+    boosted, _ = sr.network_gradients(net, torch.tensor([0, 2]), _opts(**{**o.as_dict(), "dadw": "none"}), coeffs,
+                                      torch.tensor([3.0, 3.0]))
+    for name in base:  # δ of every sample ×3: every gradient ×3 (no regulariser here)
+        assert torch.allclose(boosted[name], 3 * base[name], rtol=1e-5, atol=1e-6)
