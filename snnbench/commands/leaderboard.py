@@ -11,9 +11,9 @@ from snnbench.ui import esc, table
 
 HELP = "aggregate run records into the leaderboard (table, files, plots)"
 FORMATS = ("md", "html", "csv", "json")
-# the console gets the columns that decide a comparison; the files have all of them
-CONSOLE_COLUMNS = ("dataset", "method", "options", "arch", "T", "device", "seeds", "accuracy", "train time",
-                   "ms/step", "peak MiB", "published", "diff")
+# the console gets the columns that decide a comparison (--columns picks others); the files have all of them
+CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "device", "seeds", "accuracy", "train time",
+                   "diff")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -22,12 +22,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", default=None, choices=FORMATS, help="print this format instead of the table")
     p.add_argument("--out", default="leaderboards", help="where LEADERBOARD.md, csv, json and plots/ go")
     p.add_argument("--no-files", action="store_true", help="only print; write nothing")
+    p.add_argument("--columns", default=",".join(CONSOLE_COLUMNS),
+                   help="comma-separated console columns (of: dataset, method, options, arch, T, epochs, recipe, "
+                        "device, seeds, accuracy, best, max test (ref. conv.), train time, per epoch, ms/step, "
+                        "peak MiB, params, sparsity, ACs/sample, MACs/sample, energy est. nJ, time to accuracy, "
+                        "published, diff)")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench import leaderboard as lb
 
     errors = Console(stderr=True)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    unknown = [c for c in columns if c not in lb.COLUMNS]
+    if unknown or not columns:
+        from snnbench.config import ConfigError
+
+        raise ConfigError(f"unknown --columns {', '.join(unknown) or '(none)'}; valid: {', '.join(lb.COLUMNS)}")
     records, skipped = lb.load_records(Path(args.runs))
     rows = lb.build_rows(records, args.dataset)
     for path, why in skipped:
@@ -41,14 +52,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped, [])}
         print(text[args.format](), end="")
     else:
-        index = [lb.COLUMNS.index(c) for c in CONSOLE_COLUMNS]
-        out = table(f"snnbench leaderboard ({len(records)} runs)", CONSOLE_COLUMNS, overflow="fold")
-        published = lb.COLUMNS.index("published")
+        index = [lb.COLUMNS.index(c) for c in columns]
+        out = table(f"snnbench leaderboard ({len(records)} runs)", columns, overflow="fold")
+        published, device = lb.COLUMNS.index("published"), lb.COLUMNS.index("device")
         for row in rows:
             cells = lb.table_cells(row)
             cells[published] = cells[published].split(" (")[0]
+            cells[device] = cells[device].removeprefix("NVIDIA ").split(" ")[0]  # "H100", "cpu"
             out.add_row(*(esc(cells[i]) for i in index))
-        Console(width=max(console.width, 180)).print(out)
+        console.print(out)  # folds to the terminal's width
     if not args.no_files:
         files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
         if not any((Path(args.out) / "plots").glob("*.png")):
