@@ -1,0 +1,80 @@
+"""The leaderboard page in a real browser (headless Chromium driven by Playwright): no console errors,
+every figure loads, sorting a column reorders the rows, each dataset has its section; the CSV loads as
+numbers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+
+import pytest
+
+from snnbench.leaderboard import build_rows, load_records, to_csv, write_leaderboard
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    """A leaderboard of real short CPU runs: two rules and two seeds on digits, one on a second dataset name."""
+    from snnbench.config import resolve_config
+    from snnbench.engine import RuntimeOptions, train
+    from snnbench.registry import create_dataset, create_method
+
+    runs = tmp_path_factory.mktemp("runs")
+    for method, seeds in (("stbp", (0, 1)), ("tsslbp", (0,))):
+        for seed in seeds:
+            cfg = resolve_config(create_method(method), create_dataset("digits"), {"epochs": 2, "seed": seed})
+            train(cfg, RuntimeOptions(device="cpu", out=runs))
+    records, skipped = load_records(runs)
+    out = tmp_path_factory.mktemp("board")
+    files = write_leaderboard(build_rows(records, published=[]), records, skipped, out)
+    return files, records
+
+
+def test_csv_holds_numbers(board):
+    files, records = board
+    rows = list(csv.DictReader(io.StringIO(files["csv"].read_text())))
+    assert len(rows) == 2
+    for row in rows:
+        float(row["acc_mean"]), float(row["train_time_s"]), int(row["n"]), int(row["epochs"])
+    single = next(r for r in rows if r["method"] == "tsslbp")
+    assert single["n"] == "1" and single["acc_std"] == ""  # n=1 has no spread, not 0.00
+    assert to_csv([]) .strip() == ""
+
+
+def test_page_in_a_real_browser(board):
+    if CHROMIUM is None:
+        pytest.skip("no chromium browser (Debian package 'chromium') is installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip install playwright) is missing")
+    files, _ = board
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(files["html"].resolve().as_uri())
+        assert errors == []
+        assert page.locator("section#digits h2").inner_text() == "digits"
+        images = page.locator("img")
+        assert images.count() >= 4
+        assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        table = page.locator("section#digits table.board")
+        header = table.locator("th", has_text="accuracy (%)")
+        column = [h.inner_text() for h in table.locator("th").all()].index(header.inner_text())
+
+        def accuracies() -> list[float]:
+            return [float(c) for c in table.locator(f"tbody tr td:nth-child({column + 1})").all_inner_texts()]
+
+        header.click()
+        ascending = accuracies()
+        header.click()
+        descending = accuracies()
+        assert ascending == sorted(ascending) and descending == sorted(ascending, reverse=True)
+        assert ascending != descending or len(set(ascending)) == 1
+        assert not page.locator("th.extra").first.is_visible()
+        page.check("#all-columns")  # the other columns are one click away
+        assert page.locator("th.extra").first.is_visible()
+        browser.close()
