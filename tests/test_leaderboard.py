@@ -45,11 +45,18 @@ def test_cli_writes_markdown_html_csv_json_and_plots(runs, tmp_path, capsys):
     out = capsys.readouterr()
     assert "stbp" in out.out and "broken.json" in out.err
     md = (tmp_path / "LEADERBOARD.md").read_text()
-    assert "| digits | tet | loss=sdt |" in md and "Records left out" in md
-    assert (tmp_path / "plots" / "leaderboard.html").read_text().count("<img") >= 3
-    assert {p.name for p in (tmp_path / "plots").glob("digits-*.png")} >= {"digits-accuracy.png", "digits-curves.png"}
+    assert "## digits" in md and "| tet | loss=sdt |" in md and "Records left out" in md
+    assert "(plots/digits-curves.png)" in md  # the figures are linked from their dataset's section
+    page = (tmp_path / "leaderboard.html").read_text()
+    assert page.count("<img src='data:image/png;base64,") >= 3  # self-contained
+    assert {p.name for p in (tmp_path / "plots").glob("digits-*.png")} >= {"digits-accuracy-vs-T.png",
+                                                                           "digits-curves.png"}
     assert len(json.loads((tmp_path / "leaderboard.json").read_text())["rows"]) == 3
     assert (tmp_path / "leaderboard.csv").read_text().splitlines()[0].startswith("dataset,method")
+    (tmp_path / "plots" / "digits-gone-row-firing.png").write_bytes(b"x")  # a figure of a row that no longer exists
+    assert main(["leaderboard", "--runs", str(runs) + "/", "--out", str(tmp_path)]) == 0  # --runs spelled otherwise
+    assert not (tmp_path / "plots" / "digits-gone-row-firing.png").exists()
+    assert (tmp_path / "leaderboard.html").read_text().count("<img") == page.count("<img")
     assert main(["leaderboard", "--runs", str(runs), "--format", "csv", "--no-files", "--dataset", "nope"]) == 1
 
 
