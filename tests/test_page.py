@@ -78,3 +78,66 @@ def test_page_in_a_real_browser(board):
         page.check("#all-columns")  # the other columns are one click away
         assert page.locator("th.extra").first.is_visible()
         browser.close()
+
+
+def test_page_of_the_committed_records_in_a_real_browser(tmp_path):
+    """The acceptance: the page made from the records in the repository opens cleanly, every dataset has
+    its section and every figure loads."""
+    from pathlib import Path
+
+    if CHROMIUM is None:
+        pytest.skip("no chromium browser (Debian package 'chromium') is installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip install playwright) is missing")
+    records, skipped = load_records(Path(__file__).resolve().parent.parent / "leaderboards" / "runs")
+    rows = build_rows(records)
+    files = write_leaderboard(rows, records, skipped, tmp_path / "board")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(files["html"].resolve().as_uri())
+        assert errors == []
+        for dataset in {r.dataset for r in rows}:
+            assert page.locator(f"section[id='{dataset}'] table.board tbody tr").count() >= 1
+        assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        browser.close()
+
+
+def test_console_table_fits_100_columns(board, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    files, records = board
+    runs = {str(p.parent) for p, _ in records}.pop()
+    proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "leaderboard", "--runs", runs, "--no-files"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "100"}, timeout=120)
+    assert proc.returncode == 0 and "stbp" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100
+    bad = subprocess.run([sys.executable, "-m", "snnbench.cli", "leaderboard", "--runs", runs, "--no-files",
+                          "--columns", "method,nope"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "nope" in bad.stderr
+
+
+def test_a_wheel_ships_the_published_numbers_and_the_suites(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            str(root), "-w", str(tmp_path / "wheel")], capture_output=True, text=True, timeout=300)
+    if build.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {build.stderr[-300:]}")
+    (wheel,) = (tmp_path / "wheel").glob("snnbench-*.whl")
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True, timeout=300)
+    probe = ("import snnbench, snnbench.leaderboard as lb, snnbench.suite as s; "
+             "print(snnbench.__file__); print(len(lb.load_published())); print(','.join(s.suite_names()))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(target)}).stdout.splitlines()
+    assert out[0].startswith(str(target)) and int(out[1]) > 10 and "smoke" in out[2]
