@@ -134,6 +134,9 @@ def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figur
                 cells.append(f"<td class='{' '.join(classes)}' data-v='{sort_value}'>{shown}</td>")
             links = " ".join(f"<a href='{html.escape(_relative(Path(run), page))}'>s{seed}</a>"
                              for seed, run in zip(row.seeds, row.runs, strict=True))
+            run_ids = {Path(run).stem for run in row.runs}
+            links += "".join(f" <a href='#{html.escape(f.path.stem)}'>firing</a>" for f in figures
+                             if f.run_id and f.run_id in run_ids)
             cells.append(f"<td data-v='{len(row.runs)}'>{links}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         shown_figures = "".join(

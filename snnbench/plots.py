@@ -32,6 +32,7 @@ class Figure:
     path: Path
     dataset: str
     caption: str
+    run_id: str = ""  # the run a per-row figure shows (its row links to it)
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -219,7 +220,8 @@ def _firing(plt: Any, row: Any, record: dict, out: Path) -> Figure | None:
                  fontsize=10)
     fig.tight_layout()
     path = _save(fig, out / safe_file(f"{row.dataset}-{record['run_id']}-firing.png"))
-    return Figure(path, row.dataset, f"firing of {row_label(row)} on {row.device}: run {record['run_id']}")
+    return Figure(path, row.dataset, f"firing of {row_label(row)} on {row.device}: run {record['run_id']}",
+                  record["run_id"])
 
 
 def _save(fig: Any, path: Path) -> Path:
