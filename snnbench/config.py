@@ -114,7 +114,10 @@ LR_SCHEDULES = ("none", "cosine", "step", "inverse_sqrt")
 # reused every epoch, as the reference does without distortion)
 ENCODINGS = ("direct", "rate", "strsbp", "strsbp-frozen")
 AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N")
-NORMALIZE_STATS = ("dataset", "mnist")  # whose mean/std normalise static images (TSSL-BP: MNIST's)
+NORMALIZE_STATS = ("dataset", "mnist")
+# training order per epoch: a fresh permutation, or the ST-RSBP code's 5000 random transpositions applied to the
+# previous epoch's order (cuMatrixVector::shuffle; at most 10,000 positions move per epoch)
+SHUFFLES = ("permutation", "reference_swaps")  # whose mean/std normalise static images (TSSL-BP: MNIST's)
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class RunConfig:
     encoding: str = choice("direct", ENCODINGS)  # static images (see ENCODINGS)
     normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N
+    shuffle: str = choice("permutation", SHUFFLES)
     val_fraction: float = num(0.1, ge=0, lt=1)
     max_train_samples: int = num(0, ge=0)  # 0 = all
     max_test_samples: int = num(0, ge=0)

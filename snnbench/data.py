@@ -60,7 +60,9 @@ class BatchLoader:
         seed = self.cfg.seed * 1_000_003 + self.epoch * 7919 + self.seed_offset
         generator = torch.Generator().manual_seed(seed)
         order = self.indices
-        if self.train:
+        if self.train and self.cfg.shuffle == "reference_swaps":
+            order = self.indices[swap_order(len(self.indices), self.epoch, self.cfg.seed)]
+        elif self.train:
             order = self.indices[torch.randperm(len(self.indices), generator=generator).numpy()]
         device_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
         for start in range(0, len(order), self.batch_size):
@@ -87,6 +89,22 @@ class BatchLoader:
                                  if self.cfg.encoding == "strsbp-frozen" else None)
         x = (x - self.mean) / self.std
         return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+REFERENCE_SWAPS = 5000
+
+
+def swap_order(n: int, epoch: int, seed: int) -> np.ndarray:
+    """The ST-RSBP code's training order at ``epoch`` (0-based): starting from the data's order, each epoch
+    applies 5000 random transpositions to the previous epoch's order (drawn per (seed, epoch), so a
+    resumed run sees the same order)."""
+    order = np.arange(n)
+    for e in range(epoch + 1):
+        rng = np.random.default_rng([seed, e, 5000])
+        pairs = rng.integers(0, n, size=(REFERENCE_SWAPS, 2)) if n else np.zeros((0, 2), dtype=np.int64)
+        for a, b in pairs:
+            order[a], order[b] = order[b], order[a]
+    return order
 
 
 STRSBP_RATE_DIVISOR = 5.5  # readMnistData.cpp::generatePoissonSpikes: p = pixel/(5.5·255) per step

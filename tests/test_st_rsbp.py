@@ -592,3 +592,24 @@ def test_boosting_scales_the_error_and_grows_misclassified_weights():
                                       torch.tensor([3.0, 3.0]))
     for name in base:  # δ of every sample ×3: every gradient ×3 (no regulariser here)
         assert torch.allclose(boosted[name], 3 * base[name], rtol=1e-5, atol=1e-6)
+
+
+def test_reference_swap_shuffle_moves_few_positions_per_epoch_and_resumes():
+    from snnbench.data import swap_order
+
+    first, second = swap_order(60_000, 0, 3), swap_order(60_000, 1, 3)
+    assert sorted(first.tolist()) == list(range(60_000))  # a permutation of the data
+    assert 0 < (first != np.arange(60_000)).sum() <= 10_000 and 0 < (second != first).sum() <= 10_000
+    assert np.array_equal(swap_order(60_000, 1, 3), second) and not np.array_equal(swap_order(60_000, 1, 4), second)
+    cfg = resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"shuffle": "reference_swaps"})
+    assert cfg.shuffle == "reference_swaps"
+    with pytest.raises(ConfigError, match="shuffle"):
+        resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"shuffle": "swaps"})
+    from snnbench.data import prepare_data
+    from snnbench.files import DataContext
+
+    bundle = prepare_data(cfg, create_dataset("digits"), DataContext.from_options(), torch.device("cpu"))
+    bundle.train.set_epoch(1)
+    next(iter(bundle.train))  # the loader's first batch follows the swapped order of epoch 1
+    expected = bundle.train.indices[swap_order(len(bundle.train.indices), 1, cfg.seed)][: cfg.batch_size]
+    assert np.array_equal(bundle.train.batch_index, expected)
