@@ -131,15 +131,21 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
 
 # ---- records ---------------------------------------------------------------------------------------------
 def completed_records(out: Path) -> dict[str, Path]:
-    """config_hash → record path of every completed record under ``out``."""
+    """Config hash → record path of every completed record under ``out``. The hash is of the record's
+    config with the defaults of fields and options added since it was made, so a record still matches its
+    cell after the config gained a field."""
+    from snnbench.evaluation import record_config
+    from snnbench.records import read_record
+
     done: dict[str, Path] = {}
     for path in sorted(Path(out).rglob("*.json")) if Path(out).exists() else []:
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("status") == "completed" and "config_hash" in record:
-            done.setdefault(record["config_hash"], path)
+            record = read_record(path)  # upgraded to the current schema
+            if not (isinstance(record, dict) and record.get("status") == "completed"):
+                continue
+            done.setdefault(record_config(record).hash(), path)
+        except (OSError, ValueError, KeyError, TypeError, UnknownNameError):
+            continue  # not a record of this suite's kind: never a match
     return done
 
 

@@ -190,3 +190,14 @@ def test_three_workers_on_postgres_finish_every_cell_once_when_one_is_killed(tmp
     complete = [t.user_attrs["cell"] for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert sorted(complete) == sorted(c.key for c in suite.cells)
     assert any(t.state == optuna.trial.TrialState.FAIL for t in trials)  # the killed worker's cell, retried
+
+
+def test_a_record_made_before_a_config_field_existed_still_completes_its_cell(tmp_path):
+    path, out = _write_suite(tmp_path), tmp_path / "runs"
+    assert _cli("suite", "run", str(path), "--out", str(out)).returncode == 0
+    for record_path in out.glob("*.json"):  # as if the records predate the `shuffle` field
+        record = json.loads(record_path.read_text())
+        del record["config"]["shuffle"]
+        record_path.write_text(json.dumps(record))
+    again = _cli("suite", "run", str(path), "--out", str(out))
+    assert again.returncode == 0 and "0 to run" in again.stdout
