@@ -794,7 +794,8 @@ class HM2BP(STRSBP):
             return super().prepare(model, cfg, cache_dir, train_size)
         if self.opts(cfg).boost and train_size:
             add_boosting_state(model, train_size)
-        model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64)  # unused without S_i
+        model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64,
+                                          device=next(model.parameters()).device)  # unused without S_i
         return {"solve_layout": None, "effect_table": None}
 
 
