@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from snnbench.commands.common import add_run_options, run_flags, runtime_of
-from snnbench.config import parse_sets, resolve_config
+from snnbench.config import ConfigError, parse_sets, resolve_config
 from snnbench.registry import create_dataset, create_method
 from snnbench.ui import RichProgress, esc, run_summary
 
@@ -18,14 +21,62 @@ HELP = "train one method on one dataset and write a run record"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_run_options(p)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint of this config")
+    p.add_argument("--config", help="a TOML file of config fields (and an [options] table), applied after the "
+                                    "recipe; flags and --set still win")
+    p.add_argument("--from-record", dest="from_record",
+                   help="re-run exactly the resolved configuration of this run record (other config flags refused)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+
+
+def config_file_values(path: str) -> dict[str, Any]:
+    """A ``--config`` TOML file as ``--set`` pairs: top-level config fields, ``[options]`` as ``options.KEY``."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"--config {path}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"--config {path}: {err}") from None
+    out = {k: v for k, v in data.items() if k != "options"}
+    out.update({f"options.{k}": v for k, v in (data.get("options") or {}).items()})
+    return out
+
+
+def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The run's config from ``--from-record``, or from recipe < ``--config`` < flags < ``--set``; and the
+    tags that name where it came from."""
+    flags, sets = run_flags(args), parse_sets(args.set)
+    if args.from_record:
+        from snnbench.evaluation import record_config
+        from snnbench.records import read_record
+
+        given = [k for k, v in flags.items() if v is not None] + list(sets) + (["config"] if args.config else [])
+        if given:
+            raise ConfigError(f"--from-record re-runs a recorded configuration as it is; drop {', '.join(given)}")
+        try:
+            record = read_record(Path(args.from_record))
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"--from-record {args.from_record}: not a readable run record ({err})") from None
+        return record_config(record), {"from_record": record.get("run_id", Path(args.from_record).stem)}
+    method, dataset = create_method(args.method), create_dataset(args.dataset)
+    if args.config:
+        from_file = config_file_values(args.config)
+        for key in ("method", "dataset"):
+            if key in from_file:
+                raise ConfigError(f"--config {args.config}: pick the {key} with --{key}, not in the file")
+        sets = {**{k: v for k, v in from_file.items() if flags.get(k) is None}, **sets}
+    return resolve_config(method, dataset, flags, sets), {}
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench.engine import train
 
-    method, dataset = create_method(args.method), create_dataset(args.dataset)
-    cfg = resolve_config(method, dataset, run_flags(args), parse_sets(args.set))
-    runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]))
+    cfg, origin = resolve_run_config(args)
+    if args.print_config:
+        print(json.dumps(cfg.as_dict(), indent=1, sort_keys=True))
+        return 0
+    runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]), tags=origin)
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})")
