@@ -46,3 +46,19 @@ def test_from_record_reruns_the_same_configuration(tmp_path):
     new = json.loads(new_path.read_text())
     assert new["config_hash"] == record["config_hash"] and new["tags"]["from_record"] == record["run_id"]
     assert new["results"]["test_acc_last"] == pytest.approx(record["results"]["test_acc_last"])  # deterministic
+
+
+def test_bare_snnbench_prints_help_and_version_exists():
+    bare = _cli()
+    assert bare.returncode == 0 and "usage: snnbench" in bare.stdout and "suite" in bare.stdout
+    from snnbench import __version__
+
+    version = _cli("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"snnbench {__version__}"
+
+
+def test_list_shows_suites_and_bench_cases():
+    out = _cli("list", "suites").stdout + _cli("list", "cases").stdout
+    assert "smoke" in out and "equal-budget" in out and "mnist-strsbp" in out
+    recipes = _cli("list", "recipes", "--method", "st-rsbp").stdout
+    assert "st-rsbp" in recipes and "tsslbp" not in recipes

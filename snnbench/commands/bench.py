@@ -18,7 +18,7 @@ HELP = "time a training step of each method and of peer libraries, side by side"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
-                   help="comma-separated networks (see snnbench.bench.CASES; nmnist-slayer is the T=300 one)")
+                   help="comma-separated networks (see `snnbench list cases`; nmnist-slayer is the T=300 one)")
     p.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
     p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch | installed | none")
     p.add_argument("--profile", type=int, default=0, metavar="ROWS",

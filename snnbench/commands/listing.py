@@ -10,12 +10,13 @@ from snnbench.arch import NAMED_ARCHS
 from snnbench.registry import DATASETS, METHODS, create_dataset, create_method
 from snnbench.ui import esc, table
 
-HELP = "list methods, datasets, architectures and recipes"
-WHAT = ("all", "methods", "datasets", "archs", "recipes")
+HELP = "list methods, datasets, architectures, recipes, suites and bench cases"
+WHAT = ("all", "methods", "datasets", "archs", "recipes", "suites", "cases")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", default="all", choices=WHAT)
+    p.add_argument("what", nargs="?", default="all", choices=WHAT, help="what to list (default: all)")
+    p.add_argument("--method", help="only this method's recipes")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -40,10 +41,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
         out = table("recipes (method x dataset family[:recipe])",
                     ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer"))
         for name in METHODS.names():
+            if args.method and name != args.method:
+                continue
             method = create_method(name)
             for family, recipe in method.recipes.items():
                 r = {**method.default_recipe, **recipe}
                 out.add_row(name, family, str(r.get("arch")), str(r.get("steps")), str(r.get("epochs")),
                             str(r.get("batch_size")), f"{r.get('lr'):g}", str(r.get("optimizer", "adam")))
+        console.print(out)
+    if args.what in ("all", "suites"):
+        from snnbench.suite import load_suite, suite_names
+
+        out = table("suites (snnbench suite run NAME)", ("name", "cells", "description"))
+        for name in suite_names():
+            suite = load_suite(name)
+            out.add_row(name, str(len(suite.cells)), esc(suite.description))
+        console.print(out)
+    if args.what in ("all", "cases"):
+        from snnbench.bench import CASES
+
+        out = table("bench cases (snnbench bench --cases NAME,...)", ("name", "dataset", "arch", "batch", "T"))
+        for case in CASES.values():
+            out.add_row(case.name, case.dataset, case.arch, str(case.batch), str(case.steps))
         console.print(out)
     return 0
