@@ -105,3 +105,10 @@ def test_a_dead_workers_running_trial_does_not_count_toward_trials(tmp_path):
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) == 3, [t.state.name for t in trials]
     assert trials[dead.number].state.name in ("RUNNING", "FAIL")  # never counted as finished
+
+
+def test_cmaes_sampler_runs(tmp_path):
+    out = tmp_path / "runs"
+    assert main([*BASE, "--trials", "3", "--sampler", "cmaes", "--study", "cma", "--out", str(out)]) == 0
+    study = _study(f"sqlite:///{out / 'tune' / 'optuna.db'}", "cma")
+    assert [t.state.name for t in study.trials].count("COMPLETE") >= 2
