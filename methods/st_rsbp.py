@@ -111,13 +111,14 @@ def spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t
     _check_time_major("post", post)
     if pre.shape[:2] != post.shape[:2]:
         raise ValueError(f"pre {tuple(pre.shape)} and post {tuple(post.shape)} need the same T and B")
-    k = post_kernel(post, tau_m, tau_s, t_ref)
-    p = pre_trace(pre, tau_s)
-    return torch.einsum("tbn,tbm->bnm", k, p).to(torch.float32)
+    return _step_spsp(pre, post, tau_m, tau_s, t_ref, torch.float64).to(torch.float32)
 
 
-def _spsp_pair_factors(pre: torch.Tensor, post: torch.Tensor, o: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    return post_kernel(post, o.tau_m, o.tau_s, o.t_ref), pre_trace(pre, o.tau_s)
+def _step_spsp(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int,
+               dtype: torch.dtype) -> torch.Tensor:
+    """E = K·Pᵀ ``[B, N, N_in]``: the scans in float64, the product in ``dtype``."""
+    k, p = post_kernel(post, tau_m, tau_s, t_ref), pre_trace(pre, tau_s)
+    return torch.einsum("tbn,tbm->bnm", k.to(dtype), p.to(dtype))
 
 
 def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
@@ -256,12 +257,15 @@ def load_effect_file(path: str | Path) -> np.ndarray:
     return table
 
 
+def _derivative(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """P′(x) = 4c₀x³ + 3c₁x² + 2c₂x + c₃ for coefficients ``c[..., 0:5]`` (highest power first)."""
+    return 4 * c[..., 0] * x ** 3 + 3 * c[..., 1] * x ** 2 + 2 * c[..., 2] * x + c[..., 3]
+
+
 def effect_slope(coeffs: torch.Tensor, pre_counts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """P′_{clamp(o_j, 1, R)}(x) ``[B, N, N_in]`` for the table's rows (``d_Compute_poly``)."""
     rows = coeffs[(pre_counts.clamp(1, coeffs.shape[0]) - 1).long()]  # [B, N_in, 5]
-    x = x.to(torch.float64).unsqueeze(2)
-    return 4 * rows[..., 0].unsqueeze(1) * x ** 3 + 3 * rows[..., 1].unsqueeze(1) * x ** 2 \
-        + 2 * rows[..., 2].unsqueeze(1) * x + rows[..., 3].unsqueeze(1)
+    return _derivative(rows.unsqueeze(1), x.to(torch.float64).unsqueeze(2))
 
 
 def weighted_slope_sum(weight: torch.Tensor, coeffs: torch.Tensor, pre_counts: torch.Tensor, x: torch.Tensor
@@ -269,9 +273,7 @@ def weighted_slope_sum(weight: torch.Tensor, coeffs: torch.Tensor, pre_counts: t
     """Σ_j w_ij·P′_{clamp(o_j)}(x_i) ``[B, N]`` without forming the [B, N, N_in] slopes: the sum of
     polynomials is the polynomial of the weighted coefficient sums."""
     rows = coeffs[(pre_counts.clamp(1, coeffs.shape[0]) - 1).long()]  # [B, N_in, 5]
-    a = torch.einsum("nj,bjk->bnk", weight.to(torch.float64), rows)
-    x = x.to(torch.float64)
-    return 4 * a[..., 0] * x ** 3 + 3 * a[..., 1] * x ** 2 + 2 * a[..., 2] * x + a[..., 3]
+    return _derivative(torch.einsum("nj,bjk->bnk", weight.to(torch.float64), rows), x.to(torch.float64))
 
 
 # ---- the reservoir's topology (Reservoir::initReservoirConnection) ---------------------------------------
@@ -328,9 +330,6 @@ def reservoir_topology(lattice: tuple[int, int, int], init_w: float, kind: str =
 
 
 # ---- layers ---------------------------------------------------------------------------------------------
-LAYER_KINDS = ("spiking", "reservoir", "output")
-
-
 class STRSBPLayer(SpikingModule):
     """A layer of the reference's LIF neurons (:func:`spiking_forward`) on ``[T, B, N_in]`` spikes:
     ``spiking`` (feed-forward), ``reservoir`` (trained sparse recurrent weights, masked to the topology)
@@ -490,8 +489,7 @@ def _effects(pre: torch.Tensor, post: torch.Tensor, o: STRSBPOptions) -> torch.T
     """S-PSPs ``[B, N, N_in]`` (float32) by the configured kernel; the step kernel's product in float32."""
     if o.spsp_kernel == "analytic":
         return analytic_spsp(pre, post, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref)
-    k, p = _spsp_pair_factors(pre, post, o)
-    return torch.einsum("tbn,tbm->bnm", k.float(), p.float())
+    return _step_spsp(pre, post, o.tau_m, o.tau_s, o.t_ref, torch.float32)
 
 
 def _regulariser(weights: list[torch.Tensor], masks: list[torch.Tensor | None], o: STRSBPOptions,
@@ -505,12 +503,20 @@ def _regulariser(weights: list[torch.Tensor], masks: list[torch.Tensor | None], 
     return [factor * s for s in scaled]
 
 
+def self_consistency(weight: torch.Tensor, coeffs: torch.Tensor, pre_counts: torch.Tensor, post_counts: torch.Tensor,
+                     threshold: float) -> torch.Tensor:
+    """S_i = 1 − (1/ν)·Σ_j w_ij·D_ij ``[B, N]`` (float32), D_ij = P′_{clamp(o_j)}(o_i), 0 for a silent neuron i."""
+    slope = weighted_slope_sum(weight, coeffs, pre_counts, post_counts)
+    slope = torch.where(post_counts > 0, slope, torch.zeros_like(slope))
+    return (1 - slope / threshold).float()
+
+
 def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, delta: torch.Tensor,
                     o: STRSBPOptions, coeffs: torch.Tensor, scale: torch.Tensor | None = None,
-                    need_below: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None, dict[str, float]]:
+                    need_below: bool = True) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """One layer's backward (§4 spiking/output, §6 reservoir), batched: returns (∂L/∂parameter averaged
-    over the batch, δ for the layer below ``[B, N_in]`` or None, statistics). ``delta`` is ∂L/∂o ``[B, N]``
-    and ``scale`` the output layer's lateral factor λ."""
+    over the batch, δ for the layer below ``[B, N_in]`` or None). ``delta`` is ∂L/∂o ``[B, N]`` and
+    ``scale`` the output layer's lateral factor λ."""
     w = layer.synapse.weight.detach()
     nu = layer.threshold
     o_in, o_out = x.sum(0), spikes.sum(0)
@@ -544,11 +550,9 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
         n_conn = int(layer.mask.sum())
         reg_w, reg_rec = _regulariser([w, rec], [None, mask], o, n_conn + w.shape[1] + 1)
         grads = {"synapse.weight": (gd * e).mean(0) + reg_w, "recurrent": (gd * e_rec).mean(0) * mask + reg_rec}
-        return grads, below, {"min_abs_s": float(d.abs().min())}
+        return grads, below
     if o.dadw == "strsbp":
-        slope = torch.where(o_out > 0, weighted_slope_sum(w, coeffs, o_in, o_out), torch.zeros_like(o_out,
-                                                                                                    dtype=torch.float64))
-        s = (1 - slope / nu).float()
+        s = self_consistency(w, coeffs, o_in, o_out, nu)
         if o.s_min > 0:
             s = torch.where(s.abs() < o.s_min, torch.where(s < 0, -o.s_min, o.s_min) * torch.ones_like(s), s)
         s_w, s_below = s, s
@@ -560,14 +564,12 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
         s_w = torch.ones_like(g)
         s_below = s_w if o.dadw_scope == "both" else None
     if s_below is None:  # dadw=none, wgrad_only: δ still divides by S
-        slope = torch.where(o_out > 0, weighted_slope_sum(w, coeffs, o_in, o_out), torch.zeros_like(o_out,
-                                                                                                    dtype=torch.float64))
-        s_below = (1 - slope / nu).float()
+        s_below = self_consistency(w, coeffs, o_in, o_out, nu)
     below = torch.einsum("bn,bnj->bj", g / s_below, w * r) if need_below else None
     denominator = w.shape[1] + 1 if o.reg_plus_one else w.shape[1]
     (reg,) = _regulariser([w], [None], o, denominator)
     grads = {"synapse.weight": ((g * lam / s_w).unsqueeze(2) * e).mean(0) + reg}
-    return grads, below, {"min_abs_s": float(s_w.abs().min())}
+    return grads, below
 
 
 def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions, coeffs: torch.Tensor,
@@ -590,7 +592,7 @@ def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions
     spikes = out
     for k in range(len(layers) - 1, -1, -1):
         layer = layers[k]
-        local, below, _ = layer_gradients(layer, trains[k], spikes, delta, o, coeffs,
+        local, below = layer_gradients(layer, trains[k], spikes, delta, o, coeffs,
                                           scale if k == len(layers) - 1 else None, need_below=k > 0)
         for name, grad in local.items():
             grads[names[id(layer.get_parameter(name))]] = grad
@@ -686,19 +688,25 @@ class STRSBP(Method):
         o = self.opts(cfg)
         if o.boost and train_size:
             add_boosting_state(model, train_size)
+        device = next(model.parameters()).device
+        reservoirs = [m for m in model.modules() if isinstance(m, STRSBPLayer) and m.kind == "reservoir"]
+        facts: dict[str, Any] = {"solve_layout": o.solve_layout if reservoirs else None,
+                                 "reservoir_topology": o.reservoir_topology if reservoirs else None,
+                                 "recurrent_connections": [int(layer.mask.sum()) for layer in reservoirs]}
+        needs_table = reservoirs or o.dadw == "strsbp" or (o.dadw == "none" and o.dadw_scope == "wgrad_only")
+        if not needs_table:  # no S_i and no reservoir: the polynomial is never read
+            model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64, device=device)
+            return {**facts, "effect_table": None}
         if o.effect_file:
             table, source = load_effect_file(Path(o.effect_file).expanduser()), f"file {o.effect_file}"
         else:
             table = effect_table(cfg.steps, o.tau_m, o.tau_s, o.t_ref, trials=o.effect_trials, seed=o.effect_seed,
                                  cache_dir=cache_dir)
             source = f"generated: {o.effect_trials} pairs per cell, seed {o.effect_seed}"
-        model.effect_coeffs = torch.as_tensor(table, dtype=torch.float64, device=next(model.parameters()).device)
+        model.effect_coeffs = torch.as_tensor(table, dtype=torch.float64, device=device)
         digest = hashlib.sha256(np.ascontiguousarray(table, dtype=np.float64).tobytes()).hexdigest()[:16]
-        reservoirs = [m for m in model.modules() if isinstance(m, STRSBPLayer) and m.kind == "reservoir"]
-        return {"effect_table": {"source": source, "sha256": digest, "rows": int(table.shape[0]),
-                                 "tau_m": o.tau_m, "tau_s": o.tau_s, "t_ref": o.t_ref, "steps": cfg.steps},
-                "solve_layout": o.solve_layout, "reservoir_topology": o.reservoir_topology,
-                "recurrent_connections": [int(layer.mask.sum()) for layer in reservoirs]}
+        return {**facts, "effect_table": {"source": source, "sha256": digest, "rows": int(table.shape[0]),
+                                          "tau_m": o.tau_m, "tau_s": o.tau_s, "t_ref": o.t_ref, "steps": cfg.steps}}
 
     def loss(self, output: torch.Tensor, labels: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
         """The logged cost: Σ over outputs of the dead-zone squared count error, mean over the batch."""
@@ -787,16 +795,6 @@ class HM2BP(STRSBP):
         "digits": {**STRSBP.recipes["digits"], "arch": "100",
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
     }
-
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0
-                ) -> dict[str, Any]:
-        if self.opts(cfg).dadw == "strsbp":
-            return super().prepare(model, cfg, cache_dir, train_size)
-        if self.opts(cfg).boost and train_size:
-            add_boosting_state(model, train_size)
-        model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64,
-                                          device=next(model.parameters()).device)  # unused without S_i
-        return {"solve_layout": None, "effect_table": None}
 
 
 __all__ = ["DADW", "SOLVE_LAYOUTS", "SPSP_KERNELS", "THRESHOLD_EPS", "TOPOLOGIES", "HM2BP", "STRSBP",

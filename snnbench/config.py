@@ -192,6 +192,14 @@ BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 
 
+def with_defaults(config: dict[str, Any], option_defaults: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config with the defaults of the fields and options added since it was recorded (a
+    record that predates a field ran at its default)."""
+    out = {**BASE_DEFAULTS, **config}
+    out["options"] = {**option_defaults, **(config.get("options") or {})}
+    return out
+
+
 def config_digest(data: dict[str, Any], exclude: tuple[str, ...] = ()) -> str:
     """The one digest of settings (16 hex digits of SHA-256 over sorted JSON), without ``exclude``:
     run ids, lineage and checkpoint keys, leaderboard grouping and data-cache keys all use it."""

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.config import BASE_DEFAULTS, ConfigError, RunConfig
+from snnbench.config import ConfigError, RunConfig, with_defaults
 from snnbench.data import prepare_data
 from snnbench.engine import RuntimeOptions, _evaluate, load_checkpoint, resolve_device
 from snnbench.files import DataContext, atomic_write_bytes
@@ -25,9 +25,8 @@ from snnbench.registry import create_dataset, create_method
 def record_config(record: dict[str, Any]) -> RunConfig:
     """The run's config, with the defaults of fields and options added since the record was made."""
     method = create_method(record["method"])
-    values = {**BASE_DEFAULTS, **record["config"]}
-    values["options"] = method.options_type.from_dict({**method.option_defaults,
-                                                        **record["config"].get("options", {})}).as_dict()
+    values = with_defaults(record["config"], method.option_defaults)
+    values["options"] = method.options_type.from_dict(values["options"]).as_dict()
     return RunConfig(**values)
 
 

@@ -41,6 +41,7 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -165,10 +166,12 @@ def _json_types(annotation: Any) -> tuple[type, ...]:
     return (int, float) if origin is float else (origin,)
 
 
+@functools.cache  # type hints are read once per dataclass, not once per curve row
 def _schema(cls: type) -> dict[str, tuple[type, ...]]:
     return {name: _json_types(kind) for name, kind in typing.get_type_hints(cls).items()}
 
 
+@functools.cache
 def _nested(cls: type) -> dict[str, tuple[type, bool]]:
     """Fields holding a dataclass (or a list of one): name → (dataclass, is_list)."""
     out = {}

@@ -130,17 +130,20 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
 
 
 # ---- records ---------------------------------------------------------------------------------------------
-def completed_records(out: Path) -> dict[str, Path]:
-    """Config hash → record path of every completed record under ``out``. The hash is of the record's
-    config with the defaults of fields and options added since it was made, so a record still matches its
-    cell after the config gained a field."""
+def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None) -> dict[str, Path]:
+    """Config hash → record path of every completed record under ``out`` (or of ``records`` already read,
+    as ``(path, record)``). The hash is of the record's config with the defaults of fields and options
+    added since it was made, so a record still matches its cell after the config gained a field."""
     from snnbench.evaluation import record_config
     from snnbench.records import read_record
 
+    if records is None:
+        paths = sorted(Path(out).rglob("*.json")) if Path(out).exists() else []
+        records = [(path, None) for path in paths]
     done: dict[str, Path] = {}
-    for path in sorted(Path(out).rglob("*.json")) if Path(out).exists() else []:
+    for path, record in records:
         try:
-            record = read_record(path)  # upgraded to the current schema
+            record = record if record is not None else read_record(path)  # upgraded to the current schema
             if not (isinstance(record, dict) and record.get("status") == "completed"):
                 continue
             done.setdefault(record_config(record).hash(), path)

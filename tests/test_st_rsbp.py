@@ -613,3 +613,18 @@ def test_reference_swap_shuffle_moves_few_positions_per_epoch_and_resumes():
     next(iter(bundle.train))  # the loader's first batch follows the swapped order of epoch 1
     expected = bundle.train.indices[swap_order(len(bundle.train.indices), 1, cfg.seed)][: cfg.batch_size]
     assert np.array_equal(bundle.train.batch_index, expected)
+
+
+def test_the_effect_table_is_prepared_exactly_when_a_rule_reads_it(tmp_path):
+    def facts(method, **sets):
+        m = create_method(method)
+        cfg = resolve_config(m, create_dataset("digits"), {}, {"effect_trials": 2, **sets})
+        net = m.build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
+        return m.prepare(net, cfg, tmp_path), net.effect_coeffs
+
+    hm2, coeffs = facts("hm2-bp")  # first order, no reservoir: S_i is never formed
+    assert hm2["effect_table"] is None and hm2["solve_layout"] is None and coeffs.abs().sum() == 0
+    ablated, coeffs = facts("hm2-bp", dadw="none", dadw_scope="wgrad_only")  # δ still divides by S_i
+    assert ablated["effect_table"]["rows"] == coeffs.shape[0] > 1 and coeffs.abs().sum() > 0
+    strsbp, _ = facts("st-rsbp")
+    assert strsbp["solve_layout"] == "reference" and strsbp["recurrent_connections"][0] > 0

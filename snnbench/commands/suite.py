@@ -97,9 +97,9 @@ def _report(suite, out: Path, console: Console) -> int:
     from snnbench import leaderboard as lb
     from snnbench import suite as suites
 
-    done = suites.completed_records(out)
-    wanted = {done[c.config.hash()] for c in suite.cells if c.config.hash() in done}
     records, _ = lb.load_records(out)
+    done = suites.completed_records(out, records)  # the records read once
+    wanted = {done[c.config.hash()] for c in suite.cells if c.config.hash() in done}
     chosen = [(path, record) for path, record in records if path in wanted]
     if not chosen:
         console.print(esc(f"no completed records of suite {suite.name} under {out}"))
