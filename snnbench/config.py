@@ -175,29 +175,69 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def hash(self) -> str:
-        """Hash of the whole resolved config (16 hex digits)."""
-        return config_digest(self.as_dict())
+        """Hash of the whole resolved config (16 hex digits; fields added late count only off their
+        :data:`LATE_FIELDS` value)."""
+        return config_digest(hashed_config(self.as_dict()))
 
     def lineage_hash(self) -> str:
         """Hash without ``epochs``: a run resumed with more epochs continues the same lineage."""
-        return config_digest(self.as_dict(), exclude=("epochs",))
+        return config_digest(hashed_config(self.as_dict()), exclude=("epochs",))
 
     def setting_hash(self) -> str:
         """Hash without ``seed``: runs that differ only in their seed are one leaderboard setting."""
-        return config_digest(self.as_dict(), exclude=("seed",))
+        return config_digest(hashed_config(self.as_dict()), exclude=("seed",))
 
 
 BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
                                  if f.default is not dataclasses.MISSING}
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 
+# Config fields and method options added after run records existed, each with the value that reproduces what
+# a run made before it did. At that value a field is left out of the config hash, so a record's
+# ``config_hash`` keeps naming its configuration as fields are added (``snnbench run --from-record``
+# reproduces it), and :func:`with_defaults` fills these values into the older records. Adding a field to
+# RunConfig or to a method's options means adding it here (tests check every committed record's hash).
+LATE_FIELDS: dict[str, Any] = {
+    "recipe": "", "normalize": "dataset", "shuffle": "permutation", "event_resize": "pil",
+    "event_stabilize": False,
+    "options.backend": "auto", "options.fc_lr_scale": 1.0,
+    "options.boost": False,  # ST-RSBP's boosting; records before it trained without
+}
+
+
+def hashed_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` without the :data:`LATE_FIELDS` that are at their late value (what the hash covers)."""
+    out = {k: v for k, v in config.items() if not (k in LATE_FIELDS and _same(v, LATE_FIELDS[k]))}
+    if isinstance(config.get("options"), dict):
+        out["options"] = {k: v for k, v in config["options"].items()
+                          if not (f"options.{k}" in LATE_FIELDS and _same(v, LATE_FIELDS[f"options.{k}"]))}
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
 
 def with_defaults(config: dict[str, Any], option_defaults: dict[str, Any]) -> dict[str, Any]:
-    """A recorded config with the defaults of the fields and options added since it was recorded (a
-    record that predates a field ran at its default)."""
-    out = {**BASE_DEFAULTS, **config}
-    out["options"] = {**option_defaults, **(config.get("options") or {})}
+    """A recorded config completed with the fields and options added since it was recorded: the
+    :data:`LATE_FIELDS` value where there is one (what the record ran with), else today's default."""
+    late = {k: v for k, v in LATE_FIELDS.items() if not k.startswith("options.")}
+    late_options = {k[len("options."):]: v for k, v in LATE_FIELDS.items()
+                    if k.startswith("options.") and k[len("options."):] in option_defaults}
+    out = {**BASE_DEFAULTS, **late, **config}
+    out["options"] = {**option_defaults, **late_options, **(config.get("options") or {})}
     return out
+
+
+def record_config(record: dict[str, Any]) -> RunConfig:
+    """The config a run record ran with, completed by :func:`with_defaults` and validated by its method's
+    options (``snnbench run --from-record`` re-runs it; its hash is the record's ``config_hash``)."""
+    from snnbench.registry import create_method
+
+    method = create_method(record["method"])
+    values = with_defaults(record["config"], method.option_defaults)
+    values["options"] = method.options_type.from_dict(values["options"]).as_dict()
+    return RunConfig(**values)
 
 
 def config_digest(data: dict[str, Any], exclude: tuple[str, ...] = ()) -> str:

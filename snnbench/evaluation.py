@@ -13,21 +13,13 @@ from typing import Any
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.config import ConfigError, RunConfig, with_defaults
+from snnbench.config import ConfigError, record_config
 from snnbench.data import prepare_data
 from snnbench.engine import RuntimeOptions, _evaluate, load_checkpoint, resolve_device
 from snnbench.files import DataContext, atomic_write_bytes
 from snnbench.kernels import bind_backends
 from snnbench.records import read_record, record_checkpoint, validate_record
 from snnbench.registry import create_dataset, create_method
-
-
-def record_config(record: dict[str, Any]) -> RunConfig:
-    """The run's config, with the defaults of fields and options added since the record was made."""
-    method = create_method(record["method"])
-    values = with_defaults(record["config"], method.option_defaults)
-    values["options"] = method.options_type.from_dict(values["options"]).as_dict()
-    return RunConfig(**values)
 
 
 def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, write: bool = True

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.config import config_digest, resolve_config, with_defaults
+from snnbench.config import config_digest, hashed_config, resolve_config, with_defaults
 from snnbench.metrics import METRICS_CONVENTION, activation_sparsity
 from snnbench.plots import pareto_front
 from snnbench.records import read_record, validate_record
@@ -237,8 +237,9 @@ def _recipe_config(method: str, dataset: str, recipe: str) -> Any:
 
 def _setting(record: dict) -> str:
     """A digest of the whole config without the seed: runs that differ in anything else never share a row.
-    A field a record predates counts at its default (no record before event_resize resized frames)."""
-    return config_digest(with_defaults(record["config"], _option_defaults(record["method"])), exclude=("seed",))
+    A field a record predates counts at the value it ran with (:data:`snnbench.config.LATE_FIELDS`)."""
+    config = with_defaults(record["config"], _option_defaults(record["method"]))
+    return config_digest(hashed_config(config), exclude=("seed",))
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,6 +1,6 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 4; older records are upgraded on read by :func:`upgrade_record`). The
+Schema (``schema_version`` 5; older records are upgraded on read by :func:`upgrade_record`). The
 types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
 :func:`validate_record` are derived. Top-level fields:
 
@@ -9,7 +9,9 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
 - ``method``, ``dataset`` (registry names), ``dataset_info`` (variant, exactness, file md5s, encoding,
   split sizes), ``arch`` (as given), ``arch_resolved`` (the parsed plan), ``steps`` (T), ``epochs``
   (epochs run), ``seed``;
-- ``config`` (the fully resolved :class:`~snnbench.config.RunConfig`), ``config_hash``;
+- ``config`` (the fully resolved :class:`~snnbench.config.RunConfig`), ``config_hash`` (its
+  :meth:`~snnbench.config.RunConfig.hash`: fields added after the record stay out of it, so
+  ``snnbench run --from-record`` reproduces it);
 - ``curves``: one entry per epoch with ``epoch``, ``train_loss``, ``train_acc``, ``val_acc``
   (null without a validation split), ``test_acc``, ``epoch_time_s``, ``lr``;
 - ``results``: ``best_val_epoch`` (1-based), ``test_acc_at_best_val`` (snnbench's headline),
@@ -58,7 +60,7 @@ from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 STATUSES = ("completed", "stopped", "failed")
 Number = float  # a JSON number: an int is accepted where a float is declared
@@ -234,8 +236,8 @@ def _check(data: dict, schema: dict[str, tuple[type, ...]], prefix: str) -> list
 
 def upgrade_record(record: dict, path: Path | None = None) -> dict:
     """Bring a record to the current schema, one version step at a time (like a storage migration); a
-    no-op for a current record. Each step is written out below; ``config_hash`` is always kept: it
-    names the config that ran."""
+    no-op for a current record. Each step is written out below. ``config_hash`` names the config that
+    ran; it was re-derived once, in schema 5 (the hash rule that keeps it stable as fields are added)."""
     if not isinstance(record, dict):
         return record
     while isinstance(record.get("schema_version"), int) and record["schema_version"] in _UPGRADES:
@@ -310,7 +312,27 @@ def _upgrade_3_to_4(record: dict) -> dict:
     return {**record, "time_scaling": record.get("time_scaling", []), "schema_version": 4}
 
 
-_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
+def _upgrade_4_to_5(record: dict) -> dict:
+    """``config_hash`` under the hash rule of schema 5: the config completed with the fields added since
+    the record (at the values it ran with, :data:`snnbench.config.LATE_FIELDS`) and hashed without the
+    late fields at those values, so a re-run from the record has the same hash and later fields never
+    change it again. The hash the run was made with stays in ``tags.config_hash_v4``. A record whose
+    method this install lacks, or whose config no longer validates, keeps its hash."""
+    from snnbench.config import ConfigError, record_config
+    from snnbench.registry import UnknownNameError
+
+    out = {**record, "schema_version": 5}
+    try:
+        new = record_config(record).hash()
+    except (UnknownNameError, ConfigError, KeyError, TypeError):
+        return out
+    if new != record.get("config_hash"):
+        out["tags"] = {**(record.get("tags") or {}), "config_hash_v4": record.get("config_hash")}
+        out["config_hash"] = new
+    return out
+
+
+_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5}
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:

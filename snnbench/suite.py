@@ -134,7 +134,7 @@ def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None)
     """Config hash → record path of every completed record under ``out`` (or of ``records`` already read,
     as ``(path, record)``). The hash is of the record's config with the defaults of fields and options
     added since it was made, so a record still matches its cell after the config gained a field."""
-    from snnbench.evaluation import record_config
+    from snnbench.config import record_config
     from snnbench.records import read_record
 
     if records is None:

@@ -36,9 +36,9 @@ def test_from_record_reruns_the_same_configuration(tmp_path):
     (record_path,) = out.glob("*.json")
     record = json.loads(record_path.read_text())
     shown = json.loads(_cli("run", "--from-record", str(record_path), "--print-config").stdout)
-    from snnbench.config import config_digest
+    from snnbench.config import config_digest, hashed_config
 
-    assert config_digest(shown) == record["config_hash"]
+    assert config_digest(hashed_config(shown)) == record["config_hash"]
     assert _cli("run", "--from-record", str(record_path), "--epochs", "3").returncode == 2  # as it is, or not
     again = _cli("run", "--from-record", str(record_path), "--out", str(tmp_path / "again"))
     assert again.returncode == 0, again.stderr[-1000:]
@@ -46,6 +46,51 @@ def test_from_record_reruns_the_same_configuration(tmp_path):
     new = json.loads(new_path.read_text())
     assert new["config_hash"] == record["config_hash"] and new["tags"]["from_record"] == record["run_id"]
     assert new["results"]["test_acc_last"] == pytest.approx(record["results"]["test_acc_last"])  # deterministic
+
+
+def test_every_committed_record_reproduces_its_config_hash():
+    """The leaderboard's records (some predate fields added since, e.g. ``shuffle`` or ST-RSBP's ``boost``)
+    re-run from their record with the hash they carry; one goes through the CLI."""
+    from pathlib import Path
+
+    from snnbench.config import record_config
+    from snnbench.records import read_record
+
+    paths = sorted(Path("leaderboards/runs").glob("*.json"))
+    assert len(paths) >= 10
+    for path in paths:
+        record = read_record(path)
+        assert record_config(record).hash() == record["config_hash"], path.name
+    shown = _cli("run", "--from-record", str(paths[0]), "--print-config")
+    assert shown.returncode == 0 and f"config hash {read_record(paths[0])['config_hash']}" in shown.stderr
+
+
+def test_a_field_added_later_leaves_old_hashes_alone():
+    """A config without a late field (an older record's) completes to the same hash as today's config at
+    the field's late value; off that value the field counts; the schema-5 upgrade keeps the run's own
+    hash in ``tags.config_hash_v4``."""
+    from snnbench.config import LATE_FIELDS, RunConfig, config_digest, record_config, resolve_config, with_defaults
+    from snnbench.records import upgrade_record
+    from snnbench.registry import create_dataset, create_method
+
+    cfg = resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"boost": False})
+    old = cfg.as_dict()
+    for key in LATE_FIELDS:
+        if key.startswith("options."):
+            old["options"].pop(key.split(".", 1)[1], None)
+        else:
+            old.pop(key)
+    record = {"method": "st-rsbp", "config": old}
+    assert record_config(record).hash() == cfg.hash()
+    boosted = resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"boost": True})
+    assert boosted.hash() != cfg.hash()  # today's default is not the late value: it counts
+    assert with_defaults(old, create_method("st-rsbp").option_defaults)["options"]["boost"] is False
+    full = cfg.as_dict()  # schema 4 hashed every field
+    v4 = {"schema_version": 4, "method": "st-rsbp", "config": full, "config_hash": config_digest(full), "tags": {}}
+    v5 = upgrade_record(v4)
+    assert v5["schema_version"] == 5 and v5["config_hash"] == cfg.hash() != config_digest(full)
+    assert v5["tags"]["config_hash_v4"] == config_digest(full)
+    assert RunConfig(**record_config(v5).as_dict()).hash() == v5["config_hash"]
 
 
 def test_bare_snnbench_prints_help_and_version_exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     tags that name where it came from."""
     flags, sets = run_flags(args), parse_sets(args.set)
     if args.from_record:
-        from snnbench.evaluation import record_config
+        from snnbench.config import record_config
         from snnbench.records import read_record
 
         given = [k for k, v in flags.items() if v is not None] + list(sets) + (["config"] if args.config else [])
@@ -75,6 +76,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     cfg, origin = resolve_run_config(args)
     if args.print_config:
         print(json.dumps(cfg.as_dict(), indent=1, sort_keys=True))
+        print(f"config hash {cfg.hash()}", file=sys.stderr)
         return 0
     runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]), tags=origin)
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
