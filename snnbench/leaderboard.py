@@ -32,6 +32,7 @@ import io
 import json
 import math
 import re
+import shlex
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -115,6 +116,10 @@ class Row:
                                            if comparable and self.max_test else None),
             "published_note": None if not pub or comparable else "budget differs",
         }
+
+    def reproduce(self) -> list[str]:
+        """One command per seed that re-runs this row's configuration exactly (``run --from-record``)."""
+        return [f"snnbench run --from-record {shlex.quote(run)}" for run in self.runs]
 
     def comparable(self, pub: dict) -> bool:
         """A published number gets a difference only for the same recipe (a TIT stage included), the
@@ -416,7 +421,8 @@ def to_csv(rows: list[Row]) -> str:
 
 
 def to_json(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
-    return json.dumps({"rows": [{**numeric_summary(r), "runs": r.runs, "seeds_list": r.seeds} for r in rows],
+    return json.dumps({"rows": [{**numeric_summary(r), "runs": r.runs, "seeds_list": r.seeds,
+                                  "reproduce": r.reproduce()} for r in rows],
                        "skipped": [{"path": str(p), "reason": why} for p, why in skipped]}, indent=1)
 
 

@@ -74,7 +74,9 @@ table.board td{padding:4px 7px;border-bottom:1px solid #eee;white-space:nowrap}
 table.board td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700}
 .extra{display:none}body.all .extra{display:table-cell}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
-.small{font-size:11px;color:#666}figure{margin:18px 0}figure img{max-width:100%;border:1px solid #eee}
+.small{font-size:11px;color:#666}details.repro summary{font-size:11px;color:#555;cursor:pointer}
+code.cmd{display:block;font-size:11px;white-space:nowrap;user-select:all}
+figure{margin:18px 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:13px;color:#555}.left{color:#a00}
 """
 
@@ -137,6 +139,8 @@ def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figur
             run_ids = {Path(run).stem for run in row.runs}
             links += "".join(f" <a href='#{html.escape(f.path.stem)}'>firing</a>" for f in figures
                              if f.run_id and f.run_id in run_ids)
+            commands = "".join(f"<code class='cmd'>{html.escape(c)}</code>" for c in row.reproduce())
+            links += f"<details class='repro'><summary>reproduce</summary>{commands}</details>"
             cells.append(f"<td data-v='{len(row.runs)}'>{links}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
         shown_figures = "".join(

@@ -102,7 +102,20 @@ def test_page_of_the_committed_records_in_a_real_browser(tmp_path):
         for dataset in {r.dataset for r in rows}:
             assert page.locator(f"section[id='{dataset}'] table.board tbody tr").count() >= 1
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        first = page.locator("details.repro").first  # each row names the commands that re-run it
+        assert not first.locator("code.cmd").first.is_visible()
+        first.locator("summary").click()
+        command = first.locator("code.cmd").first.inner_text()
         browser.close()
+    import shlex
+
+    from snnbench.config import record_config
+    from snnbench.records import read_record
+
+    words = shlex.split(command)
+    assert words[:3] == ["snnbench", "run", "--from-record"]
+    record = read_record(Path(words[3]))
+    assert record_config(record).hash() == record["config_hash"]
 
 
 def test_console_table_fits_100_columns(board, tmp_path):
