@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import ConfigError, RunConfig, resolve_config
+from snnbench.logs import route_optuna_logging
 from snnbench.registry import UnknownNameError, create_dataset, create_method
 
 MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set"}
@@ -209,7 +210,7 @@ def open_queue_storage(url: str, out: Path) -> Any:
 def _open_study(suite: Suite, url: str, out: Path, create: bool = True) -> Any:
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    route_optuna_logging()
     storage = open_queue_storage(url, out)
     name = f"suite-{suite.name}-{suite.digest()}"
     if not create:

@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import TOP_LEVEL_KEYS, ConfigError, RunConfig, resolve_config
+from snnbench.logs import route_optuna_logging
 from snnbench.records import DEFAULT_RUNS
 from snnbench.registry import create_dataset, create_method
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 OBJECTIVES = ("accuracy", "accuracy,time")
+METRIC_NAMES = {"accuracy": ["val_acc"], "accuracy,time": ["val_acc", "train_time_s"]}
 KINDS = ("float", "log", "int")
 GRID_POINTS = 3  # grid sampler: points per continuous dimension
 
@@ -191,6 +193,7 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
     """Create or resume the study; refuse one made for another method, dataset or objective."""
     import optuna
 
+    route_optuna_logging()
     method = create_method(spec.method)
     dims = parse_space(method, spec.space)
     create_dataset(spec.dataset)  # an unknown dataset fails here, before any storage is touched
@@ -220,6 +223,9 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
     if existing is None:
         for key, value in {"method": spec.method, "dataset": spec.dataset, "objective": spec.objective}.items():
             study.set_user_attr(key, value)
+        with warnings.catch_warnings():  # set_metric_names is marked experimental in Optuna 4
+            warnings.simplefilter("ignore")
+            study.set_metric_names(METRIC_NAMES[spec.objective])  # the dashboard's labels
         first = {d.name: _value(recipe, d.name) for d in dims}
         if all(d.low <= first[d.name] <= d.high for d in dims):
             study.enqueue_trial(first)  # the published recipe is the first trial
@@ -267,7 +273,7 @@ def run_study(spec: TuneSpec, report: Any = None, on_trial: Any = None, study: A
     it from ``spec``); returns it."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    route_optuna_logging()
     study = study if study is not None else load_study(spec)
     dims = parse_space(create_method(spec.method), spec.space)
     # only finished trials count (a dead worker's RUNNING trial never does; the heartbeat fails it)
@@ -324,6 +330,7 @@ def study_report(study: Any, top: int = 5) -> dict[str, Any]:
         except (RuntimeError, ValueError, ZeroDivisionError):
             importances = {}
     return {"study": study.study_name, "attrs": study.user_attrs, "counts": counts,
+            "metric_names": list(study.metric_names or ["value"] * len(study.directions)),
             "best": [{"number": t.number, "values": t.values, "params": t.params,
                       "record": t.user_attrs.get("record")} for t in best],
             "importances": importances, "pareto": len(study.directions) > 1}

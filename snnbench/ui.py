@@ -12,7 +12,8 @@ from rich.markup import escape as esc
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-__all__ = ["RichProgress", "TuneView", "esc", "print_study_report", "run_summary", "table"]
+__all__ = ["PlainProgress", "RichProgress", "TuneLines", "TuneView", "epoch_line", "esc", "print_study_report",
+           "progress_for", "run_summary", "table", "tune_view"]
 
 
 def table(title: str, columns: tuple[str, ...] | list[str], **column_options: Any) -> Table:
@@ -46,9 +47,35 @@ class RichProgress:
     def end_epoch(self, row: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.stop()
-        val = f"{row['val_acc']:.2f}%" if row["val_acc"] is not None else "-"
-        self.console.print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  train {row['train_acc']:.2f}%  "
-                           f"val {val}  test {row['test_acc']:.2f}%  ({row['epoch_time_s']:.1f} s)")
+        self.console.print(epoch_line(row), highlight=False)
+
+
+class PlainProgress:
+    """One plain line per finished epoch, flushed: what a log file (SLURM) should hold (no bars, no
+    blank lines, no wrapping)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+    def start_epoch(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def advance(self, loss: float, accuracy: float, samples_per_s: float) -> None: ...
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        self.console.print(epoch_line(row), highlight=False)
+        self.console.file.flush()
+
+
+def epoch_line(row: dict[str, Any]) -> str:
+    val = f"{row['val_acc']:.2f}%" if row["val_acc"] is not None else "-"
+    return (f"epoch {row['epoch']}: loss {row['train_loss']:.4f}  train {row['train_acc']:.2f}%  val {val}  "
+            f"test {row['test_acc']:.2f}%  ({row['epoch_time_s']:.1f} s)")
+
+
+def progress_for(console: Console, verbosity: int = 0) -> RichProgress | PlainProgress | None:
+    """A progress bar on a terminal, plain epoch lines otherwise, nothing with ``--quiet``."""
+    if verbosity < 0:
+        return None
+    return RichProgress(console) if console.is_terminal else PlainProgress(console)
 
 
 def run_summary(record: dict[str, Any]) -> Table:
@@ -108,22 +135,82 @@ class TuneView:
         state = trial.state.name.lower()
         if state in self.counts:
             self.counts[state] += 1
-        if trial.values and (self.best is None or trial.values[0] > self.best):
-            self.best = trial.values[0]
+        self.best = study_best(study, self.best, trial)
         if self._live is not None:
             self._live.update(self.render())
 
 
+class TuneLines:
+    """What :class:`TuneView` shows, as plain lines for a log file: one per finished trial (state, value,
+    parameters, the best so far); with ``-v`` one per epoch too."""
+
+    def __init__(self, console: Console, spec: Any, verbosity: int = 0) -> None:
+        self.console, self.spec, self.verbosity = console, spec, verbosity
+        self.best: float | None = None
+
+    def live(self) -> Any:
+        import contextlib
+
+        self.console.print(f"tuning {self.spec.method} on {self.spec.dataset} (study {self.spec.study_name})",
+                           highlight=False)
+        return contextlib.nullcontext()
+
+    def epoch(self, number: int, epoch: int, epochs: int, row: dict[str, Any]) -> None:
+        if self.verbosity > 0:
+            self.console.print(f"trial {number} epoch {epoch}/{epochs}: val {row.get('val_acc') or 0:.2f}%",
+                               highlight=False)
+
+    def trial(self, study: Any, trial: Any) -> None:
+        self.best = study_best(study, self.best, trial)
+        values = " ".join(f"{name} {v:.4g}" for name, v in zip(_metric_names(study), trial.values or [],
+                                                                  strict=False))
+        best = f"{self.best:.2f}" if self.best is not None else "-"
+        self.console.print(f"trial {trial.number} {trial.state.name.lower()}: {values or '-'}  "
+                           f"{_params_text(trial.params)}  (best {best})", highlight=False)
+        self.console.file.flush()
+
+
+def study_best(study: Any, best: float | None, trial: Any) -> float | None:
+    """The best (first) objective value so far: the study's, trials of earlier calls included."""
+    if len(study.directions) == 1:
+        try:
+            return float(study.best_value)
+        except ValueError:  # no completed trial yet
+            return best
+    if trial.values and (best is None or trial.values[0] > best):
+        return trial.values[0]
+    return best
+
+
+def _metric_names(study: Any) -> list[str]:
+    return list(study.metric_names or ["value"] * len(study.directions))
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def tune_view(console: Console, spec: Any, verbosity: int = 0) -> TuneView | TuneLines:
+    """The live table on a terminal, plain lines otherwise (``--quiet``: the console prints nothing)."""
+    return TuneView(console, spec) if console.is_terminal else TuneLines(console, spec, verbosity)
+
+
 def print_study_report(report: dict[str, Any], console: Console) -> None:
-    """A study's counts, its best trials (or Pareto front) and the parameter importances."""
-    counts = ", ".join(f"{k} {v}" for k, v in report["counts"].items())
-    console.print(f"study [bold]{esc(str(report['study']))}[/] ({esc(str(report['attrs']))}): {esc(counts)}")
+    """A study's attributes and counts, its best trials (or Pareto front) and the parameter importances,
+    as tables."""
+    about = table(f"study {report['study']}", ("field", "value"))
+    for key, value in {**report["attrs"], **report["counts"]}.items():
+        about.add_row(esc(str(key)), esc(str(value)))
+    console.print(about)
     title = "Pareto front (val acc up, train time down)" if report["pareto"] else "best trials"
-    out = table(title, ("trial", "values", "params", "record"), overflow="fold")
+    out = table(title, ("trial", ", ".join(report["metric_names"]), "params", "record"), overflow="fold")
     for t in report["best"]:
         values = ", ".join(f"{v:.3g}" for v in t["values"] or [])
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+        params = _params_text(t["params"])
         out.add_row(str(t["number"]), esc(values), esc(params), esc(str(t["record"] or "-")))
     console.print(out)
     if report["importances"]:
-        console.print("importances: " + esc(", ".join(f"{k} {v:.2f}" for k, v in report["importances"].items())))
+        weights = table("parameter importances (fANOVA)", ("parameter", "importance"))
+        for name, value in report["importances"].items():
+            weights.add_row(esc(name), f"{value:.2f}")
+        console.print(weights)

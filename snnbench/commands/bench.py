@@ -9,11 +9,14 @@ from typing import Any
 
 from rich.console import Console
 
-from snnbench.commands.common import split_list
+from snnbench.commands.common import add_device_option, split_list
 from snnbench.config import ConfigError, parse_sets
 from snnbench.ui import esc, table
 
 HELP = "time a training step of each method and of peer libraries, side by side"
+EXAMPLES = """\
+  snnbench bench --cases mnist --methods tsslbp,stbp --peers none
+  snnbench bench --cases nmnist-t30 --sweep-steps 10,30,100"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,9 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch | installed | none")
     p.add_argument("--profile", type=int, default=0, metavar="ROWS",
                    help="instead of timing, print the top ROWS kernels of one step of each method")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=10)
+    add_device_option(p)
+    p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
+    p.add_argument("--repeats", type=int, default=10, help="timed steps (the median is reported)")
     p.add_argument("--sweep-steps", dest="sweep_steps", help="comma-separated T values: sweep T on each case")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option for the benchmark, e.g. tsslbp.backend=torch")

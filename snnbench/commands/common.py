@@ -6,31 +6,59 @@ import argparse
 import os
 from typing import Any
 
+from snnbench.records import DEFAULT_RUNS
+
 DEFAULT_METHOD = "stbp"
 DEFAULT_DATASET = "digits"
 RUN_FLAGS = ("recipe", "arch", "steps", "epochs", "batch_size", "lr", "seed", "max_train_samples",
              "max_test_samples", "init_from")
 
 
+def registry_names(kind: str) -> Any:
+    """A callable listing the registered ``kind`` names, attached to an option as ``valid_names``: the help
+    (and the completion script) lists them, loading the registry only when it is shown."""
+    from snnbench import registry
+
+    return registry.list_methods if kind == "method" else registry.list_datasets
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """Where dataset files are looked for (``snnbench data list`` shows what each holds)."""
+    p.add_argument("--data-dir", help="cache folder (default: $SNNBENCH_DATA or ~/.cache/snnbench)")
+    p.add_argument("--mirror", help="read-only local mirror folder(s), separated by ':' (default: $SNNBENCH_MIRROR)")
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """The method, dataset, recipe overrides, device and data folders of a training command."""
-    p.add_argument("--method", default=DEFAULT_METHOD, help=f"learning rule (default {DEFAULT_METHOD})")
-    p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (default {DEFAULT_DATASET})")
+    p.add_argument("--method", default=DEFAULT_METHOD, metavar="NAME", help="learning rule"
+                   ).valid_names = registry_names("method")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, metavar="NAME", help="dataset"
+                   ).valid_names = registry_names("dataset")
     p.add_argument("--recipe", help="another published recipe for this dataset (see `snnbench list recipes`)")
     p.add_argument("--arch", help="architecture: a named network or notation like 15C5-P2-40C5-P2-300")
-    p.add_argument("--steps", type=int, help="number of time steps T")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", help="cache folder (default $SNNBENCH_DATA or ~/.cache/snnbench)")
-    p.add_argument("--mirror", help="read-only local mirror folder(s) (default $SNNBENCH_MIRROR)")
-    p.add_argument("--max-train-samples", type=int, dest="max_train_samples")
-    p.add_argument("--max-test-samples", type=int, dest="max_test_samples")
+    p.add_argument("--steps", type=int, help="number of time steps T (default: the recipe's)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the recipe's)")
+    p.add_argument("--batch-size", type=int, dest="batch_size", help="batch size (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
+    p.add_argument("--seed", type=int, help="seed of the weights and the data order (default: the recipe's)")
+    add_device_option(p)
+    add_data_options(p)
+    p.add_argument("--max-train-samples", type=int, dest="max_train_samples",
+                   help="use at most N training samples (default: all)")
+    p.add_argument("--max-test-samples", type=int, dest="max_test_samples",
+                   help="use at most N test samples (default: all)")
     p.add_argument("--init-from", dest="init_from", help="start from a checkpoint (.pt) or run record (.json)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any recipe field")
-    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", "leaderboards/runs"), help="record folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config field or method option (repeatable), e.g. --set threshold=0.5")
+    add_out_option(p)
+
+
+def add_out_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", DEFAULT_RUNS), help="record folder ($SNNBENCH_OUT)")
 
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:

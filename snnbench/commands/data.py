@@ -6,18 +6,22 @@ import argparse
 
 from rich.console import Console
 
+from snnbench.commands.common import add_data_options
 from snnbench.files import DataContext, DataFileError, resolve
 from snnbench.registry import create_dataset
 from snnbench.ui import esc
 
 HELP = "check or fetch dataset files"
+EXAMPLES = """\
+  snnbench data list
+  snnbench data check mnist
+  snnbench data fetch fashion-mnist --data-dir /scratch/snnbench"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["check", "fetch"])
     p.add_argument("dataset")
-    p.add_argument("--data-dir")
-    p.add_argument("--mirror")
+    add_data_options(p)
 
 
 def run(args: argparse.Namespace, console: Console) -> int:

@@ -7,18 +7,19 @@ from pathlib import Path
 
 from rich.console import Console
 
-from snnbench.commands.common import split_list
+from snnbench.commands.common import add_data_options, add_device_option, split_list
 from snnbench.ui import esc, table
 
 HELP = "evaluate a trained run at other numbers of time steps T (stored in its record)"
+EXAMPLES = """\
+  snnbench eval leaderboards/runs/RUN.json --steps 1,2,4,8"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("record", help="a run record (.json) whose checkpoint is present")
     p.add_argument("--steps", required=True, help="comma-separated T values, e.g. 1,2,4,8")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", help="cache folder (default $SNNBENCH_DATA or ~/.cache/snnbench)")
-    p.add_argument("--mirror", help="read-only local mirror folder(s) (default $SNNBENCH_MIRROR)")
+    add_device_option(p)
+    add_data_options(p)
     p.add_argument("--no-write", action="store_true", help="print only; leave the record as it is")
 
 

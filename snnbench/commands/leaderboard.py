@@ -10,6 +10,9 @@ from rich.console import Console
 from snnbench.ui import esc, table
 
 HELP = "aggregate run records into the leaderboard (table, files, plots)"
+EXAMPLES = """\
+  snnbench leaderboard                            # table, and LEADERBOARD.md, leaderboard.html, csv, json
+  snnbench leaderboard --dataset mnist --format csv --no-files"""
 FORMATS = ("md", "html", "csv", "json")
 # the console gets the columns that decide a comparison (--columns picks others); the files have all of them
 CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "device", "seeds", "accuracy", "train time",

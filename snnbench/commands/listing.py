@@ -11,11 +11,15 @@ from snnbench.registry import DATASETS, METHODS, create_dataset, create_method
 from snnbench.ui import esc, table
 
 HELP = "list methods, datasets, architectures, recipes, suites and bench cases"
+EXAMPLES = """\
+  snnbench list methods
+  snnbench list recipes --method tsslbp
+  snnbench list datasets"""
 WHAT = ("all", "methods", "datasets", "archs", "recipes", "suites", "cases")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", default="all", choices=WHAT, help="what to list (default: all)")
+    p.add_argument("what", nargs="?", default="all", choices=WHAT, help="what to list")
     p.add_argument("--method", help="only this method's recipes")
 
 

@@ -14,9 +14,15 @@ from rich.console import Console
 from snnbench.commands.common import add_run_options, run_flags, runtime_of
 from snnbench.config import ConfigError, parse_sets, resolve_config
 from snnbench.registry import create_dataset, create_method
-from snnbench.ui import RichProgress, esc, run_summary
+from snnbench.ui import esc, progress_for, run_summary
 
 HELP = "train one method on one dataset and write a run record"
+EXAMPLES = """\
+  snnbench run                                   # STBP on the 8x8 digits, under a minute on a CPU
+  snnbench run --method tsslbp --dataset mnist --epochs 2
+  snnbench run --method tet --set lam=0.1 --print-config
+  snnbench run --config exp.toml --seed 1
+  snnbench run --from-record leaderboards/runs/RUN.json"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -81,8 +87,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
     runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]), tags=origin)
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
-                  f"(config {cfg.hash()})")
-    record, path = train(cfg, runtime, progress=RichProgress(console))
+                  f"(config {cfg.hash()})", highlight=False)
+    record, path = train(cfg, runtime, progress=progress_for(console, args.verbosity))
     console.print(run_summary(record))
-    console.print(f"record: {esc(str(path))}")
+    print(f"record: {path}", flush=True)  # also under --quiet: the one result line
     return 0

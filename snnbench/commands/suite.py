@@ -4,16 +4,21 @@ report it as the leaderboard restricted to its records (see :mod:`snnbench.suite
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from rich.console import Console
 
+from snnbench.commands.common import add_data_options, add_device_option, add_out_option
 from snnbench.ui import esc, table
 
 HELP = "run, inspect or report a benchmark suite (suites/*.toml)"
+EXAMPLES = """\
+  snnbench suite list
+  snnbench suite run smoke
+  snnbench suite status smoke
+  snnbench suite report smoke"""
 ACTIONS = ("run", "status", "report", "list")
 
 
@@ -22,12 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("suite", nargs="?", default="", help="a shipped suite name (see `snnbench suite list`) or a file")
     p.add_argument("--jobs", type=int, default=1, help="workers on this machine (>1: their times are not used)")
     p.add_argument("--storage", default="", help="the cell queue: an Optuna storage URL (postgresql+psycopg://..., "
-                                                 "mysql://..., sqlite:///...) or journal:PATH; default SQLite "
-                                                 "suites.db in --out")
-    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", "leaderboards/runs"), help="record folder")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--data-dir", help="cache folder (default $SNNBENCH_DATA or ~/.cache/snnbench)")
-    p.add_argument("--mirror", help="read-only local mirror folder(s) (default $SNNBENCH_MIRROR)")
+                                                 "mysql://..., sqlite:///...) or journal:PATH (default: SQLite "
+                                                 "suites.db in --out)")
+    add_out_option(p)
+    add_device_option(p)
+    add_data_options(p)
     p.add_argument("--shared-device", action="store_true", help=argparse.SUPPRESS)  # set for --jobs workers
 
 
