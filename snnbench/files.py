@@ -1,18 +1,29 @@
 """Resolve dataset files: cache dir, then local mirrors, then the official URL; always md5-checked.
 
-A mirror is read in place and never written to. Downloads land in a temporary file in the cache
-and are renamed into place only after their md5 matches, so nothing partial is ever left behind.
+A mirror is read in place and never written to. A download goes to ``.<name>.part`` in the cache,
+with a User-Agent, retries with exponential backoff, and a resume of the partial file (an HTTP
+``Range`` request) where the server allows it, on a later try or a later run; only a file whose md5
+matches is renamed into place, so no partial or corrupt file is ever taken for the real one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger("snnbench.files")
+RETRIES = 4  # attempts per download
+BACKOFF_S = 2.0  # seconds before the second attempt, doubled after each failure
+CHUNK = 1 << 20
 
 
 class DataFileError(RuntimeError):
@@ -58,11 +69,19 @@ def md5sum(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def candidates(file: RemoteFile, ctx: DataContext) -> list[tuple[str, Path]]:
+    """Where ``file`` is looked for, in order: ``("cache", path)`` (where a download lands), then each
+    ``("mirror", path)``."""
+    return ([("cache", ctx.cache_dir / "raw" / file.mirror_subdir / file.name)]
+            + [("mirror", m / file.mirror_subdir / file.name) for m in ctx.mirrors])
+
+
 def resolve(file: RemoteFile, ctx: DataContext, dataset: str) -> Path:
     """Return a verified local path for ``file``, downloading into the cache if needed."""
     looked: list[str] = []
-    cached = ctx.cache_dir / "raw" / file.mirror_subdir / file.name
-    for kind, path in [("cache", cached)] + [("mirror", m / file.mirror_subdir / file.name) for m in ctx.mirrors]:
+    places = candidates(file, ctx)
+    cached = places[0][1]
+    for kind, path in places:
         if not path.is_file():
             looked.append(f"{kind} {path} (missing)")
             continue
@@ -72,33 +91,112 @@ def resolve(file: RemoteFile, ctx: DataContext, dataset: str) -> Path:
         looked.append(f"{kind} {path} (md5 {actual}: corrupt, refused)")
     if ctx.download and file.url:
         try:
-            return _download(file, cached)
+            return download(file, cached)
         except (urllib.error.URLError, OSError, DataFileError) as err:
             looked.append(f"url {file.url} ({err})")
     elif file.url:
         looked.append(f"url {file.url} (downloads disabled)")
+    fetch = f"snnbench data fetch {dataset}"
     raise DataFileError(
         f"{dataset}: no valid copy of {file.name!r} (expected md5 {file.md5}); looked at:\n  - "
         + "\n  - ".join(looked)
-        + "\nPoint --mirror (or SNNBENCH_MIRROR) at a folder holding "
-        + f"{file.mirror_subdir}/{file.name}, or run on a machine that can reach the URL.")
+        + (f"\nFetch it with `{fetch}` (same --data-dir) where the URL is reachable, or point" if file.url
+           else "\nPoint")
+        + f" --mirror (or SNNBENCH_MIRROR) at a folder holding {file.mirror_subdir}/{file.name}"
+        + " (`snnbench data list` shows where every dataset's files were found).")
 
 
-def _download(file: RemoteFile, target: Path) -> Path:
+Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
+
+
+def download(file: RemoteFile, target: Path, progress: Progress | None = None, retries: int = RETRIES,
+             backoff_s: float = BACKOFF_S) -> Path:
+    """Fetch ``file.url`` into ``target`` through ``.<name>.part``, resuming it where the server honours
+    ``Range``; up to ``retries`` attempts, waiting ``backoff_s``, then twice as long...; md5-checked before
+    the rename. ``progress`` (default: a bar on a terminal, log lines otherwise) gets the bytes so far."""
+    import fcntl
+
+    from snnbench import __version__
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(file.url, timeout=60) as response:
-            while block := response.read(1 << 22):
-                out.write(block)
-        actual = md5sum(tmp)
+    part = target.parent / f".{file.name}.part"
+    progress = progress or _default_progress(file.name)
+    with open(target.parent / f".{file.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process downloads a file; the others wait for its result
+        if target.is_file() and md5sum(target) == file.md5:
+            return target
+        for attempt in range(1, retries + 1):
+            try:
+                _fetch(file.url, part, progress, f"snnbench/{__version__} (+https://pypi.org/project/snnbench)")
+                break
+            except (urllib.error.URLError, OSError) as err:
+                if isinstance(err, urllib.error.HTTPError) and err.code in (400, 401, 403, 404, 410):
+                    raise  # no retry changes the answer
+                if attempt == retries:
+                    raise
+                wait = backoff_s * 2 ** (attempt - 1)
+                log.warning("%s: attempt %d/%d failed (%s); retrying in %.0f s, resuming at %d bytes", file.name,
+                            attempt, retries, err, wait, part.stat().st_size if part.exists() else 0)
+                time.sleep(wait)
+        actual = md5sum(part)
         if actual != file.md5:
+            part.unlink()
             raise DataFileError(f"downloaded md5 {actual} does not match")
-        os.replace(tmp, target)
+        os.chmod(part, 0o666 & ~_umask())
+        os.replace(part, target)
         return target
-    finally:
-        tmp.unlink(missing_ok=True)
+
+
+def _fetch(url: str, part: Path, progress: Progress, agent: str) -> None:
+    """Append the rest of ``url`` to ``part`` (all of it when the server ignores the range)."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": agent, **({"Range": f"bytes={have}-"} if have else {})}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # the partial file is already whole (or longer): let the md5 decide
+            return
+        raise
+    with response:
+        resumed = have and response.status == 206
+        length = response.headers.get("Content-Length")
+        total = (have if resumed else 0) + int(length) if length else None
+        done = have if resumed else 0
+        with open(part, "ab" if resumed else "wb") as out:
+            while block := response.read(CHUNK):
+                out.write(block)
+                done += len(block)
+                progress(done, total)
+        if total is not None and done < total:
+            raise OSError(f"connection closed at {done} of {total} bytes")
+
+
+def _default_progress(name: str) -> Progress:
+    """A rich bar on a terminal; otherwise an INFO log line every 10 %."""
+    if sys.stderr.isatty():
+        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+        bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True)
+        task = bar.add_task(name, total=None)
+
+        def draw(done: int, total: int | None) -> None:
+            if not bar.live.is_started:
+                bar.start()
+            bar.update(task, completed=done, total=total)
+            if total is not None and done >= total:
+                bar.stop()
+
+        return draw
+    shown = [-1]
+
+    def lines(done: int, total: int | None) -> None:
+        tenth = done * 10 // total if total else done >> 27  # every 10 %, or every 128 MiB without a length
+        if tenth != shown[0]:
+            shown[0] = tenth
+            log.info("%s: %d MiB%s", name, done >> 20, f" of {total >> 20} MiB" if total else "")
+
+    return lines
 
 
 def _umask() -> int:

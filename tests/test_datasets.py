@@ -106,7 +106,86 @@ def test_download_is_verified_and_leaves_nothing_partial(tmp_path):
     bad = RemoteFile("other.bin", "0" * 32, source.as_uri(), "X")
     with pytest.raises(DataFileError, match="does not match"):
         resolve(bad, ctx, "test")
-    assert sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()) == ["blob.bin"]
+    kept = sorted(p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and not p.name.endswith(".lock"))
+    assert kept == ["blob.bin"]  # no .part left of the corrupt one
+
+
+class _Server:
+    """A loopback HTTP server for one payload: honours Range (206) unless ``ranges`` is off, cuts the
+    first ``cut`` responses off half-way, answers 404 for other paths; records each request's headers."""
+
+    def __init__(self, payload: bytes, cut: int = 1, ranges: bool = True) -> None:
+        import http.server
+        import threading
+
+        self.payload, self.cut, self.ranges, self.requests = payload, cut, ranges, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                server.requests.append(dict(self.headers))
+                if self.path != "/blob.bin":
+                    self.send_error(404)
+                    return
+                start = 0
+                if server.ranges and self.headers.get("Range"):
+                    start = int(self.headers["Range"].split("=")[1].rstrip("-"))
+                body = server.payload[start:]
+                self.send_response(206 if start else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.cut > 0:
+                    server.cut -= 1
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # the connection drops mid-file
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+
+
+@pytest.mark.parametrize("ranges", [True, False])
+def test_download_retries_and_resumes_a_dropped_connection(tmp_path, ranges):
+    from snnbench.files import download
+
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    server = _Server(payload, cut=1, ranges=ranges)
+    try:
+        file = RemoteFile("blob.bin", hashlib.md5(payload).hexdigest(), server.url + "/blob.bin", "X")
+        seen: list[tuple[int, int | None]] = []
+        path = download(file, tmp_path / "blob.bin", progress=lambda done, total: seen.append((done, total)),
+                        backoff_s=0.01)
+    finally:
+        server.close()
+    assert path.read_bytes() == payload
+    assert len(server.requests) == 2 and all(r["User-Agent"].startswith("snnbench/") for r in server.requests)
+    assert "Range" not in server.requests[0] and server.requests[1]["Range"] == f"bytes={len(payload) // 2}-"
+    assert seen[-1] == (len(payload), len(payload))  # the progress ends at the whole file
+    assert not list(tmp_path.glob(".blob.bin.part"))
+
+
+def test_download_gives_up_on_404_at_once_and_points_at_data_fetch(tmp_path):
+    server = _Server(b"x", cut=0)
+    try:
+        file = RemoteFile("missing.bin", "0" * 32, server.url + "/missing.bin", "X")
+        with pytest.raises(DataFileError) as err:
+            resolve(file, DataContext(tmp_path / "cache"), "toy")
+    finally:
+        server.close()
+    assert len(server.requests) == 1  # a 404 is not retried
+    assert "HTTP Error 404" in str(err.value)
+    offline = DataContext(tmp_path / "cache", download=False)
+    with pytest.raises(DataFileError, match="snnbench data fetch toy"):
+        resolve(file, offline, "toy")
 
 
 def test_mirror_is_never_written(ctx, mirror):
@@ -282,3 +361,27 @@ def test_cifar10_exact_reader_on_a_generated_archive(tmp_path):
     assert train.images.shape == (20, 3, 32, 32) and test.images.shape == (4, 3, 32, 32)
     assert test.labels.tolist() == [0, 1, 2, 9]
     assert np.array_equal(test.images.numpy().reshape(4, -1), batches["test_batch"][b"data"])
+
+
+def test_data_list_shows_every_dataset_and_where_its_files_are(tmp_path, capsys, monkeypatch):
+    from snnbench.cli import main
+    from snnbench.registry import list_datasets
+
+    monkeypatch.setenv("COLUMNS", "400")
+    mirror = _mirror_with(tmp_path, "MNIST", "t10k-labels-idx1-ubyte.gz", b"a corrupt copy")
+    cache = tmp_path / "cache"
+    fashion = next(f for f in create_dataset("fashion-mnist").files if f.name == "t10k-labels-idx1-ubyte.gz")
+    (cache / "raw" / "FashionMNIST").mkdir(parents=True)
+    (cache / "raw" / "FashionMNIST" / fashion.name).write_bytes(b"12345")
+    assert main(["data", "list", "--data-dir", str(cache), "--mirror", str(mirror)]) == 0
+    rows = {tuple(c.strip() for c in line.split("│")[1:4]): line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("│")}
+    assert {name for name, _, _ in rows} == set(list_datasets())
+    assert "mirror" in rows[("mnist", "t10k-labels-idx1-ubyte.gz", "14 B")]
+    assert "cache" in rows[("fashion-mnist", "t10k-labels-idx1-ubyte.gz", "5 B")]
+    assert "snnbench data fetch nmnist" in rows[("nmnist", "train.zip", "-")]
+    assert "bundled" in rows[("digits", "-", "-")]
+    assert main(["data", "list", "--verify", "--data-dir", str(cache), "--mirror", str(mirror)]) == 0
+    verified = capsys.readouterr().out
+    assert "14 B" not in verified and "5 B" not in verified  # corrupt copies do not count
+    assert main(["data", "check"]) == 2 and "valid datasets" in capsys.readouterr().err
