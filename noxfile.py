@@ -36,6 +36,14 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", "-q", *session.posargs, env={"SNNBENCH_MIRROR": MIRROR})
 
 
+@nox.session(python=["3.11", "3.12", "3.13"], tags=["compat"])
+def compat(session: nox.Session) -> None:
+    """Install on each supported Python and run the quick tests (``-m 'not slow'``); an interpreter this
+    machine lacks is skipped (``nox -s compat --error-on-missing-interpreters`` fails instead)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "pytest", "-q", "-m", "not slow", *session.posargs, env={"SNNBENCH_MIRROR": MIRROR})
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff over the package, methods, datasets, tests, benchmarks and scripts."""

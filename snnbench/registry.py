@@ -3,12 +3,27 @@
 ``@register_method("stbp")`` registers a class; ``create_method("stbp")`` builds one;
 ``list_methods()`` lists the names. Unknown names raise :class:`UnknownNameError`, whose message
 names the bad value and every valid one.
+
+Other packages add methods and datasets as plug-ins, through the entry-point groups
+``snnbench.methods`` and ``snnbench.datasets`` in their ``pyproject.toml``::
+
+    [project.entry-points."snnbench.methods"]
+    my-rule = "my_package.rule:MyRule"      # a Method subclass, registered as "my-rule"
+
+(an entry point may also name a module whose import registers with the decorators). They are loaded
+with the bundled ones, the first time a registry is read; one that fails to load is skipped with a
+warning naming it, and one that takes a bundled name is refused.
 """
 
 from __future__ import annotations
 
+import inspect
+import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+log = logging.getLogger("snnbench.registry")
+PLUGIN_GROUPS = {"method": "snnbench.methods", "dataset": "snnbench.datasets"}
 
 T = TypeVar("T")
 
@@ -80,10 +95,41 @@ _loaded = False
 
 
 def _load_builtins() -> None:
-    """Import the bundled methods and datasets once, so that their decorators run."""
+    """Import the bundled methods and datasets once, so that their decorators run; then the plug-ins."""
     global _loaded
     if _loaded:
         return
     _loaded = True
     import snnbench.datasets
     import snnbench.methods  # noqa: F401
+
+    for registry in (METHODS, DATASETS):
+        load_plugins(registry)
+
+
+def load_plugins(registry: Registry[Any]) -> list[str]:
+    """Register the entry points of ``registry``'s group (see the module docs); returns the names added."""
+    from importlib.metadata import entry_points
+
+    added = []
+    for point in entry_points(group=PLUGIN_GROUPS[registry.kind]):
+        if point.name in registry._items:
+            log.warning("plug-in %s %r (%s) is refused: the name is taken", registry.kind, point.name, point.value)
+            continue
+        try:
+            item = point.load()
+        except Exception as err:  # noqa: BLE001 - a broken plug-in must not break snnbench
+            log.warning("plug-in %s %r (%s) failed to load: %s: %s", registry.kind, point.name, point.value,
+                        type(err).__name__, err)
+            continue
+        if inspect.isclass(item):
+            own = vars(item).get("name")
+            if own and own != point.name:
+                log.warning("plug-in %s %r (%s) is refused: its class is named %r", registry.kind, point.name,
+                            point.value, own)
+                continue
+            item.name = point.name  # the entry point's name is the one runs and records use
+            registry.register(point.name)(item)
+        if point.name in registry._items:
+            added.append(point.name)
+    return added

@@ -14,6 +14,7 @@ from rich.console import Console
 from snnbench.commands.common import add_run_options, run_flags, runtime_of
 from snnbench.config import ConfigError, parse_sets, resolve_config
 from snnbench.registry import create_dataset, create_method
+from snnbench.trackers import TRACKERS, Trackers, check_trackers
 from snnbench.ui import esc, progress_for, run_summary
 
 HELP = "train one method on one dataset and write a run record"
@@ -33,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from-record", dest="from_record",
                    help="re-run exactly the resolved configuration of this run record (other config flags refused)")
     p.add_argument("--print-config", action="store_true", help="print the resolved configuration and exit")
+    p.add_argument("--log", action="append", default=[], choices=TRACKERS,
+                   help="also send the config and per-epoch metrics to this tracker (repeatable; an extra: "
+                        "pip install 'snnbench[tensorboard]' or 'snnbench[mlflow]')")
 
 
 def config_file_values(path: str) -> dict[str, Any]:
@@ -84,11 +88,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(cfg.as_dict(), indent=1, sort_keys=True))
         print(f"config hash {cfg.hash()}", file=sys.stderr)
         return 0
+    check_trackers(args.log)
     runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]), tags=origin)
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
                   f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})", highlight=False)
-    record, path = train(cfg, runtime, progress=progress_for(console, args.verbosity))
+    trackers = Trackers(args.log, cfg, runtime.out) if args.log else None
+    try:
+        progress = progress_for(console, args.verbosity)
+        record, path = train(cfg, runtime, progress=trackers.watch(progress) if trackers else progress)
+    except BaseException:
+        if trackers:
+            trackers.finish()
+        raise
+    if trackers:
+        trackers.finish(record, path)
     console.print(run_summary(record))
     print(f"record: {path}", flush=True)  # also under --quiet: the one result line
     return 0
