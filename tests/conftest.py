@@ -17,6 +17,10 @@ from snnbench.files import DataContext  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+MIRROR_FILES = ("MNIST/train-images-idx3-ubyte.gz", "FashionMNIST/train-images-idx3-ubyte.gz",
+                "NMNIST-1k/nmnist-1k.zip", "CIFAR10-jpeg/cifar10-jpeg.tar.gz")
+
+
 def mirror_dir() -> Path | None:
     """The local data mirror: $SNNBENCH_MIRROR, else ../shared/data beside the repository."""
     candidate = Path(os.environ.get("SNNBENCH_MIRROR") or REPO.parent / "shared" / "data")
@@ -29,7 +33,9 @@ def mirror() -> Path:
     if path is None:
         if os.environ.get("SNNBENCH_REQUIRE_MIRROR"):
             pytest.fail("SNNBENCH_REQUIRE_MIRROR is set but no data mirror was found")
-        pytest.skip("no local data mirror (set SNNBENCH_MIRROR)")
+        looked = os.environ.get("SNNBENCH_MIRROR") or REPO.parent / "shared" / "data"
+        pytest.skip(f"no data mirror at {looked} (set SNNBENCH_MIRROR): this test reads real files, e.g. "
+                    f"{', '.join(MIRROR_FILES)} (`snnbench data list` shows what is where)")
     return path
 
 
