@@ -29,7 +29,8 @@ class Method:
     Class attributes: ``name``; ``description``; ``options_type`` (a frozen :class:`Options`
     dataclass: the method's own settings with their types, choices and ranges, all overridable with
     ``--set``; ``option_defaults`` is derived from it); ``default_recipe`` (config fields for any
-    dataset); ``recipes`` (per dataset family: network, T, optimiser, ... as published).
+    dataset); ``recipes`` (per dataset family: network, T, optimiser, ... as published) and
+    ``recipe_sources`` (where each comes from).
     """
 
     name: str = ""
@@ -38,6 +39,7 @@ class Method:
     option_defaults: dict[str, Any] = {}
     default_recipe: dict[str, Any] = {}
     recipes: dict[str, dict[str, Any]] = {}
+    recipe_sources: dict[str, str] = {}  # recipe key -> where it comes from (paper table, code file, snnbench)
     # what ``snnbench tune`` searches: name (a config field or an option) -> (float | log | int, low, high)
     search_space: dict[str, tuple[str, float, float]] = {"lr": ("log", 1e-4, 3e-2)}
     # evaluation batches (0 = the run's batch_size); only for rules whose outputs per sample do not depend

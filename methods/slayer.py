@@ -171,6 +171,16 @@ class SLAYER(Method):
         "fashion-mnist": _STATIC,
         "cifar10": {**_STATIC, "arch": "32C3p1-P2-64C3p1-P2-128C3p1-P2-256", "epochs": 50, "augment": "crop_flip"},
     }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "nmnist": "SLAYER paper (Shrestha & Orchard 2018): N-MNIST CNN, 1 ms bins",
+        "nmnist-1k": "snnbench: the 1k subset, MLP, slayerPytorch example's PDF",
+        "nmnist-1k:cnn": "snnbench: the 1k subset, the paper's CNN",
+        "nmnist:mlp": "SLAYER paper: N-MNIST 500-500 MLP",
+        "mnist": "snnbench (no published recipe)",
+        "fashion-mnist": "snnbench (no published recipe)",
+        "cifar10": "snnbench (no published recipe)",
+    }
 
     def params(self, cfg: RunConfig) -> SRMParams:
         return self.opts(cfg).srm()

@@ -638,6 +638,14 @@ class STRSBP(Method):
         "digits": {**_MNIST, "arch": "100-rec64(4x4x4)", "steps": 100, "epochs": 3,
                    "options": {"threshold": 4.0, "threshold_output": 4.0}},
     }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "mnist": "ST-RSBP code Config/MNIST.txt (Zhang & Li 2019)",
+        "mnist:batched": "snnbench: the ST-RSBP MNIST config, 16 samples per Adam step",
+        "fashion-mnist": "ST-RSBP code Config/FashionMNIST.txt",
+        "fashion-mnist:batched": "snnbench: the Fashion-MNIST config, 16 samples per Adam step",
+        "nmnist": "ST-RSBP code Config/NMNIST.txt",
+    }
     search_space = {"lr": ("log", 1e-4, 1e-2), "tau_m": ("float", 32.0, 128.0)}
     allows_recurrent = True
 
@@ -794,6 +802,14 @@ class HM2BP(STRSBP):
                    "options": {**_OPTIONS, "threshold": 15.0, "threshold_output": 15.0, "beta_reg": 0.01}},
         "digits": {**STRSBP.recipes["digits"], "arch": "100",
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+    }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "mnist": "HM2-BP code (mm-bp-snn) Config/SpikingMnistConfig.txt (Jin et al. 2018)",
+        "mnist:batched": "snnbench: the HM2-BP MNIST config, 16 samples per Adam step",
+        "fashion-mnist": "ST-RSBP paper's HM2-BP baseline: 400-400 (config not released)",
+        "fashion-mnist:batched": "snnbench: that baseline, 16 samples per Adam step",
+        "nmnist": "HM2-BP code NMnistConfig.txt",
     }
 
 

@@ -72,6 +72,14 @@ class STBP(LIFMethod):
                         "event_binning": "n_event_bins", "event_values": "max_norm", "event_size": 48,
                         "augment": "flip_roll"},
     }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "mnist": "snnbench: the TSSL-BP MNIST network, T and batch; STBP code's Adam and lr steps",
+        "fashion-mnist": "snnbench: those MNIST settings on TSSL-BP's 400-400 network",
+        "nmnist": "STBP paper (Wu et al. 2018): 34x34x2-800-10",
+        "cifar10": "STBP code code_cifar10 (CIFARNet, Wu et al. 2019)",
+        "cifar10-dvs": "snnbench (no published recipe)",
+    }
 
     def output_size(self, num_classes: int, cfg: RunConfig) -> int:
         return num_classes * self.opts(cfg).vote
@@ -131,6 +139,10 @@ class STBPTdBN(STBP):
         "cifar10": {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 64, "lr": 0.1,
                     "optimizer": "sgd", "weight_decay": 1e-4, "lr_schedule": "cosine", "augment": "crop_flip",
                     "options": {"threshold": 0.5, "decay": 0.25, "loss": "ce_rate"}},
+    }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        **STBP.recipe_sources,
+        "cifar10": "tdBN paper (Zheng et al. 2021): ResNet-19; V_th and decay not verified",
     }
 
 

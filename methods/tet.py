@@ -98,6 +98,15 @@ class TET(LIFMethod):
                         "event_binning": "n_event_bins", "event_values": "max_norm", "event_size": 48,
                         "augment": "flip_roll", "options": {"lam": 0.001}},
     }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "mnist": "snnbench: the TSSL-BP MNIST network, TET's Adam + cosine",
+        "fashion-mnist": "snnbench: the TSSL-BP Fashion-MNIST CNN, TET's Adam + cosine",
+        "nmnist": "snnbench (no published recipe)",
+        "cifar10": "TET paper App. A.1 (Deng et al. 2022): ResNet-19, T=2",
+        "cifar10:tit": "TET paper App. A.1: TIT's second stage (T=4, 50 epochs; schedule unstated)",
+        "cifar10-dvs": "TET paper App. A.1 and code: VGGSNN, 10 frames, 48x48",
+    }
 
     def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
               ) -> SpikingNetwork:

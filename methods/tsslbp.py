@@ -210,6 +210,16 @@ class TSSLBP(Method):
         # CNN2 has no yaml in the repository: CNN1's settings on the paper's CNN2 topology
         "cifar10:cnn2": {**_CIFAR, "arch": "cnn2"},
     }
+    recipe_sources = {  # where each recipe comes from (snnbench list recipes)
+        "digits": "snnbench's CPU demo",
+        "mnist": "TSSL-BP code Networks/MNIST_CNN.yaml (Zhang & Li 2020)",
+        "fashion-mnist": "TSSL-BP code Networks/FashionMNIST_400_400.yaml; paper Table 2",
+        "fashion-mnist:cnn": "TSSL-BP code Networks/FashionMNIST_CNN.yaml; paper Table 2",
+        "nmnist": "TSSL-BP code Networks/NMNIST_CNN.yaml; paper Table 3 (T=30)",
+        "nmnist:t100": "TSSL-BP paper Table 3 (T=100)",
+        "cifar10": "TSSL-BP code Networks/CIFAR10.yaml (CNN1)",
+        "cifar10:cnn2": "TSSL-BP paper CNN2 topology with Networks/CIFAR10.yaml settings (no CNN2 yaml)",
+    }
 
     def __init__(self) -> None:
         self._targets: dict[tuple, torch.Tensor] = {}

@@ -92,3 +92,20 @@ def test_completion_script(shell, tmp_path):
     path = tmp_path / f"snnbench.{shell}"
     path.write_text(script)
     assert subprocess.run([interpreter, "-n", str(path)], capture_output=True).returncode == 0
+
+
+def test_list_filters_and_every_recipe_names_its_source(capsys, monkeypatch):
+    from snnbench.cli import main
+    from snnbench.registry import create_method, list_methods
+
+    for name in list_methods():
+        method = create_method(name)
+        assert set(method.recipe_sources) == set(method.recipes), name  # no recipe without a source
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["list", "recipes", "--dataset", "nmnist-1k", "--method", "tsslbp"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("│")]
+    assert [r.split("│")[2].strip() for r in rows] == ["nmnist", "nmnist:t100"]  # the family's recipes
+    assert "Networks/NMNIST_CNN.yaml" in rows[0]
+    assert main(["list", "methods", "--method", "tet"]) == 0
+    assert [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines()
+            if line.startswith("│")] == ["tet"]

@@ -20,19 +20,23 @@ WHAT = ("all", "methods", "datasets", "archs", "recipes", "suites", "cases")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", nargs="?", default="all", choices=WHAT, help="what to list")
-    p.add_argument("--method", help="only this method's recipes")
+    p.add_argument("--method", metavar="NAME", help="only this method (methods and recipes)")
+    p.add_argument("--dataset", metavar="NAME", help="only this dataset or its family (datasets, recipes, cases)")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
     if args.what in ("all", "methods"):
         out = table("methods", ("name", "description"))
         for name in METHODS.names():
-            out.add_row(name, esc(create_method(name).description))
+            if not args.method or name == args.method:
+                out.add_row(name, esc(create_method(name).description))
         console.print(out)
     if args.what in ("all", "datasets"):
         out = table("datasets", ("name", "variant", "kind", "classes", "input", "description"))
         for name in DATASETS.names():
             d = create_dataset(name)
+            if args.dataset and args.dataset not in (name, d.recipe_family):
+                continue
             out.add_row(name, d.variant or "original", d.kind, str(d.num_classes),
                         "x".join(map(str, d.input_shape)), esc(d.description))
         console.print(out)
@@ -43,15 +47,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(out)
     if args.what in ("all", "recipes"):
         out = table("recipes (method x dataset family[:recipe])",
-                    ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer"))
+                    ("method", "dataset", "arch", "T", "epochs", "batch", "lr", "optimizer", "source"))
+        family = create_dataset(args.dataset).recipe_family if args.dataset else None
         for name in METHODS.names():
             if args.method and name != args.method:
                 continue
             method = create_method(name)
-            for family, recipe in method.recipes.items():
+            for key, recipe in method.recipes.items():
+                if args.dataset and key.split(":")[0] not in (args.dataset, family):
+                    continue
                 r = {**method.default_recipe, **recipe}
-                out.add_row(name, family, str(r.get("arch")), str(r.get("steps")), str(r.get("epochs")),
-                            str(r.get("batch_size")), f"{r.get('lr'):g}", str(r.get("optimizer", "adam")))
+                out.add_row(name, key, str(r.get("arch")), str(r.get("steps")), str(r.get("epochs")),
+                            str(r.get("batch_size")), f"{r.get('lr'):g}", str(r.get("optimizer", "adam")),
+                            esc(method.recipe_sources.get(key, "-")))
         console.print(out)
     if args.what in ("all", "suites"):
         from snnbench.suite import load_suite, suite_names
@@ -66,6 +74,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
         out = table("bench cases (snnbench bench --cases NAME,...)", ("name", "dataset", "arch", "batch", "T"))
         for case in CASES.values():
+            if args.dataset and case.dataset != args.dataset:
+                continue
             out.add_row(case.name, case.dataset, case.arch, str(case.batch), str(case.steps))
         console.print(out)
     return 0
