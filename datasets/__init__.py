@@ -1,4 +1,17 @@
 """Bundled datasets, one module each; importing this package registers them all."""
 
-from . import cifar10, cifar10_dvs, cifar10_jpeg, digits, fashion_mnist, mnist, nmnist, nmnist_1k  # noqa: F401
+from . import (  # noqa: F401
+    cifar10,
+    cifar10_dvs,
+    cifar10_jpeg,
+    cifar100,
+    digits,
+    dvs_gesture,
+    fashion_mnist,
+    mnist,
+    nmnist,
+    nmnist_1k,
+    shd,
+    ssc,
+)
 from .base import Dataset, EventDataset, StaticDataset  # noqa: F401

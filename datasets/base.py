@@ -19,17 +19,18 @@ import io
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from snnbench.config import config_digest
+from snnbench.config import ConfigError, config_digest
 from snnbench.events import Binning, bin_events, resize_frames
 from snnbench.files import DataContext, RemoteFile, atomic_write_bytes, resolve
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "test")  # every dataset's; one with an official validation split adds "valid"
 CACHE_FORMAT = 2  # 1: no header (before 2026-11-23); 2: header with sources, params and checksum
 log = logging.getLogger("snnbench.data")
 
@@ -117,7 +118,8 @@ class Dataset:
     description: str = ""
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
-    sensor_size: tuple[int, int, int] = (0, 0, 0)  # events: (W, H, P)
+    sensor_size: tuple[int, int, int] = (0, 0, 0)  # events: (W, H, P); 1-D channels (SHD): (channels, 1, 1)
+    splits: tuple[str, ...] = SPLITS  # "valid" too where the dataset publishes a validation split (SSC)
     recorded_with_saccades: bool = False  # events: the sensor moved (N-MNIST); see ``stabilize``
 
     def info(self) -> dict:
@@ -143,8 +145,12 @@ class Dataset:
         """The digest of :meth:`sources` that names this dataset's cache files."""
         return config_digest(self.sources())
 
-    def input_shape_for(self, binning: Binning | None) -> tuple[int, int, int]:
+    def input_shape_for(self, binning: Binning | None) -> tuple[int, ...]:
+        """The shape of one frame: ``(C, H, W)``, or ``(channels,)`` for 1-D event data (SHD, SSC)."""
         if self.kind == "events" and binning is not None and binning.size:
+            if len(self.input_shape) != 3:
+                raise ConfigError(f"event_size={binning.size} resizes 2-D frames; {self.name} has 1-D input "
+                                  f"{self.input_shape} (use event_size=0)")
             return (self.input_shape[0], binning.size, binning.size)
         return self.input_shape
 
@@ -157,7 +163,7 @@ class StaticDataset(Dataset):
         raise NotImplementedError
 
     def load(self, split: str, ctx: DataContext) -> StaticSplit:
-        _check_split(split)
+        _check_split(split, self.splits)
         cache = ctx.cache_dir / "decoded" / f"{self.name}-{split}-{self.source_key()}.pt"
         header = {"format": CACHE_FORMAT, "dataset": self.name, "split": split, "sources": self.sources()}
         if cache.is_file():
@@ -197,8 +203,9 @@ class EventDataset(Dataset):
 
     kind = "events"
 
-    def read_events(self, split: str, paths: dict[str, Path]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Return the recordings of ``split`` (structured arrays with x, y, t, p) and their labels."""
+    def read_events(self, split: str, paths: dict[str, Path]) -> tuple[Sequence[np.ndarray] | Recordings, np.ndarray]:
+        """Return the recordings of ``split`` (structured arrays with x, y, t, p; a list, or
+        :class:`Recordings` when they are too many to hold at once) and their labels."""
         raise NotImplementedError
 
     def stabilize(self, events: np.ndarray) -> np.ndarray:
@@ -206,7 +213,7 @@ class EventDataset(Dataset):
         raise NotImplementedError
 
     def load(self, split: str, ctx: DataContext, steps: int, binning: Binning) -> EventSplit:
-        _check_split(split)
+        _check_split(split, self.splits)
         if binning.stabilize and not self.recorded_with_saccades:
             raise ValueError(f"{self.name} was not recorded with saccades; event_stabilize applies to N-MNIST")
         params = {"source": self.source_key(), "split": split, "steps": steps, **binning.as_dict()}
@@ -226,8 +233,7 @@ class EventDataset(Dataset):
                       data_path: Path, meta_path: Path, header: dict) -> dict:
         """Bin every recording into the frame file and write its header; returns the header."""
         recordings, labels = self.read_events(split, self.paths(ctx))
-        channels, height, width = self.input_shape_for(binning)
-        shape = (steps, channels, height, width)
+        shape = (steps, *self.input_shape_for(binning))
         storage = {"binary": "bits", "count": "uint8", "max_norm": "float16"}[binning.values]
         if binning.size:  # a resize makes values fractional: exact 8-bit levels (pil) or float16
             storage = "unorm8" if binning.resize == "pil" else "float16"
@@ -297,6 +303,25 @@ def _open_frames(data_path: Path, meta: dict) -> EventSplit:
     return EventSplit(store, torch.tensor(meta["labels"], dtype=torch.int64))
 
 
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(SPLITS)}")
+def _check_split(split: str, splits: tuple[str, ...] = SPLITS) -> None:
+    if split not in splits:
+        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(splits)}")
+
+
+class Recordings:
+    """``count`` event recordings produced one at a time by ``produce()`` (a generator function), for
+    datasets too large to decode at once (DVS128 Gesture, SSC): binning reads each once and lets it go."""
+
+    def __init__(self, count: int, produce: Callable[[], Iterator[np.ndarray]]) -> None:
+        self.count, self.produce = count, produce
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        made = 0
+        for events in self.produce():
+            made += 1
+            yield events
+        if made != self.count:
+            raise ValueError(f"{made} recordings decoded, {self.count} announced")

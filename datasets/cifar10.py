@@ -30,16 +30,25 @@ class CIFAR10(StaticDataset):
 
     def read(self, split: str, paths: dict[str, Path]) -> tuple[np.ndarray, np.ndarray]:
         wanted = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-        images, labels = [], []
-        with tarfile.open(paths["cifar-10-python.tar.gz"], "r:gz") as archive:
-            members = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
-            for name in wanted:
-                if name not in members:
-                    raise ValueError(f"{paths['cifar-10-python.tar.gz']}: member {name} missing")
-                handle = archive.extractfile(members[name])
-                if handle is None:
-                    raise ValueError(f"{paths['cifar-10-python.tar.gz']}: member {name} is not a file")
-                batch = pickle.loads(handle.read(), encoding="bytes")
-                images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-                labels.extend(batch[b"labels"])
-        return np.concatenate(images), np.asarray(labels, dtype=np.int64)
+        return read_python_archive(paths["cifar-10-python.tar.gz"], wanted, b"labels")
+
+
+def read_python_archive(path: Path, members: list[str], label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``[N, 3, 32, 32]`` and labels from the pickled batches ``members`` of a CIFAR python archive
+    (CIFAR-10's ``data_batch_*``/``test_batch`` with ``labels``; CIFAR-100's ``train``/``test`` with
+    ``fine_labels`` and ``coarse_labels``)."""
+    images, labels = [], []
+    with tarfile.open(path, "r:gz") as archive:
+        found = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+        for name in members:
+            if name not in found:
+                raise ValueError(f"{path}: member {name} missing")
+            handle = archive.extractfile(found[name])
+            if handle is None:
+                raise ValueError(f"{path}: member {name} is not a file")
+            batch = pickle.loads(handle.read(), encoding="bytes")
+            if b"data" not in batch or label_key not in batch:
+                raise ValueError(f"{path}: member {name} has no {label_key.decode()!r} labels")
+            images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch[label_key])
+    return np.concatenate(images), np.asarray(labels, dtype=np.int64)

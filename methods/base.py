@@ -22,6 +22,11 @@ from snnbench.kernels.lif import RESETS
 
 from .layers import LIF, Flatten, ResBlock, SpikingNetwork, TimeDistributed
 
+# snnbench's binning of SHD and SSC (no source publishes one for these rules): 100 bins of 10 ms from the
+# sample's start (1 s; SHD's digits last up to ~1.4 s), a channel spiking at least once in a bin is 1
+SPEECH_FRAMES = {"steps": 100, "event_binning": "time_window", "event_window_us": 10000, "event_values": "binary"}
+SPEECH_SOURCE = "snnbench's own (no published recipe): 100 x 10 ms bins, a fully connected network"
+
 
 class Method:
     """A learning rule: network construction, loss, readout and optimiser defaults.
@@ -64,6 +69,10 @@ class Method:
         from snnbench.data import input_shape_of
 
         plan = parse_arch(cfg.arch)
+        try:
+            plan.shapes(tuple(input_shape_of(cfg, dataset)), dataset.num_classes)
+        except ValueError as err:  # a layer that does not fit the input (a conv on 1-D data, a map shrunk away)
+            raise ConfigError(f"{err} (dataset {dataset.name}, input {input_shape_of(cfg, dataset)})") from None
         with torch.device("meta"):
             self.build(plan, input_shape_of(cfg, dataset), dataset.num_classes, cfg)
 

@@ -34,7 +34,7 @@ from snnbench.kernels.srm import psp_kernel
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
-from .base import Method, TimeDistributed
+from .base import SPEECH_FRAMES, SPEECH_SOURCE, Method, TimeDistributed
 from .layers import POOL_SCALE, SumPool
 
 
@@ -170,6 +170,20 @@ class SLAYER(Method):
         "mnist": _STATIC,
         "fashion-mnist": _STATIC,
         "cifar10": {**_STATIC, "arch": "32C3p1-P2-64C3p1-P2-128C3p1-P2-256", "epochs": 50, "augment": "crop_flip"},
+        # slayerPytorch exampleLoihi/03_IBMGesture (network.yaml, ibmGestureTrain.py): the paper's network
+        # 4a-16c5-2a-32c3-2a-512-11 on 1 ms bins over the first 1450 ms, target counts 180 / 30; its Loihi
+        # neuron becomes SLAYER's SRM with the example's PDF (tau_rho = scale_rho = 1), no dropout
+        "dvs-gesture": {"arch": "P4-16C5p2-P2-32C3p1-P2-512", "steps": 1450, "epochs": 100, "batch_size": 12,
+                        "lr": 0.01, "optimizer": "slayer-nadam", "event_binning": "time_window",
+                        "event_window_us": 1000, "event_values": "binary",
+                        "options": {**_NEURON, "tau_rho": 1.0, "scale_rho": 1.0, "true_count": 180.0,
+                                    "false_count": 30.0}},
+        "shd": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 32, "lr": 0.01,
+                "optimizer": "slayer-nadam",
+                "options": {**_NEURON, "tau_rho": 1.0, "scale_rho": 1.0, "true_count": 20.0, "false_count": 4.0}},
+        "ssc": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 64, "lr": 0.01,
+                "optimizer": "slayer-nadam",
+                "options": {**_NEURON, "tau_rho": 1.0, "scale_rho": 1.0, "true_count": 20.0, "false_count": 4.0}},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
@@ -180,6 +194,9 @@ class SLAYER(Method):
         "mnist": "snnbench (no published recipe)",
         "fashion-mnist": "snnbench (no published recipe)",
         "cifar10": "snnbench (no published recipe)",
+        "dvs-gesture": "slayerPytorch exampleLoihi/03_IBMGesture (the paper's network, 1450 ms at 1 ms); SRM neuron",
+        "shd": SPEECH_SOURCE,
+        "ssc": SPEECH_SOURCE,
     }
 
     def params(self, cfg: RunConfig) -> SRMParams:

@@ -45,7 +45,7 @@ from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
-from .base import Method
+from .base import SPEECH_FRAMES, SPEECH_SOURCE, Method
 from .layers import SpikingNetwork
 
 
@@ -637,6 +637,9 @@ class STRSBP(Method):
         # snnbench's CPU demo on the 8x8 digits (64 inputs: lower thresholds than MNIST's 784)
         "digits": {**_MNIST, "arch": "100-rec64(4x4x4)", "steps": 100, "epochs": 3,
                    "options": {"threshold": 4.0, "threshold_output": 4.0}},
+        # 1-D spike trains are its native input (its speech results use TI46, not freely available)
+        "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
+        "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
@@ -645,6 +648,8 @@ class STRSBP(Method):
         "fashion-mnist": "ST-RSBP code Config/FashionMNIST.txt",
         "fashion-mnist:batched": "snnbench: the Fashion-MNIST config, 16 samples per Adam step",
         "nmnist": "ST-RSBP code Config/NMNIST.txt",
+        "shd": SPEECH_SOURCE + "; the batched MNIST settings with its recurrent layer",
+        "ssc": SPEECH_SOURCE + "; the batched MNIST settings with its recurrent layer",
     }
     search_space = {"lr": ("log", 1e-4, 1e-2), "tau_m": ("float", 32.0, 128.0)}
     allows_recurrent = True
@@ -802,6 +807,10 @@ class HM2BP(STRSBP):
                    "options": {**_OPTIONS, "threshold": 15.0, "threshold_output": 15.0, "beta_reg": 0.01}},
         "digits": {**STRSBP.recipes["digits"], "arch": "100",
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+        "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,
+                "options": {**_OPTIONS, "threshold_output": 8.0}},
+        "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,
+                "options": {**_OPTIONS, "threshold_output": 8.0}},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
@@ -810,6 +819,8 @@ class HM2BP(STRSBP):
         "fashion-mnist": "ST-RSBP paper's HM2-BP baseline: 400-400 (config not released)",
         "fashion-mnist:batched": "snnbench: that baseline, 16 samples per Adam step",
         "nmnist": "HM2-BP code NMnistConfig.txt",
+        "shd": SPEECH_SOURCE + "; the batched MNIST settings",
+        "ssc": SPEECH_SOURCE + "; the batched MNIST settings",
     }
 
 

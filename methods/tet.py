@@ -27,7 +27,7 @@ from snnbench.config import RunConfig, choice, num
 from snnbench.kernels import SURROGATES
 from snnbench.registry import register_method
 
-from .base import LIFMethod, LIFOptions
+from .base import SPEECH_FRAMES, SPEECH_SOURCE, LIFMethod, LIFOptions
 from .layers import SpikingNetwork, TimeDistributed
 
 LOSSES = ("tet", "sdt")
@@ -97,6 +97,16 @@ class TET(LIFMethod):
         "cifar10-dvs": {"arch": "vggsnn", "steps": 10, "epochs": 300, "batch_size": 128, "lr": 1e-3,
                         "event_binning": "n_event_bins", "event_values": "max_norm", "event_size": 48,
                         "augment": "flip_roll", "options": {"lam": 0.001}},
+        # CIFAR-100 (paper App. A.1, Table 3): the CIFAR-10 settings; TIT to T = 4 (and --steps 6) for 50 epochs
+        "cifar100": _CIFAR,
+        "cifar100:tit": {**_CIFAR, "steps": 4, "epochs": 50, "lr": 1e-4},
+        # the paper's ablation (Sec. 5.1, Table 1): SDT against TET on ResNet-19 / CIFAR-100, from scratch at T = 4
+        # (and 6 with --steps 6); compare with `--recipe sdt` against the cifar100 recipe at --steps 4
+        "cifar100:sdt": {**_CIFAR, "steps": 4, "options": {"lam": 0.0, "loss": "sdt"}},
+        "shd": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 64, "lr": 1e-3,
+                "options": {"lam": 0.001}},
+        "ssc": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 128, "lr": 1e-3,
+                "options": {"lam": 0.001}},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
@@ -106,6 +116,11 @@ class TET(LIFMethod):
         "cifar10": "TET paper App. A.1 (Deng et al. 2022): ResNet-19, T=2",
         "cifar10:tit": "TET paper App. A.1: TIT's second stage (T=4, 50 epochs; schedule unstated)",
         "cifar10-dvs": "TET paper App. A.1 and code: VGGSNN, 10 frames, 48x48",
+        "cifar100": "TET paper App. A.1 and Table 3: ResNet-19, T=2, 300 epochs",
+        "cifar100:tit": "TET paper App. A.1: TIT's stage to T=4 (or 6), 50 epochs at 1e-4 (schedule unstated)",
+        "cifar100:sdt": "TET paper Sec. 5.1 (Table 1): the SDT loss, ResNet-19 from scratch at T=4",
+        "shd": SPEECH_SOURCE,
+        "ssc": SPEECH_SOURCE,
     }
 
     def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig

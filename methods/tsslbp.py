@@ -32,7 +32,7 @@ from snnbench.kernels import BACKENDS, TSSLBPParams, filters, tsslbp_neuron, tss
 from snnbench.kernels.tsslbp import RESETS, WARMUPS, spikes_from_psc
 from snnbench.registry import register_method
 
-from .base import Method, SpikingNetwork, TimeDistributed
+from .base import SPEECH_FRAMES, SPEECH_SOURCE, Method, SpikingNetwork, TimeDistributed
 from .layers import POOL_SCALE, NeuronLayer, SumPool
 
 LOSSES = ("kernel", "count")
@@ -209,6 +209,10 @@ class TSSLBP(Method):
         "cifar10": {**_CIFAR, "arch": _CNN1_DROPOUT},
         # CNN2 has no yaml in the repository: CNN1's settings on the paper's CNN2 topology
         "cifar10:cnn2": {**_CIFAR, "arch": "cnn2"},
+        "shd": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 50, "lr": 5e-4,
+                "options": _NMNIST["options"]},
+        "ssc": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 100, "lr": 5e-4,
+                "options": _NMNIST["options"]},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
@@ -219,6 +223,8 @@ class TSSLBP(Method):
         "nmnist:t100": "TSSL-BP paper Table 3 (T=100)",
         "cifar10": "TSSL-BP code Networks/CIFAR10.yaml (CNN1)",
         "cifar10:cnn2": "TSSL-BP paper CNN2 topology with Networks/CIFAR10.yaml settings (no CNN2 yaml)",
+        "shd": SPEECH_SOURCE,
+        "ssc": SPEECH_SOURCE,
     }
 
     def __init__(self) -> None:

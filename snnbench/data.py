@@ -208,22 +208,39 @@ def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.d
     (validation and test in batches of ``eval_batch_size`` when a method sets one, else the run's)."""
     if dataset.kind == "events":
         binning = cfg.binning()
-        train_split = dataset.load("train", ctx, cfg.steps, binning)
-        test_split = dataset.load("test", ctx, cfg.steps, binning)
+
+        def load(split: str) -> Any:
+            return dataset.load(split, ctx, cfg.steps, binning)
+
+        train_split, test_split = load("train"), load("test")
         encoding: dict[str, Any] = {"kind": "event frames", "steps": cfg.steps, **binning.as_dict()}
         input_shape = dataset.input_shape_for(binning)
     else:
-        train_split, test_split = dataset.load("train", ctx), dataset.load("test", ctx)
+        def load(split: str) -> Any:
+            return dataset.load(split, ctx)
+
+        train_split, test_split = load("train"), load("test")
         mean, std = normalization_of(cfg, dataset)
         encoding = {"kind": cfg.encoding, "steps": cfg.steps, "normalize": cfg.encoding == "direct",
                     "stats": cfg.normalize, "mean": list(mean), "std": list(std)}
         input_shape = dataset.input_shape
     n_full = len(train_split)
-    order = np.random.default_rng(VALIDATION_SEED).permutation(n_full)
-    n_val = int(round(cfg.val_fraction * n_full))
-    if cfg.max_train_samples:
-        n_val = min(n_val, max(1, int(round(cfg.val_fraction * cfg.max_train_samples))) if n_val else 0)
-    val_index, train_index = order[:n_val], order[n_val:]
+    official_val = "valid" in dataset.splits and cfg.val_fraction > 0  # SSC: its own validation split
+    if official_val:
+        val_split = load("valid")
+        train_index = np.random.default_rng(VALIDATION_SEED).permutation(n_full)
+        val_index = np.arange(len(val_split))
+        if cfg.max_train_samples:
+            keep = max(1, int(round(cfg.val_fraction * cfg.max_train_samples)))
+            val_index = np.sort(np.random.default_rng(VALIDATION_SEED + 2).permutation(len(val_index))[:keep])
+    else:
+        val_split = train_split
+        order = np.random.default_rng(VALIDATION_SEED).permutation(n_full)
+        n_carved = int(round(cfg.val_fraction * n_full))
+        if cfg.max_train_samples:
+            n_carved = min(n_carved, max(1, int(round(cfg.val_fraction * cfg.max_train_samples))) if n_carved else 0)
+        val_index, train_index = order[:n_carved], order[n_carved:]
+    n_val = len(val_index)
     if cfg.max_train_samples:
         train_index = train_index[: cfg.max_train_samples]
     test_index = np.arange(len(test_split))
@@ -233,11 +250,12 @@ def prepare_data(cfg: RunConfig, dataset: Any, ctx: DataContext, device: torch.d
     train = BatchLoader(train_split, train_index, cfg, dataset, train=True, device=device)
     val = None
     if n_val:
-        val = BatchLoader(train_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1,
+        val = BatchLoader(val_split, val_index, cfg, dataset, train=False, device=device, seed_offset=1,
                           batch_size=eval_batch_size)
     test = BatchLoader(test_split, test_index, cfg, dataset, train=False, device=device, seed_offset=2,
                        batch_size=eval_batch_size)
     info = {**dataset.info(), "encoding": encoding, "augment": cfg.augment,
             "sizes": {"train": len(train_index), "val": int(n_val), "test": len(test_index)},
+            "validation": "the dataset's valid split" if official_val else f"{cfg.val_fraction:g} of train",
             "validation_seed": VALIDATION_SEED}
     return DataBundle(train, val, test, tuple(input_shape), info)

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench.engine import train
 
     cfg, origin = resolve_run_config(args)
+    create_method(cfg.method).check(cfg, create_dataset(cfg.dataset))  # the network fits the data (no data read)
     if args.print_config:
         print(json.dumps(cfg.as_dict(), indent=1, sort_keys=True))
         print(f"config hash {cfg.hash()}", file=sys.stderr)
