@@ -4,7 +4,9 @@ any number of workers on one machine or many, and read back as one report.
 A suite file has ``name``, ``description``, ``seeds``, ``[thresholds]`` (dataset → accuracies for
 time-to-accuracy) and one or more ``[[matrix]]`` tables: ``methods`` × ``datasets`` with ``epochs``,
 optional ``recipe``, ``seeds`` (overriding the file's), ``flags`` (config fields: ``max_train_samples``,
-``arch``, ...) and ``set`` (method options or config fields, as ``--set``). Every cell is resolved when
+``arch``, ...), ``set`` (method options or config fields, as ``--set``) and ``optional = true``: its cells
+run only where their dataset's files are already here (cache or mirror; ``snnbench data fetch`` first),
+and are otherwise reported as ``no data`` by ``suite status`` and skipped by ``suite run``. Every cell is resolved when
 the file loads, so a bad name or value stops the suite before any cell starts.
 
 **The queue** is an Optuna study (one trial per cell, enqueued once by whichever worker creates the
@@ -35,10 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import ConfigError, RunConfig, resolve_config
+from snnbench.files import DataContext, candidates
 from snnbench.logs import route_optuna_logging
 from snnbench.registry import UnknownNameError, create_dataset, create_method
 
-MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set"}
+MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set", "optional"}
 TOP_KEYS = {"name", "description", "seeds", "thresholds", "matrix"}
 MAX_RETRY = 3
 # a worker beats every HEARTBEAT_S seconds; one silent for GRACE_S has its cell failed and enqueued again
@@ -52,6 +55,7 @@ class Cell:
 
     key: str
     config: RunConfig
+    optional: bool = False  # runs only where the data is here (see the module docs)
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
             key = f"{method_name}/{dataset_name}/{cfg.recipe or 'recipe'}/e{cfg.epochs}/s{seed}/{cfg.hash()[:8]}"
             if key not in seen:
                 seen.add(key)
-                cells.append(Cell(key, cfg))
+                cells.append(Cell(key, cfg, bool(matrix.get("optional", False))))
     thresholds = {k: tuple(float(x) for x in v) for k, v in (data.get("thresholds") or {}).items()}
     return Suite(data["name"], str(data.get("description", "")), source, tuple(cells), thresholds)
 
@@ -153,8 +157,16 @@ def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None)
     return done
 
 
-def cell_status(suite: Suite, out: Path, storage_url: str = "") -> dict[str, str]:
-    """done / running / failed / missing per cell key (running and failed need the queue)."""
+def missing_data(cell: Cell, ctx: DataContext) -> list[str]:
+    """The files of ``cell``'s dataset found neither in the cache nor in a mirror (existence only: the md5s
+    are checked when the cell runs)."""
+    dataset = create_dataset(cell.config.dataset)
+    return [f.name for f in dataset.files if not any(path.is_file() for _, path in candidates(f, ctx))]
+
+
+def cell_status(suite: Suite, out: Path, storage_url: str = "", ctx: DataContext | None = None) -> dict[str, str]:
+    """done / running / failed / missing per cell key (running and failed need the queue); with ``ctx``,
+    ``no data`` for an optional cell whose dataset is not here."""
     done = completed_records(out)
     states: dict[str, str] = {}
     running: set[str] = set()
@@ -177,6 +189,8 @@ def cell_status(suite: Suite, out: Path, storage_url: str = "") -> dict[str, str
             states[cell.key] = "running"
         elif cell.key in failed:
             states[cell.key] = "failed"
+        elif cell.optional and ctx is not None and missing_data(cell, ctx):
+            states[cell.key] = "no data"
         else:
             states[cell.key] = "missing"
     return states
@@ -257,6 +271,7 @@ def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str
 
     study = _open_study(suite, storage_url, out)
     extra = dict(runtime_extra or {})
+    ctx = DataContext.from_options(extra.get("data_dir"), extra.get("mirror"))
     tags = {"suite": suite.name, **extra.pop("tags", {})}
     by_key = {c.key: c for c in suite.cells}
     distribution = {"cell": optuna.distributions.CategoricalDistribution(sorted(by_key))}
@@ -281,6 +296,13 @@ def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str
             continue
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         cell = by_key[key]
+        absent = missing_data(cell, ctx) if cell.optional else []
+        if absent:  # an optional cell without its data: reported, never a failure
+            trial.set_user_attr("skipped", f"no data: {', '.join(absent)}")
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            if on_cell is not None:
+                on_cell(key, None)
+            continue
         beat = _Heartbeat(study, trial._trial_id)
         try:
             existing = completed_records(out).get(cell.config.hash())

@@ -201,3 +201,35 @@ def test_a_record_made_before_a_config_field_existed_still_completes_its_cell(tm
         record_path.write_text(json.dumps(record))
     again = _cli("suite", "run", str(path), "--out", str(out))
     assert again.returncode == 0 and "0 to run" in again.stdout
+
+
+def test_optional_cells_without_their_data_are_reported_not_failed(tmp_path):
+    """The equal-budget suite's new datasets are optional cells: where the data is absent, `suite status`
+    says "no data" and `suite run` trains the rest and exits 0; once the files are here, they count."""
+    path = tmp_path / "mixed.toml"
+    path.write_text(DIGITS_SUITE.format(epochs=1, samples=100).replace("seeds = [0, 1]", "seeds = [0]") + """
+[[matrix]]
+methods = ["stbp"]
+datasets = ["shd"]
+epochs = 1
+optional = true
+""")
+    out, empty = tmp_path / "runs", tmp_path / "no-mirror"
+    empty.mkdir()
+    where = ["--out", str(out), "--mirror", str(empty), "--data-dir", str(tmp_path / "cache")]
+    status = _cli("suite", "status", str(path), *where, env={"COLUMNS": "200"})
+    assert status.returncode == 0 and "no data" in status.stdout and "2 missing, 1 no data" in status.stdout
+    run = _cli("suite", "run", str(path), *where, env={"COLUMNS": "200"})
+    assert run.returncode == 0, run.stdout[-1500:] + run.stderr[-1500:]
+    assert "2 to run" in run.stdout and "skipped stbp/shd" in run.stdout
+    assert "2/3 cells done; 1 optional cell(s) without their data" in run.stdout
+    assert len(list(out.glob("*.json"))) == 2
+    suite = suites.load_suite(str(path))
+    (shd_cell,) = [c for c in suite.cells if c.optional]
+    from snnbench.files import DataContext
+
+    for file in ("shd_train.h5.zip", "shd_test.h5.zip"):  # present (the md5 is checked only when it runs)
+        (empty / "SHD").mkdir(exist_ok=True)
+        (empty / "SHD" / file).write_bytes(b"")
+    assert suites.missing_data(shd_cell, DataContext(tmp_path / "cache", (empty,))) == []
+    assert suites.cell_status(suite, out, None, DataContext(tmp_path / "cache", (empty,)))[shd_cell.key] == "missing"

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 
 from snnbench.commands.common import add_data_options, add_device_option, add_out_option
+from snnbench.files import DataContext
 from snnbench.ui import esc, table
 
 HELP = "run, inspect or report a benchmark suite (suites/*.toml)"
@@ -51,19 +52,21 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
     suite = suites.load_suite(args.suite)  # every cell resolves here: bad input exits 2 before any cell
     out = Path(args.out)
+    ctx = DataContext.from_options(args.data_dir, args.mirror)
     if args.action == "status":
-        return _status(suite, out, args.storage, console)
+        return _status(suite, out, args.storage, console, ctx)
     if args.action == "report":
         return _report(suite, out, console)
     suites.open_queue_storage(args.storage, out)  # an unreachable storage exits 2 before any cell
-    before = suites.cell_status(suite, out, None)
-    todo = sum(state != "done" for state in before.values())
+    before = suites.cell_status(suite, out, None, ctx)
+    todo = sum(state not in ("done", "no data") for state in before.values())
     console.print(f"suite [bold]{esc(suite.name)}[/]: {len(suite.cells)} cells, {todo} to run, {args.jobs} worker(s)")
     if args.jobs == 1:
         runtime = {"device": args.device, "data_dir": args.data_dir, "mirror": args.mirror,
                    "tags": {"shared_device": True} if args.shared_device else {}}
         suites.work(suite, out, args.storage, runtime,
-                    on_cell=lambda key, path: console.print(f"done {esc(key)}: {esc(str(path))}"))
+                    on_cell=lambda key, path: console.print(f"done {esc(key)}: {esc(str(path))}" if path else
+                                                            f"skipped {esc(key)}: no data here (optional cell)"))
     else:
         suites._open_study(suite, args.storage, out)  # created and filled once, before the workers start
         command = [sys.executable, "-m", "snnbench.cli", "suite", "run", args.suite, "--jobs", "1", "--shared-device",
@@ -76,23 +79,25 @@ def run(args: argparse.Namespace, console: Console) -> int:
         if any(codes):
             console.print(f"[red]{sum(c != 0 for c in codes)} worker(s) failed[/]")
             return 1
-    after = suites.cell_status(suite, out, None)
-    missing = [k for k, v in after.items() if v != "done"]
-    console.print(f"{len(after) - len(missing)}/{len(after)} cells done" + (f"; not done: {', '.join(missing)}"
-                                                                               if missing else ""))
+    after = suites.cell_status(suite, out, None, ctx)
+    missing = [k for k, v in after.items() if v not in ("done", "no data")]
+    absent = [k for k, v in after.items() if v == "no data"]
+    console.print(f"{list(after.values()).count('done')}/{len(after)} cells done"
+                  + (f"; not done: {', '.join(missing)}" if missing else "")
+                  + (f"; {len(absent)} optional cell(s) without their data (snnbench data list)" if absent else ""))
     return 0 if not missing else 1
 
 
-def _status(suite, out: Path, storage: str, console: Console) -> int:
+def _status(suite, out: Path, storage: str, console: Console, ctx: DataContext) -> int:
     from snnbench import suite as suites
 
-    states = suites.cell_status(suite, out, storage)
+    states = suites.cell_status(suite, out, storage, ctx)
     view = table(f"suite {suite.name} ({suite.source})", ("cell", "status"))
     for key, state in states.items():
         colour = {"done": "green", "running": "cyan", "failed": "red"}.get(state, "yellow")
         view.add_row(esc(key), f"[{colour}]{state}[/]")
     console.print(view)
-    counts = {s: list(states.values()).count(s) for s in ("done", "running", "failed", "missing")}
+    counts = {s: list(states.values()).count(s) for s in ("done", "running", "failed", "missing", "no data")}
     console.print(", ".join(f"{n} {s}" for s, n in counts.items()))
     return 0
 
