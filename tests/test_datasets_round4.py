@@ -306,3 +306,35 @@ def test_the_new_datasets_are_listed_and_checked_against_their_official_files(ca
     assert "shd_train.h5.zip" in out and "f3252aeb598ac776c1b526422d90eecb" in out
     assert main(["run", "--method", "stbp", "--dataset", "shd", "--arch", "8C3-32", "--print-config"]) == 2
     assert "needs a feature map" in capsys.readouterr().err  # 1-D input: no convolutions
+
+
+@pytest.mark.parametrize("name,method,arch", [("cifar100", "tet", "8C3-P4-32"), ("dvs-gesture", "slayer", "P8-16"),
+                                              ("dvs-gesture", "stbp-tdbn", "P8-8C3-16")])
+def test_a_short_training_run_on_cifar100_and_dvs_gesture(tmp_path, name, method, arch):
+    from snnbench import registry
+    from snnbench.cli import main
+
+    if name == "cifar100":
+        from snnbench.datasets.cifar100 import CIFAR100
+
+        archive, _ = _cifar100(tmp_path, np.random.default_rng(5))
+
+        class Generated(CIFAR100):
+            files = (_remote(archive, "CIFAR100"),)
+    else:
+        Generated = _gesture_archive(tmp_path)
+    registry.DATASETS.get(name)
+    original = registry.DATASETS._items[name]
+    registry.DATASETS._items[name] = Generated
+    try:
+        code = main(["run", "-q", "--method", method, "--dataset", name, "--epochs", "1", "--arch", arch,
+                     "--steps", "4", "--batch-size", "2", "--set", "val_fraction=0", "--set", "augment=none",
+                     "--set", "event_size=0", "--mirror", str(tmp_path / "mirror"),
+                     "--data-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")])
+    finally:
+        registry.DATASETS._items[name] = original
+    assert code == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    record = json.loads(path.read_text())
+    assert record["status"] == "completed" and record["dataset"] == name
+    assert record["dataset_info"]["num_classes"] == {"cifar100": 100, "dvs-gesture": 11}[name]
