@@ -157,9 +157,11 @@ class Method:
         ``index`` holds the batch's positions in the training split (sample identity), when known."""
         loss.backward()
 
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0) -> dict[str, Any]:
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0,
+                training: bool = True) -> dict[str, Any]:
         """Hook once the model is on its device, before training: load or compute what the rule needs
-        (``cache_dir`` is the data cache; ``train_size`` the training split's length). Returns facts for
+        (``cache_dir`` is the data cache; ``train_size`` the training split's length). With ``training``
+        false (evaluation of a checkpoint) only the state a checkpoint holds is needed. Returns facts for
         the record's ``execution.method``."""
         return {}
 

@@ -693,11 +693,12 @@ class STRSBP(Method):
     make_dropout = make_conv
     make_gap = make_conv
 
-    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0
-                ) -> dict[str, Any]:
+    def prepare(self, model: nn.Module, cfg: RunConfig, cache_dir: Path | None, train_size: int = 0,
+                training: bool = True) -> dict[str, Any]:
         """Load the effect table (the reference's file, or generated and cached) onto the model, and
         give it the boosting state (a weight, a last-prediction flag and a seen flag per training sample;
-        buffers, so checkpoints carry them)."""
+        buffers, so checkpoints carry them). Evaluation (``training`` false) needs the buffers only: the
+        effect table is read by the backward pass alone, so none is generated for it."""
         o = self.opts(cfg)
         if o.boost and train_size:
             add_boosting_state(model, train_size)
@@ -707,7 +708,7 @@ class STRSBP(Method):
                                  "reservoir_topology": o.reservoir_topology if reservoirs else None,
                                  "recurrent_connections": [int(layer.mask.sum()) for layer in reservoirs]}
         needs_table = reservoirs or o.dadw == "strsbp" or (o.dadw == "none" and o.dadw_scope == "wgrad_only")
-        if not needs_table:  # no S_i and no reservoir: the polynomial is never read
+        if not needs_table or not training:  # no S_i and no reservoir: the polynomial is never read
             model.effect_coeffs = torch.zeros(1, EFFECT_DEGREE + 1, dtype=torch.float64, device=device)
             return {**facts, "effect_table": None}
         if o.effect_file:

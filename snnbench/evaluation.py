@@ -49,7 +49,7 @@ def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, wri
         data = prepare_data(cfg, dataset, ctx, device, method.eval_batch_size)
         model = method.build(parse_arch(cfg.arch), data.input_shape, dataset.num_classes, cfg).to(device)
         bind_backends(model, device)
-        method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels))  # the state the run saved
+        method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels), training=False)  # its buffers
         model.load_state_dict(blob["model"])
         curve.append({"steps": cfg.steps, "test_acc": _evaluate(model, method, data.test, cfg)})
         del model

@@ -628,3 +628,9 @@ def test_the_effect_table_is_prepared_exactly_when_a_rule_reads_it(tmp_path):
     assert ablated["effect_table"]["rows"] == coeffs.shape[0] > 1 and coeffs.abs().sum() > 0
     strsbp, _ = facts("st-rsbp")
     assert strsbp["solve_layout"] == "reference" and strsbp["recurrent_connections"][0] > 0
+    m = create_method("st-rsbp")  # evaluating a checkpoint (snnbench eval) never generates a table
+    cfg = resolve_config(m, create_dataset("digits"), {"steps": 37}, {"effect_trials": 2})
+    net = m.build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
+    before = sorted(tmp_path.rglob("*"))
+    assert m.prepare(net, cfg, tmp_path, training=False)["effect_table"] is None
+    assert sorted(tmp_path.rglob("*")) == before
