@@ -252,6 +252,14 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     return report(run, monitors, counters)
 
 
+def feed_ratio(samples: int, train_time_s: float, step_ms: list[float], batch_size: int) -> float | None:
+    """Samples per second over what the training steps alone allow (``1000 × batch / mean ms per step``):
+    1 when the input pipeline never makes a step wait, below 1 by the share of time it costs."""
+    if not step_ms or not train_time_s or not samples:
+        return None
+    return round((samples / train_time_s) / (1000.0 * batch_size / statistics.fmean(step_ms)), 4)
+
+
 def check_output_dir(out: Path) -> None:
     """Refuse an output folder that cannot be written, before any data loads or training starts."""
     out = Path(out)
@@ -529,6 +537,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
             samples_per_s=state.train_samples / state.train_time_s if state.train_time_s else None,
             peak_gpu_mem_mib=peak, params=sum(p.numel() for p in run.model.parameters() if p.requires_grad),
             total_train_time_s=state.train_time_s + sum(p.get("train_time_s", 0.0) for p in run.lineage),
+            feed_ratio=feed_ratio(state.train_samples, state.train_time_s, step_ms, cfg.batch_size),
         ),
         execution=Execution(
             backends=run.backends,

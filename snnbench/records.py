@@ -20,7 +20,9 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
 - ``cost``: ``train_time_s`` (sum of training epochs' wall time, this run and any resumed part),
   ``eval_time_s``, ``ms_per_step`` (mean over training steps; CUDA events on a GPU),
   ``median_ms_per_step``, ``samples_per_s``, ``peak_gpu_mem_mib`` (null on the CPU), ``params``,
-  ``total_train_time_s`` (with every stage of the lineage);
+  ``total_train_time_s`` (with every stage of the lineage), ``feed_ratio`` (``samples_per_s`` over what
+  the steps alone allow, ``1000 × batch / ms_per_step``: below 1 the input pipeline, evaluation excluded,
+  costs time; null before schema 5);
 - ``execution``: ``backends`` (the neuron kernels that ran: ``torch`` and/or ``triton``), ``method``
   (what the rule prepared for itself, e.g. ST-RSBP's effect table and its SHA-256),
   ``param_groups`` (name, ``lr_scale``, parameter count), ``shared_device`` (other runs shared the
@@ -103,6 +105,7 @@ class Cost:
     peak_gpu_mem_mib: Number | None
     params: int
     total_train_time_s: Number
+    feed_ratio: Number | None = None  # samples_per_s / (1000 · batch / ms_per_step): 1 = the steps never wait
 
 
 @dataclass
@@ -313,7 +316,8 @@ def _upgrade_3_to_4(record: dict) -> dict:
 
 
 def _upgrade_4_to_5(record: dict) -> dict:
-    """``config_hash`` under the hash rule of schema 5: the config completed with the fields added since
+    """``cost.feed_ratio`` enters the schema (null for an older record); ``config_hash`` under the hash rule
+    of schema 5: the config completed with the fields added since
     the record (at the values it ran with, :data:`snnbench.config.LATE_FIELDS`) and hashed without the
     late fields at those values, so a re-run from the record has the same hash and later fields never
     change it again. The hash the run was made with stays in ``tags.config_hash_v4``. A record whose
@@ -321,7 +325,7 @@ def _upgrade_4_to_5(record: dict) -> dict:
     from snnbench.config import ConfigError, record_config
     from snnbench.registry import UnknownNameError
 
-    out = {**record, "schema_version": 5}
+    out = {**record, "schema_version": 5, "cost": {"feed_ratio": None, **(record.get("cost") or {})}}
     try:
         new = record_config(record).hash()
     except (UnknownNameError, ConfigError, KeyError, TypeError):

@@ -91,6 +91,7 @@ def run_summary(record: dict[str, Any]) -> Table:
         ("train time", f"{cost['train_time_s']:.1f} s"),
         ("ms / step", f"{cost['ms_per_step']:.2f}" if cost["ms_per_step"] is not None else "-"),
         ("samples / s", f"{cost['samples_per_s']:.0f}" if cost["samples_per_s"] else "-"),
+        ("feed ratio (1 = steps never wait)", f"{cost['feed_ratio']:.2f}" if cost.get("feed_ratio") else "-"),
         ("peak GPU memory", f"{cost['peak_gpu_mem_mib']:.0f} MiB" if cost["peak_gpu_mem_mib"] is not None else "-"),
         ("parameters", f"{cost['params']:,}"),
     ]

@@ -153,3 +153,20 @@ def test_headline_epoch_is_the_validation_argmax_never_the_test_one():
     assert best_epoch_index(curves) == 1  # highest validation, earliest tie; not test's argmax (2), not last
     assert best_epoch_index([{"val_acc": None, "test_acc": 1.0}] * 3) == 2  # no validation split: last
     assert best_epoch_index([]) is None
+
+
+def test_the_record_says_how_much_the_input_pipeline_costs(tmp_path):
+    """cost.feed_ratio = samples/s over 1000 × batch / ms_per_step (issue 19's pipeline target)."""
+    from snnbench.engine import feed_ratio
+
+    assert feed_ratio(1000, 2.0, [1.0] * 10, 100) == 0.005  # 500 samples/s where the steps allow 100000
+    assert feed_ratio(0, 1.0, [], 10) is None
+    from snnbench.cli import main
+
+    assert main(["run", "-q", "--epochs", "2", "--max-train-samples", "300", "--out", str(tmp_path)]) == 0
+    import json
+
+    (path,) = tmp_path.glob("*.json")
+    cost = json.loads(path.read_text())["cost"]
+    expected = cost["samples_per_s"] / (1000 * 32 / cost["ms_per_step"])
+    assert 0 < cost["feed_ratio"] <= 1.05 and abs(cost["feed_ratio"] - expected) < 1e-3
