@@ -1,7 +1,8 @@
 """Log lines: one stderr handler for snnbench's and Optuna's loggers, at the level ``-q``/``-v`` pick.
 
-The command line calls :func:`setup_logging` once; Optuna's own handler is replaced by propagation into
-ours (:func:`route_optuna_logging`, called where a study opens), so a batch log holds one format.
+The command line calls :func:`setup_logging` once: one handler, on the ``snnbench`` and ``optuna`` loggers;
+:func:`route_optuna_logging` (called where a study opens) removes Optuna's own stderr handler, so a batch
+log holds one format.
 """
 
 from __future__ import annotations
@@ -18,14 +19,28 @@ def level_of(verbosity: int) -> int:
     return LEVELS[max(-1, min(2, verbosity))]
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each record (a test's capture, a redirected stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it
+        pass
+
+
 def setup_logging(verbosity: int = 0) -> None:
     """Log ``snnbench.*`` and ``optuna.*`` records at ``verbosity`` to stderr in one plain format."""
     root = logging.getLogger("snnbench")
     root.setLevel(level_of(verbosity))
-    if not any(getattr(h, "_snnbench", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter(FORMAT, datefmt="%H:%M:%S"))
-        handler._snnbench = True  # type: ignore[attr-defined]
+    if not any(isinstance(h, _Stderr) for h in root.handlers):
+        handler = _Stderr()
         root.addHandler(handler)
         logging.getLogger("optuna").addHandler(handler)
     logging.getLogger("optuna").setLevel(level_of(verbosity))
