@@ -28,6 +28,23 @@ def _ctx(tmp_path) -> DataContext:
     return DataContext(tmp_path / "cache", (tmp_path / "mirror",), download=False)
 
 
+def _run_on(tmp_path, monkeypatch, name: str, generated, *args: str) -> int:
+    """``snnbench run -q ARGS`` with the generated dataset class registered as ``name`` (for this test only),
+    reading the test's mirror and cache and writing records to ``tmp_path/runs``; returns the exit code."""
+    from snnbench import registry
+    from snnbench.cli import main
+
+    registry.DATASETS.get("digits")  # the bundled datasets are registered before one is replaced
+    monkeypatch.setitem(registry.DATASETS._items, name, generated)
+    return main(["run", "-q", "--dataset", name, *args, "--mirror", str(tmp_path / "mirror"),
+                 "--data-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")])
+
+
+def _only_record(tmp_path) -> dict:
+    (path,) = (tmp_path / "runs").glob("*.json")
+    return json.loads(path.read_text())
+
+
 # ---- CIFAR-100 -------------------------------------------------------------------------------------
 def _cifar100(tmp_path, rng):
     folder = tmp_path / "mirror" / "CIFAR100"
@@ -148,9 +165,7 @@ def test_dvs_gesture_split_labels_times_and_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("case", ["labels after the recording", "bad csv header", "bad aedat header"])
-def test_dvs_gesture_bad_files_name_the_file_and_cache_nothing(tmp_path, case):
-    from snnbench.cli import main
-
+def test_dvs_gesture_bad_files_name_the_file_and_cache_nothing(tmp_path, monkeypatch, case):
     kwargs = {"labels after the recording": {"csv_override": _labels_csv([(2, 10**9, 2 * 10**9)])},
               "bad csv header": {"csv_override": "label,start,end\n1,0,5\n"},
               "bad aedat header": {"aedat_override": b"#!AER-DAT3.1\r\nno end of header"}}[case]
@@ -158,17 +173,9 @@ def test_dvs_gesture_bad_files_name_the_file_and_cache_nothing(tmp_path, case):
     with pytest.raises(DataFileError, match="user01_fluorescent"):
         Generated().load("train", _ctx(tmp_path), 4, Binning("time_window", 1000, "count"))
     assert not (tmp_path / "cache" / "frames").exists() or not any((tmp_path / "cache" / "frames").iterdir())
-    from snnbench import registry
-
-    registry.DATASETS.get("dvs-gesture")
-    registry.DATASETS._items["dvs-gesture-bad"] = Generated
-    try:
-        code = main(["run", "-q", "--method", "stbp", "--dataset", "dvs-gesture-bad", "--arch", "P8-16",
-                     "--steps", "4", "--epochs", "1", "--set", "event_binning=time_window",
-                     "--set", "event_window_us=1000", "--mirror", str(tmp_path / "mirror"),
-                     "--data-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")])
-    finally:
-        del registry.DATASETS._items["dvs-gesture-bad"]
+    code = _run_on(tmp_path, monkeypatch, "dvs-gesture-bad", Generated, "--method", "stbp", "--arch", "P8-16",
+                   "--steps", "4", "--epochs", "1", "--set", "event_binning=time_window",
+                   "--set", "event_window_us=1000")
     assert code == 1  # a data error: exit 1
 
 
@@ -272,23 +279,12 @@ def test_ssc_validates_on_its_own_valid_split(tmp_path):
 
 
 @pytest.mark.parametrize("name,method", [("shd", "stbp"), ("shd", "tsslbp"), ("ssc", "tet"), ("shd", "st-rsbp")])
-def test_a_short_training_run_on_the_speech_datasets(tmp_path, name, method):
-    from snnbench import registry
-    from snnbench.cli import main
-
-    registry.DATASETS.get(name)
+def test_a_short_training_run_on_the_speech_datasets(tmp_path, monkeypatch, name, method):
     Generated = _generated_speech(tmp_path, name, np.random.default_rng(4), n_train=60)
-    original = registry.DATASETS._items[name]
-    registry.DATASETS._items[name] = Generated
-    try:
-        code = main(["run", "-q", "--method", method, "--dataset", name, "--epochs", "1", "--arch", "32",
-                     "--steps", "20", "--batch-size", "8", "--mirror", str(tmp_path / "mirror"),
-                     "--data-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")])
-    finally:
-        registry.DATASETS._items[name] = original
+    code = _run_on(tmp_path, monkeypatch, name, Generated, "--method", method, "--epochs", "1", "--arch", "32",
+                   "--steps", "20", "--batch-size", "8")
     assert code == 0
-    (path,) = (tmp_path / "runs").glob("*.json")
-    record = json.loads(path.read_text())
+    record = _only_record(tmp_path)
     assert record["status"] == "completed" and record["dataset_info"]["input_shape"] == [700]
     assert record["dataset_info"]["encoding"]["window_us"] == 10000  # the recipe's binning
 
@@ -310,10 +306,7 @@ def test_the_new_datasets_are_listed_and_checked_against_their_official_files(ca
 
 @pytest.mark.parametrize("name,method,arch", [("cifar100", "tet", "8C3-P4-32"), ("dvs-gesture", "slayer", "P8-16"),
                                               ("dvs-gesture", "stbp-tdbn", "P8-8C3-16")])
-def test_a_short_training_run_on_cifar100_and_dvs_gesture(tmp_path, name, method, arch):
-    from snnbench import registry
-    from snnbench.cli import main
-
+def test_a_short_training_run_on_cifar100_and_dvs_gesture(tmp_path, monkeypatch, name, method, arch):
     if name == "cifar100":
         from snnbench.datasets.cifar100 import CIFAR100
 
@@ -323,18 +316,10 @@ def test_a_short_training_run_on_cifar100_and_dvs_gesture(tmp_path, name, method
             files = (_remote(archive, "CIFAR100"),)
     else:
         Generated = _gesture_archive(tmp_path)
-    registry.DATASETS.get(name)
-    original = registry.DATASETS._items[name]
-    registry.DATASETS._items[name] = Generated
-    try:
-        code = main(["run", "-q", "--method", method, "--dataset", name, "--epochs", "1", "--arch", arch,
-                     "--steps", "4", "--batch-size", "2", "--set", "val_fraction=0", "--set", "augment=none",
-                     "--set", "event_size=0", "--mirror", str(tmp_path / "mirror"),
-                     "--data-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "runs")])
-    finally:
-        registry.DATASETS._items[name] = original
+    code = _run_on(tmp_path, monkeypatch, name, Generated, "--method", method, "--epochs", "1", "--arch", arch,
+                   "--steps", "4", "--batch-size", "2", "--set", "val_fraction=0", "--set", "augment=none",
+                   "--set", "event_size=0")
     assert code == 0
-    (path,) = (tmp_path / "runs").glob("*.json")
-    record = json.loads(path.read_text())
+    record = _only_record(tmp_path)
     assert record["status"] == "completed" and record["dataset"] == name
     assert record["dataset_info"]["num_classes"] == {"cifar100": 100, "dvs-gesture": 11}[name]
