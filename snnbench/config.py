@@ -113,7 +113,7 @@ LR_SCHEDULES = ("none", "cosine", "step", "inverse_sqrt")
 # ST-RSBP code's Bernoulli p = pixel/5.5 at steps 1..T−1), strsbp-frozen (the same, drawn once per sample and
 # reused every epoch, as the reference does without distortion)
 ENCODINGS = ("direct", "rate", "strsbp", "strsbp-frozen")
-AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N")
+AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N", "elastic:SCALE,ROTATION,DISTORTION")
 NORMALIZE_STATS = ("dataset", "mnist")
 # training order per epoch: a fresh permutation, or the ST-RSBP code's 5000 random transpositions applied to the
 # previous epoch's order (cuMatrixVector::shuffle; at most 10,000 positions move per epoch)
@@ -142,7 +142,7 @@ class RunConfig:
     seed: int = num(0, ge=0)
     encoding: str = choice("direct", ENCODINGS)  # static images (see ENCODINGS)
     normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
-    augment: str = "none"  # none | crop_flip | flip_roll | jitter:N
+    augment: str = "none"  # none | crop_flip | flip_roll | jitter:N | elastic:SCALE,ROTATION,DISTORTION
     shuffle: str = choice("permutation", SHUFFLES)
     val_fraction: float = num(0.1, ge=0, lt=1)
     max_train_samples: int = num(0, ge=0)  # 0 = all
@@ -159,7 +159,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if not re.fullmatch(r"none|crop_flip|flip_roll|jitter:\d+", self.augment):
+        number = r"\d+(?:\.\d+)?"
+        if not re.fullmatch(rf"none|crop_flip|flip_roll|jitter:\d+|elastic:{number},{number},{number}", self.augment):
             raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
         try:
             self.binning()  # the event settings' own rules live with Binning
@@ -202,6 +203,7 @@ LATE_FIELDS: dict[str, Any] = {
     "event_stabilize": False,
     "options.backend": "auto", "options.fc_lr_scale": 1.0,
     "options.boost": False,  # ST-RSBP's boosting; records before it trained without
+    "options.thresholds": "", "options.cnn_reference_quirks": False,  # ST-RSBP's spiking CNN path
 }
 
 
@@ -320,8 +322,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         return float(value)
     elif isinstance(default, int) and isinstance(value, int) and not isinstance(value, bool):
         return value
-    elif isinstance(default, str):
-        return str(value)
+    elif isinstance(default, str):  # `--set thresholds=5,2,10` arrives as a tuple: keep the text typed
+        return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
         return list(value)
     else:

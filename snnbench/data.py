@@ -7,6 +7,7 @@ do not depend on what ran before it: a resumed run sees exactly the batches of a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,10 +150,14 @@ def augment(x: torch.Tensor, kind: str, generator: torch.Generator, *, time_axis
 
     - ``crop_flip``: random crop with 4-pixel zero padding and horizontal flip (p = 0.5);
     - ``flip_roll``: horizontal flip (p = 0.5), then a roll by integers in [-5, 5] on H and W (TET DVS);
-    - ``jitter:N``: a random shift by integers in [-N, N] on H and W with zero fill (SLAYER N-MNIST).
+    - ``jitter:N``: a random shift by integers in [-N, N] on H and W with zero fill (SLAYER N-MNIST);
+    - ``elastic:S,R,D``: the ST-RSBP/HM2-BP CNN codes' distortion (:func:`elastic_distort`).
     """
     if kind == "none":
         return x
+    if kind.startswith("elastic:"):
+        scale, rotation, distortion = (float(v) for v in kind.split(":", 1)[1].split(","))
+        return elastic_distort(x, scale, rotation, distortion, generator)
     batch = x.shape[0]
     device = x.device
     flips = torch.rand(batch, generator=generator, device=device) < 0.5
@@ -164,7 +169,65 @@ def augment(x: torch.Tensor, kind: str, generator: torch.Generator, *, time_axis
         return _shift(x, 5, generator, fill=False)
     if kind.startswith("jitter:"):
         return _shift(x, int(kind.split(":", 1)[1]), generator, fill=True)
-    raise ConfigError(f"unknown augment {kind!r}; valid: none, crop_flip, flip_roll, jitter:N")
+    raise ConfigError(f"unknown augment {kind!r}; valid: none, crop_flip, flip_roll, jitter:N, elastic:S,R,D")
+
+
+ELASTIC_SIGMA, ELASTIC_FIELD = 4.0, 21  # dataAugmentation/cuTransformation.cu: dElasticSigma, GAUSSIAN_FIELD_SIZE
+
+
+def elastic_distort(x: torch.Tensor, scale: float, rotation: float, distortion: float,
+                    generator: torch.Generator) -> torch.Tensor:
+    """``cuApplyRandom`` + ``cuApplyDistortion`` of the ST-RSBP/HM2-BP CNN codes on ``[B, C, H, W]``
+    images in [0, 1], one displacement field per sample shared by its channels:
+
+    - elastic (``distortion`` ≥ 0.1): U(−1, 1) fields per pixel, correlated with a 21×21 Gaussian
+      (σ = 4, normalised by 1/(2πσ) as the code does), times ``distortion``;
+    - scaling: ``scale``/100 · r per axis about the centre, with r ~ U(−1, 1) clipped at 0 when the rotation
+      is on (the code's clip: images only grow);
+    - rotation: ``rotation``·r₁ degrees, r₁ the horizontal scale's number before its clip (the code reuses it);
+    - sampling: pixel (row − dV, col − dH), bilinear on the C-truncated coordinates; a source outside the
+      image gives the background (0), and a pixel with no displacement is copied.
+    """
+    batch, _, height, width = x.shape
+    device = x.device
+    fields = torch.rand(batch, 2, height, width, generator=generator, device=device) * 2 - 1
+    r = torch.rand(batch, 2, generator=generator, device=device) * 2 - 1
+    rows = torch.arange(height, device=device, dtype=torch.float32).view(1, -1, 1)
+    cols = torch.arange(width, device=device, dtype=torch.float32).view(1, 1, -1)
+    if distortion >= 0.1:
+        mid = ELASTIC_FIELD // 2
+        grid = torch.arange(ELASTIC_FIELD, device=device, dtype=torch.float32) - mid
+        gauss = torch.exp(-(grid.view(-1, 1) ** 2 + grid.view(1, -1) ** 2) / (2 * ELASTIC_SIGMA ** 2))
+        gauss = gauss / (ELASTIC_SIGMA * 2 * math.pi)
+        smooth = torch.nn.functional.conv2d(fields.reshape(batch * 2, 1, height, width), gauss.view(1, 1, *gauss.shape),
+                                            padding=mid).reshape(batch, 2, height, width)
+        disp_h, disp_v = distortion * smooth[:, 0], distortion * smooth[:, 1]
+    else:
+        disp_h = disp_v = torch.zeros(batch, height, width, device=device)
+    r1, r2 = r[:, 0].view(-1, 1, 1), r[:, 1].view(-1, 1, 1)
+    angle = (rotation * r1) * math.pi / 180.0
+    if abs(rotation) >= 0.01:
+        r1, r2 = r1.clamp(min=0), r2.clamp(min=0)
+    yy, xx = cols - width // 2, rows - height // 2  # the code's names: yy runs along columns
+    disp_h = disp_h + scale / 100.0 * r1 * yy + (yy - yy * torch.cos(angle) - xx * torch.sin(angle))
+    disp_v = disp_v + scale / 100.0 * r2 * xx + (xx - xx * torch.cos(angle) + yy * torch.sin(angle))
+    source_row, source_col = rows - disp_v, cols - disp_h
+    base_row, base_col = torch.trunc(source_row), torch.trunc(source_col)
+    frac_row, frac_col = source_row - base_row, source_col - base_col
+    inside = (base_row >= 0) & (base_row + 1 < height) & (base_col >= 0) & (base_col + 1 < width)
+    r0, c0 = base_row.clamp(0, height - 2).long(), base_col.clamp(0, width - 2).long()
+    flat = x.reshape(batch, x.shape[1], height * width)
+
+    def at(row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
+        index = (row * width + col).reshape(batch, 1, -1).expand(-1, x.shape[1], -1)
+        return torch.gather(flat, 2, index).reshape(x.shape)
+
+    fr, fc = frac_row.unsqueeze(1), frac_col.unsqueeze(1)
+    value = ((1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1) + fr * (1 - fc) * at(r0 + 1, c0)
+             + fr * fc * at(r0 + 1, c0 + 1))
+    value = torch.where(inside.unsqueeze(1), value, torch.zeros_like(value))
+    still = ((disp_v.abs() < 1e-9) & (disp_h.abs() < 1e-9)).unsqueeze(1)
+    return torch.where(still, x, value)
 
 
 def _shift(x: torch.Tensor, amount: int, generator: torch.Generator, *, fill: bool) -> torch.Tensor:

@@ -508,7 +508,6 @@ def test_recurrent_token_parses_and_round_trips():
     ("st-rsbp", ["--arch", "400-rec410"], "needs its lattice"),
     ("st-rsbp", ["--set", "solve_layout=lu"], "solve_layout"),
     ("st-rsbp", ["--set", "effect_file=/nonexistent/p_Tau_64_400-100.txt"], "effect_file"),
-    ("st-rsbp", ["--arch", "15C5-P2-300"], "CNN"),
 ])
 def test_bad_input_exits_2_before_data(tmp_path, method, args, message):
     proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "run", "--method", method, "--dataset", "mnist",

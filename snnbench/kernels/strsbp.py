@@ -28,16 +28,18 @@ THRESHOLD_EPS = 1e-6  # the reference tests v > ν − 1e-6 (a float compared wi
 
 @dataclass(frozen=True)
 class STRSBPParams:
-    """Constants of the neuron: ν, τm, τs (in steps) and the refractory period T_REF (steps)."""
+    """Constants of the neuron: ν, τm, τs (in steps), the refractory period T_REF (steps) and the margin of
+    the spike test v > ν − eps (1e-6 in the fully connected and pooling layers, 0 in ``ConvSpiking``)."""
 
     threshold: float
     tau_m: float
     tau_s: float
     t_ref: int
+    eps: float = THRESHOLD_EPS
 
     def __post_init__(self) -> None:
-        if not (self.tau_m > 0 and self.tau_s > 0 and self.threshold > 0) or self.t_ref < 0:
-            raise ValueError(f"need threshold, tau_m, tau_s > 0 and t_ref >= 0, got {self}")
+        if not (self.tau_m > 0 and self.tau_s > 0 and self.threshold > 0) or self.t_ref < 0 or self.eps < 0:
+            raise ValueError(f"need threshold, tau_m, tau_s > 0 and t_ref, eps >= 0, got {self}")
 
 
 def ell(recurrent: torch.Tensor | None, neurons: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +63,7 @@ def strsbp_scan_torch(drive: torch.Tensor, index: torch.Tensor, weight: torch.Te
     ep = torch.zeros_like(v)
     refractory = torch.zeros(batch, neurons, dtype=torch.int32, device=drive.device)
     spikes = torch.zeros(steps, batch, neurons, dtype=torch.float32, device=drive.device)
-    level = p.threshold - THRESHOLD_EPS
+    level = p.threshold - p.eps
     for t in range(steps):
         v = v - v / p.tau_m
         ep = ep - ep / p.tau_s

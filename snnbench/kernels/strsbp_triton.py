@@ -15,7 +15,7 @@ import triton
 import triton.language as tl
 
 from .launch import NUM_WARPS, time_major
-from .strsbp import THRESHOLD_EPS, STRSBPParams
+from .strsbp import STRSBPParams
 
 MAX_RECURRENT_NEURONS = 4096  # one program per sample holds the layer's state
 FEEDFORWARD_BLOCK = 256
@@ -74,6 +74,6 @@ def strsbp_scan_triton(drive: torch.Tensor, index: torch.Tensor, weight: torch.T
     idx = index.to(device=d.device, dtype=torch.int64).contiguous()
     val = weight.to(device=d.device, dtype=torch.float32).contiguous()
     _strsbp_fwd_kernel[grid](d, idx, val, spikes, neurons, steps, batch, k, float(p.tau_m), float(p.tau_s),
-                             float(p.threshold - THRESHOLD_EPS), int(p.t_ref), BLOCK=block,
+                             float(p.threshold - p.eps), int(p.t_ref), BLOCK=block,
                              num_warps=NUM_WARPS, enable_fp_fusion=False)
     return spikes
