@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench.kernels import LIFParams, lif_scan
+from snnbench.kernels import LIFParams, batch_norm, lif_scan
 from snnbench.monitor import SpikingModule
 
 POOL_SCALE = 1.1  # TSSL-BP's pooling weight; SLAYER's is POOL_SCALE × θ
@@ -95,6 +95,27 @@ class LIF(NeuronLayer):
         spikes = lif_scan(current, self.params, self.backend)
         self.record(spikes)
         return spikes
+
+
+class BatchNorm(nn.BatchNorm2d):
+    """``nn.BatchNorm2d`` on ``[T·B, C, H, W]`` (same parameters, buffers and state dict) whose forward is
+    :func:`snnbench.kernels.batch_norm`: the written-out PyTorch formula or the fused Triton kernels, by
+    ``backend``. Momentum ``None`` (a cumulative average) is not supported."""
+
+    def __init__(self, channels: int, backend: str = "torch") -> None:
+        super().__init__(channels)
+        self.backend = backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        training = self.training or self.running_mean is None
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+        return batch_norm(x, self.weight, self.bias, self.running_mean if self.track_running_stats else None,
+                          self.running_var if self.track_running_stats else None, training=training,
+                          momentum=float(self.momentum), eps=self.eps, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", backend={self.backend!r}"
 
 
 class NeuNorm(nn.Module):

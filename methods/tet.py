@@ -24,11 +24,11 @@ from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec
 from snnbench.config import RunConfig, choice, num
-from snnbench.kernels import SURROGATES
+from snnbench.kernels import BACKENDS, SURROGATES
 from snnbench.registry import register_method
 
 from .base import SPEECH_FRAMES, SPEECH_SOURCE, LIFMethod, LIFOptions
-from .layers import SpikingNetwork, TimeDistributed
+from .layers import BatchNorm, SpikingNetwork, TimeDistributed
 
 LOSSES = ("tet", "sdt")
 
@@ -41,6 +41,7 @@ class TETOptions(LIFOptions):
     loss: str = choice("tet", LOSSES)
     lam: float = num(0.05, ge=0, le=1)  # λ, the MSE term's weight
     phi: float = num(1.0)  # φ, the MSE target (V_th)
+    bn_backend: str = choice("torch", BACKENDS)  # the conv's BN: nn.BatchNorm2d's formula, or the fused kernels
 
 
 def tet_loss(output: torch.Tensor, labels: torch.Tensor, lam: float, phi: float) -> torch.Tensor:
@@ -56,13 +57,13 @@ def sdt_loss(output: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(output.mean(0), labels)
 
 
-def _conv_bn(in_ch: int, out_ch: int, spec: LayerSpec, stem: bool = False) -> nn.Module:
+def _conv_bn(in_ch: int, out_ch: int, spec: LayerSpec, stem: bool = False, bn_backend: str = "torch") -> nn.Module:
     """Conv → BN. VGGSNN's convs have a bias and Kaiming-normal (fan_out) weights; ResNet-19's stem
     (``stem``) has no bias and PyTorch's default initialisation (``models/resnet_models.py``)."""
     conv = nn.Conv2d(in_ch, out_ch, spec.kernel, spec.stride, spec.padding, bias=not stem)
     if not stem:
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-    return TimeDistributed(nn.Sequential(conv, nn.BatchNorm2d(out_ch)))
+    return TimeDistributed(nn.Sequential(conv, BatchNorm(out_ch, bn_backend)))
 
 
 _CIFAR = {"arch": "resnet19", "steps": 2, "epochs": 300, "batch_size": 128, "lr": 0.01, "optimizer": "adam",
@@ -130,7 +131,8 @@ class TET(LIFMethod):
 
     def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         stem, self._stem = getattr(self, "_stem", False), False
-        return [_conv_bn(in_shape[0], spec.channels, spec, stem=stem), self.neuron(cfg)]
+        return [_conv_bn(in_shape[0], spec.channels, spec, stem=stem, bn_backend=self.opts(cfg).bn_backend),
+                self.neuron(cfg)]
 
     def make_output(self, in_features: int, out_features: int, cfg: RunConfig) -> list[nn.Module]:
         return [TimeDistributed(nn.Linear(in_features, out_features))]  # non-spiking: logits per step

@@ -67,3 +67,17 @@ def tsslbp_neuron(current: torch.Tensor, *, tau_m: float, tau_s: float, threshol
     params = TSSLBPParams(tau_m=float(tau_m), tau_s=float(tau_s), threshold=float(threshold), intra=bool(intra),
                           reset=reset, warmup=warmup, warmup_rate=float(warmup_rate))
     return tsslbp_scan(current, params, backend)
+
+
+def batch_norm(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
+               running_mean: torch.Tensor | None, running_var: torch.Tensor | None, *, training: bool,
+               momentum: float = 0.1, eps: float = 1e-5, backend: str = "auto") -> torch.Tensor:
+    """Batch norm of ``[N, C, H, W]`` (N = T·B) as ``nn.BatchNorm2d`` computes it (TET's conv → BN): the
+    fused kernels, or PyTorch's own ``F.batch_norm`` (cuDNN on a GPU; exactly what ``nn.BatchNorm2d`` runs).
+    :func:`snnbench.kernels.batchnorm.batch_norm_torch` is the formula both follow, written out."""
+    if pick_backend(backend, x) == "triton":
+        from .batchnorm_triton import batch_norm_triton
+
+        return batch_norm_triton(x, weight, bias, running_mean, running_var, training=training,
+                                 momentum=momentum, eps=eps)
+    return torch.nn.functional.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
