@@ -14,8 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
-from .launch import NUM_WARPS
 from .backends import check_triton_device
+from .launch import NUM_WARPS
 
 TARGET_PROGRAMS = 512  # (channel, chunk) programs of the reductions
 APPLY_BLOCK = 1024
