@@ -9,6 +9,8 @@ each timed with CUDA events (perf_counter on the CPU). Peak memory is
 Peers, when installed: spikingjelly (multi-step ``LIFNode``, its fused kernels) and snntorch
 (``Leaky`` in a Python loop over T), both surrogate-gradient LIF networks of the same topology
 (the same conv / pool / linear sizes, average pooling, cross-entropy on the mean output over T).
+``ann`` is the floor any rule on that topology pays: the same network with ReLU instead of spiking
+neurons and T folded into the batch (one pass over T·B samples), needing nothing but torch.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("mnist-strsbp", "mnist", "400-rec400(5x5x16)", 16, 400, (1, 28, 28), spike_input=True),
     BenchCase("mnist-fc-t400", "mnist", "400-400", 16, 400, (1, 28, 28), spike_input=True),
 )}
-PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch")
+PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")
 
 
 @dataclass
@@ -207,7 +209,27 @@ def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable
     return step
 
 
-PEER_MODULES = {"spikingjelly": "spikingjelly", "spikingjelly-bn": "spikingjelly", "snntorch": "snntorch"}
+def ann_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
+    """The ANN floor: the case's topology with ReLU, T folded into the batch (``[T·B, C, H, W]``), Adam,
+    cross-entropy on the mean output over T; the cost of the synapses alone."""
+    model = nn.Sequential(*_peer_layers(
+        parse_arch(case.arch), case, conv=nn.Conv2d, linear=nn.Linear, pool=lambda k: nn.AvgPool2d(k, ceil_mode=True),
+        flatten=nn.Flatten, neuron=nn.ReLU)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, labels = synthetic_batch(case, steps, device)
+    folded = x.reshape(steps * case.batch, *case.input_shape)
+
+    def step() -> None:
+        loss = F.cross_entropy(model(folded).view(steps, case.batch, -1).mean(0), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+PEER_MODULES = {"spikingjelly": "spikingjelly", "spikingjelly-bn": "spikingjelly", "snntorch": "snntorch",
+                "ann": "torch"}
 
 
 def available_peers() -> list[str]:
@@ -273,7 +295,7 @@ def _measure(impl: str, build: Callable[[], Callable[[], Any]], case: BenchCase,
 
 PEER_BUILDERS: dict[str, Callable[[BenchCase, int, torch.device], Callable[[], Any]]] = {
     "spikingjelly": spikingjelly_step, "spikingjelly-bn": partial(spikingjelly_step, batch_norm=True),
-    "snntorch": snntorch_step}
+    "snntorch": snntorch_step, "ann": ann_step}
 
 
 def write_results(results: list[BenchResult], path: Path, environment: dict[str, Any]) -> None:

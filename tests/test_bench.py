@@ -48,7 +48,7 @@ def test_batch_norm_peer_has_tet_topology():
                      "Flatten", "Linear"]
 
 
-@pytest.mark.parametrize("peer", ["spikingjelly", "spikingjelly-bn", "snntorch"])
+@pytest.mark.parametrize("peer", ["spikingjelly", "spikingjelly-bn", "snntorch", "ann"])
 def test_peer_steps_run_when_installed(peer):
     pytest.importorskip(PEER_MODULES[peer])
     results = run_bench(["nmnist-t30"], [], [peer], torch.device("cpu"), warmup=1, repeats=1, steps_override=[3])
@@ -70,3 +70,25 @@ def test_cli_bench_writes_json(tmp_path, capsys):
     assert [r["steps"] for r in data["results"]] == [2, 4] and data["environment"]["torch"]
     assert "snnbench:tsslbp" in capsys.readouterr().out
     assert main(["bench", "--cases", "nope", "--peers", "none"]) == 2
+
+
+def test_ann_floor_folds_time_into_the_batch_and_trains():
+    from snnbench.bench import ann_step, available_peers
+
+    case = CASES["fmnist-mlp"]
+    torch.manual_seed(0)
+    step = ann_step(case, 3, torch.device("cpu"))
+    (model,) = [c.cell_contents for c in step.__closure__ if isinstance(c.cell_contents, torch.nn.Sequential)]
+    assert [type(m).__name__ for m in model] == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    x, labels = synthetic_batch(case, 3, torch.device("cpu"))
+
+    def loss() -> float:  # one forward over the 3 x 100 folded samples
+        with torch.no_grad():
+            out = model(x.reshape(3 * 100, 1, 28, 28)).view(3, 100, -1).mean(0)
+            return float(torch.nn.functional.cross_entropy(out, labels))
+
+    before = loss()
+    for _ in range(10):
+        step()
+    assert loss() < before - 0.01  # Adam steps on this loss: a real training step
+    assert "ann" in available_peers()

@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
                    help="comma-separated networks (see `snnbench list cases`; nmnist-slayer is the T=300 one)")
     p.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
-    p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch | installed | none")
+    p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch,ann | installed | none "
+                                                         "(ann: the ReLU floor of the same topology, always installed)")
     p.add_argument("--profile", type=int, default=0, metavar="ROWS",
                    help="instead of timing, print the top ROWS kernels of one step of each method")
     add_device_option(p)
@@ -89,8 +90,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def results_table(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any) -> Any:
-    """One row per (case, T, implementation), with the ratio to each spikingjelly reference."""
-    refs = [p for p in ("spikingjelly", "spikingjelly-bn") if p in peers]
+    """One row per (case, T, implementation), with the ratio to each spikingjelly reference and the ANN floor."""
+    refs = [p for p in ("spikingjelly", "spikingjelly-bn", "ann") if p in peers]
     out = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})",
                 ("case", "T", "batch", "implementation", "ms / step", "peak MiB", *(f"vs {p}" for p in refs)),
                 no_wrap=True)
