@@ -62,6 +62,8 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     # ST-RSBP's MNIST network (Config/MNIST.txt, T = 400) and a feed-forward network every rule can build
     BenchCase("mnist-strsbp", "mnist", "400-rec400(5x5x16)", 16, 400, (1, 28, 28), spike_input=True),
     BenchCase("mnist-fc-t400", "mnist", "400-400", 16, 400, (1, 28, 28), spike_input=True),
+    # ST-RSBP's spiking CNN (Config/SpikingCNNMnistConfig.txt) at its T; `--set st-rsbp.recipe=cnn` for its ν
+    BenchCase("mnist-cnn-t400", "mnist", "15C5-P2-40C5-P2-300", 16, 400, (1, 28, 28), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")
 

@@ -92,3 +92,15 @@ def test_ann_floor_folds_time_into_the_batch_and_trains():
         step()
     assert loss() < before - 0.01  # Adam steps on this loss: a real training step
     assert "ann" in available_peers()
+
+
+def test_strsbp_cases_run_beside_stbp_on_the_same_topology():
+    """ST-RSBP's MNIST networks (FC with its recurrent layer, and the spiking CNN with its recipe's ν) are
+    timed by the same step as every rule; STBP builds the CNN case's topology too."""
+    results = run_bench(["mnist-strsbp"], ["st-rsbp"], [], torch.device("cpu"), warmup=0, repeats=1,
+                        steps_override=[12], options={"st-rsbp": {"effect_trials": 4}})
+    results += run_bench(["mnist-cnn-t400"], ["st-rsbp"], [], torch.device("cpu"), warmup=0, repeats=1,
+                         steps_override=[12], options={"st-rsbp": {"recipe": "cnn", "effect_trials": 4}})
+    assert all(r.ms_per_step is not None for r in results), [r.note for r in results]
+    stbp = run_bench(["mnist-cnn-t400"], ["stbp"], [], torch.device("cpu"), warmup=0, repeats=1, steps_override=[3])
+    assert stbp[0].ms_per_step is not None, stbp[0].note
