@@ -109,3 +109,16 @@ def test_tet_selects_the_fused_batch_norm_and_keeps_the_state_dict():
     assert outs["torch"][1].keys() == outs["triton"][1].keys()
     assert all(torch.allclose(outs["torch"][1][k].float(), outs["triton"][1][k].float(), atol=1e-5)
                for k in outs["torch"][1])
+
+
+def test_bfloat16_inputs_keep_float32_statistics():
+    """Under ``amp`` a conv hands BN bfloat16: the kernels read it, keep float32 statistics and running
+    buffers, and return bfloat16 within its precision of the float32 result."""
+    ref, mine = _pair(3, seed=9)
+    x = _input((16, 3, 4, 4), seed=10, spikes=False)
+    expected = ref(x)
+    y = batch_norm(x.to(torch.bfloat16), mine.weight, mine.bias, mine.running_mean, mine.running_var,
+                   training=True, backend="triton")
+    assert y.dtype == torch.bfloat16 and mine.running_mean.dtype == torch.float32
+    assert torch.allclose(y.float(), expected, rtol=2e-2, atol=2e-2)
+    assert torch.allclose(mine.running_mean, ref.running_mean, rtol=1e-2, atol=1e-2)
