@@ -557,6 +557,8 @@ class STRSBPOptions(Options):
     backend: str = choice("auto", BACKENDS)  # the forward scan: PyTorch or the fused Triton kernel
     thresholds: str = ""  # ν of each hidden layer in order (conv, pool, linear, rec), e.g. "5,2,10,4,10"
     cnn_reference_quirks: bool = False  # conv side effect truncated to int and accumulated over samples (§8)
+    conv_init_w: float = num(0.0, ge=0)  # U(−w, w) of the conv weights (0: init_w; HM2-BP's CNN: 0.5)
+    pool_zero_ratio: float = num(0.0, ge=0)  # the pool's e/o_in where a count is 0 (ST-RSBP code: 0; HM2-BP: 1)
 
     def check(self) -> None:
         if self.effect_file and not Path(self.effect_file).expanduser().is_file():
@@ -712,9 +714,6 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
     return grads, below
 
 
-CONV_ZERO_RATIO = 0.5  # g_ConvSpiking_backpropagation: e/o_j is 0.5 where a count is 0
-
-
 def _patches(x: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
     """``[T, B, C, H, W]`` → ``[T, B, C·k·k, L]``: each output position's input window (``F.unfold``)."""
     steps, batch = x.shape[:2]
@@ -734,7 +733,12 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
 
     The reference computes no side effect for a layer fed by the input (D = 1, and no δ below). With
     ``cnn_reference_quirks`` the side effect is the code's: truncated to an integer and accumulated over
-    every sample seen (``side_state``, samples of a batch in order); otherwise it is each sample's own."""
+    every sample seen (``side_state``, samples of a batch in order); otherwise it is each sample's own.
+
+    ``dadw=first_order`` is HM2-BP's conv (mm-bp-snn ``g_ConvSpiking_wgrad_sideEffect``): the weight
+    gradient is Σ e·(1 + side₁)·g with side₁ = Σ_window w·ρ/ν, ρ = e/o_out (0.5 for a silent neuron), on
+    every conv layer, and δ below is not divided; ``dadw=none`` divides by nothing. The ratio at a zero count
+    is ``zero_count_ratio`` (0.5 in the ST-RSBP code, 1 in HM2-BP's)."""
     w = layer.synapse.weight.detach()
     kernel = w.shape[-1]
     w2 = w.reshape(w.shape[0], -1)  # [O, C·k·k]
@@ -748,7 +752,11 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
     silent = (o_out == 0).unsqueeze(2) & (o_in > 0).unsqueeze(1)
     e = torch.where(silent, torch.full_like(e, SILENT_EFFECT), e)
     g = delta.reshape(batch, w.shape[0], -1).float() / layer.threshold
-    if need_below:
+    gw = gd = g  # the weight gradient's and δ's factors
+    if o.dadw == "first_order":
+        rho = torch.where((o_out == 0).unsqueeze(2), torch.full_like(e, 0.5), e / o_out.clamp(min=1).unsqueeze(2))
+        gw = g * (1 + torch.einsum("ok,bokl->bol", w2, rho * valid) / layer.threshold)
+    elif o.dadw == "strsbp" and need_below:
         rows = coeffs[(o_in.clamp(1, coeffs.shape[0]) - 1).long()] * valid.unsqueeze(-1)  # [B, K, L, 5]
         summed = torch.einsum("ok,bklc->bolc", w2.to(torch.float64), rows)
         side = _derivative(summed, o_out.clamp(1, coeffs.shape[0]).to(torch.float64)) / layer.threshold
@@ -756,23 +764,24 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
         if o.cnn_reference_quirks:  # int s = sum/vth; side_effect += s (never cleared)
             side = layer.side_state.reshape(1, w.shape[0], -1) + torch.cumsum(torch.trunc(side), 0)
             layer.side_state.copy_(side[-1].reshape(layer.side_state.shape))
-        gd = g / (1 - side)
+        gw = gd = g / (1 - side)
+    below = None
+    if need_below:
         r = e / o_in.clamp(min=1).unsqueeze(1)
         empty = (o_out == 0).unsqueeze(2) | (o_in == 0).unsqueeze(1)
-        r = torch.where(empty, torch.full_like(r, CONV_ZERO_RATIO), r)
+        r = torch.where(empty, torch.full_like(r, o.zero_count_ratio), r)
         cols = torch.einsum("bol,ok,bokl->bkl", gd, w2, r)
         below = nn.functional.fold(cols, x.shape[-2:], kernel, padding=layer.padding).reshape(batch, *x.shape[2:])
-    else:
-        gd, below = g, None
     (reg,) = _regulariser([w2], [None], o, w2.shape[1])
-    grad = torch.einsum("bokl,bol->ok", e, gd) / batch + reg
+    grad = torch.einsum("bokl,bol->ok", e, gw) / batch + reg
     return {"synapse.weight": grad.reshape(w.shape)}, below
 
 
-def pool_gradients(layer: STRSBPPool, x: torch.Tensor, spikes: torch.Tensor, delta: torch.Tensor
-                   ) -> torch.Tensor:
+def pool_gradients(layer: STRSBPPool, x: torch.Tensor, spikes: torch.Tensor, delta: torch.Tensor,
+                   zero_ratio: float = 0.0) -> torch.Tensor:
     """``g_PoolingSpiking_backpropagation_no_atomic`` (size = skip): δ below each window's input is
-    δ_pool/p² · e/o_in (0 where a count is 0), e the analytic S-PSP; no division by the pool's ν."""
+    δ_pool/p² · e/o_in (``zero_ratio`` where a count is 0: 0 in the ST-RSBP code, 1 in HM2-BP's), e the
+    analytic S-PSP; no division by the pool's ν."""
     p = layer.size
     steps, batch, channels, height, width = spikes.shape
     m = analytic_weights(spikes, tau_m=layer.tau_m, tau_s=layer.tau_s, t_ref=layer.t_ref, dtype=torch.float32)
@@ -781,7 +790,7 @@ def pool_gradients(layer: STRSBPPool, x: torch.Tensor, spikes: torch.Tensor, del
     o_out, o_in = spikes.sum(0), windows.sum(0)  # [B, C, H, W], [B, C, H, p, W, p]
     r = e / o_in.permute(0, 1, 2, 4, 3, 5).clamp(min=1)
     empty = (o_out == 0)[..., None, None] | (o_in == 0).permute(0, 1, 2, 4, 3, 5)
-    r = torch.where(empty, torch.zeros_like(r), r)
+    r = torch.where(empty, torch.full_like(r, zero_ratio), r)
     d = delta.reshape(batch, channels, height, width, 1, 1).float() / (p * p) * r
     return d.permute(0, 1, 2, 4, 3, 5).reshape(batch, channels, height * p, width * p)
 
@@ -808,7 +817,7 @@ def network_gradients(net: STRSBPNetwork, labels: torch.Tensor, o: STRSBPOptions
         layer = layers[k]
         if isinstance(layer, STRSBPPool):
             local, below = {}, pool_gradients(layer, trains[k], spikes.reshape(*spikes.shape[:2], *layer.out_shape),
-                                              delta)
+                                              delta, o.pool_zero_ratio)
         elif isinstance(layer, STRSBPConv):
             local, below = conv_gradients(layer, trains[k], spikes.reshape(*spikes.shape[:2], *layer.out_shape),
                                           delta, o, coeffs, need_below=k > 0)
@@ -880,7 +889,6 @@ class STRSBP(Method):
     }
     search_space = {"lr": ("log", 1e-4, 1e-2), "tau_m": ("float", 32.0, 128.0)}
     allows_recurrent = True
-    allows_conv = True
 
     def check(self, cfg: RunConfig, dataset: Any) -> None:
         if dataset.kind != "events" and not cfg.encoding.startswith("strsbp") and cfg.encoding != "rate":
@@ -922,18 +930,14 @@ class STRSBP(Method):
         return [self._layer(in_features, out_features, "output", cfg)]
 
     def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        if not self.allows_conv:
-            raise ConfigError(f"{self.name}: convolutional layers are not ported for this rule (mm-bp-snn's conv "
-                              f"path); use st-rsbp for a spiking CNN (got {spec})")
         if spec.stride != 1:
             raise ConfigError(f"{self.name}: ConvSpiking has stride 1, got {spec}")
         o = self.opts(cfg)
         return [STRSBPConv(in_shape[0], spec.channels, spec.kernel, spec.padding, out_shape, threshold=o.threshold,
-                           init_w=o.init_w, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref, backend=o.backend)]
+                           init_w=o.conv_init_w or o.init_w, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref,
+                           backend=o.backend)]
 
     def make_pool(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        if not self.allows_conv:
-            return self.make_conv(spec, in_shape, out_shape, cfg)
         if spec.pool or in_shape[1] % spec.kernel or in_shape[2] % spec.kernel:
             raise ConfigError(f"{self.name}: PoolingSpiking is the plain 'P' (a spiking neuron on each window's "
                               f"spike sum) with H and W divisible by its size; got {spec} on {in_shape[1]}x"
@@ -1049,13 +1053,16 @@ class HM2BP(STRSBP):
     name = "hm2-bp"
     description = "HM2-BP (Jin et al. 2018): multi-layer spike-count backprop through analytic S-PSPs"
     allows_recurrent = False
-    allows_conv = False
     _OPTIONS = {"spsp_kernel": "analytic", "dadw": "first_order", "zero_count_ratio": 1.0, "reg_plus_one": False}
     default_recipe = {**_MNIST, "arch": "800", "options": _OPTIONS}
     recipes = {
         # mm-bp-snn Config/SpikingMnistConfig.txt: 784-800(20)-10(8), T 400, lambda 10, beta 0.04
         "mnist": {**_MNIST, "arch": "800", "options": {**_OPTIONS, "threshold_output": 8.0}},
         "mnist:batched": {**_BATCHED, "arch": "800", "options": {**_OPTIONS, "threshold_output": 8.0}},
+        # mm-bp-snn Config/SpikingCNNMnistConfig.txt: 15C5(5)-P2(2)-40C5(12)-P2(4)-300(10)-10(10), conv initW 0.5
+        "mnist:cnn": {**_MNIST, "arch": "15C5-P2-40C5-P2-300", "encoding": "strsbp", "augment": "elastic:12,12,3.4",
+                      "options": {**_OPTIONS, "thresholds": "5,2,12,4,10", "threshold_output": 10.0,
+                                  "lambda_reg": 0.0, "conv_init_w": 0.5, "pool_zero_ratio": 1.0}},
         # the ST-RSBP paper's Fashion-MNIST baseline: HM2-BP 400-400 (88.99 %; its config is not released)
         "fashion-mnist": {**_MNIST, "arch": "400-400", "options": {**_OPTIONS, "threshold_output": 8.0}},
         "fashion-mnist:batched": {**_BATCHED, "arch": "400-400", "options": {**_OPTIONS, "threshold_output": 8.0}},
@@ -1073,6 +1080,7 @@ class HM2BP(STRSBP):
         "digits": "snnbench's CPU demo",
         "mnist": "HM2-BP code (mm-bp-snn) Config/SpikingMnistConfig.txt (Jin et al. 2018)",
         "mnist:batched": "snnbench: the HM2-BP MNIST config, 16 samples per Adam step",
+        "mnist:cnn": "HM2-BP code (mm-bp-snn) Config/SpikingCNNMnistConfig.txt (99.49 % in TSSL-BP Table 1)",
         "fashion-mnist": "ST-RSBP paper's HM2-BP baseline: 400-400 (config not released)",
         "fashion-mnist:batched": "snnbench: that baseline, 16 samples per Adam step",
         "nmnist": "HM2-BP code NMnistConfig.txt",

@@ -204,6 +204,7 @@ LATE_FIELDS: dict[str, Any] = {
     "options.backend": "auto", "options.fc_lr_scale": 1.0,
     "options.boost": False,  # ST-RSBP's boosting; records before it trained without
     "options.thresholds": "", "options.cnn_reference_quirks": False,  # ST-RSBP's spiking CNN path
+    "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0,
     "options.bn_backend": "torch",  # TET's batch norm implementation
 }
 

@@ -78,8 +78,9 @@ def oracle_conv_response(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarr
     return out
 
 
-def oracle_conv_backward(x, spikes, delta, w, nu, padding, coeffs, first, state=None):
-    """One sample: (wgrad [O, C, k, k], δ below [C, H, W] or None, the side state after it)."""
+def oracle_conv_backward(x, spikes, delta, w, nu, padding, coeffs, first, state=None, mode="strsbp", zero=0.5):
+    """One sample: (wgrad [O, C, k, k], δ below [C, H, W] or None, the side state after it). ``mode``
+    first_order is mm-bp-snn's conv (``g_ConvSpiking_wgrad_sideEffect``, ``g_ConvSpiking_wgrad``)."""
     _, channels, height, width = x.shape
     out_ch, _, k, _ = w.shape
     _, _, oh, ow = spikes.shape
@@ -95,7 +96,16 @@ def oracle_conv_backward(x, spikes, delta, w, nu, padding, coeffs, first, state=
                         yield c, i, j, a, b
 
     side = np.zeros((out_ch, oh, ow))
-    if not first:
+    side1 = np.zeros((out_ch, oh, ow))  # HM2-BP's first-order side effect
+    if mode == "first_order":
+        for o in range(out_ch):
+            for yy in range(oh):
+                for xx in range(ow):
+                    for c, i, j, a, b in pairs(o, yy, xx):
+                        e = oracle_analytic(x[:, c, a, b], spikes[:, o, yy, xx])
+                        rho = 0.5 if o_cnt[o, yy, xx] == 0 else e / o_cnt[o, yy, xx]
+                        side1[o, yy, xx] += w[o, c, i, j] * rho / nu
+    if not first and mode == "strsbp":
         for o in range(out_ch):
             for yy in range(oh):
                 for xx in range(ow):
@@ -117,14 +127,14 @@ def oracle_conv_backward(x, spikes, delta, w, nu, padding, coeffs, first, state=
             for xx in range(ow):
                 for c, i, j, a, b in pairs(o, yy, xx):
                     e = oracle_analytic(x[:, c, a, b], spikes[:, o, yy, xx])
-                    wgrad[o, c, i, j] += e * cur[o, yy, xx] / (1 - side[o, yy, xx])
-                    zero = i_cnt[c, a, b] == 0 or o_cnt[o, yy, xx] == 0
-                    ratio = 0.5 if zero else e / i_cnt[c, a, b]
+                    wgrad[o, c, i, j] += e * cur[o, yy, xx] * (1 + side1[o, yy, xx]) / (1 - side[o, yy, xx])
+                    empty = i_cnt[c, a, b] == 0 or o_cnt[o, yy, xx] == 0
+                    ratio = zero if empty else e / i_cnt[c, a, b]
                     below[c, a, b] += cur[o, yy, xx] * w[o, c, i, j] * ratio / (1 - side[o, yy, xx])
     return wgrad, (None if first else below), state
 
 
-def oracle_pool_backward(x, spikes, delta, p):
+def oracle_pool_backward(x, spikes, delta, p, zero=0.0):
     """One sample: δ below [C, H, W] for a p×p pool (size = skip)."""
     channels, oh, ow = spikes.shape[1:]
     i_cnt, o_cnt = x.sum(0), spikes.sum(0)
@@ -136,8 +146,8 @@ def oracle_pool_backward(x, spikes, delta, p):
                     for dx in range(p):
                         a, b = yy * p + dy, xx * p + dx
                         e = oracle_analytic(x[:, c, a, b], spikes[:, c, yy, xx])
-                        zero = i_cnt[c, a, b] == 0 or o_cnt[c, yy, xx] == 0
-                        below[c, a, b] = delta[c, yy, xx] / (p * p) * (0 if zero else e / i_cnt[c, a, b])
+                        empty = i_cnt[c, a, b] == 0 or o_cnt[c, yy, xx] == 0
+                        below[c, a, b] = delta[c, yy, xx] / (p * p) * (zero if empty else e / i_cnt[c, a, b])
     return below
 
 
@@ -190,10 +200,13 @@ def test_conv_threshold_is_exact_and_pool_keeps_the_margin():
 
 
 # ---- backward ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("first, padding, quirks", [(True, 0, False), (False, 0, False), (False, 1, False),
-                                                    (False, 0, True)])
-def test_conv_backward_matches_the_reference_loops(first, padding, quirks):
-    o = sr.STRSBPOptions(tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, lambda_reg=0.0, cnn_reference_quirks=quirks)
+@pytest.mark.parametrize("first, padding, quirks, mode", [
+    (True, 0, False, "strsbp"), (False, 0, False, "strsbp"), (False, 1, False, "strsbp"), (False, 0, True, "strsbp"),
+    (True, 0, False, "first_order"), (False, 1, False, "first_order")])
+def test_conv_backward_matches_the_reference_loops(first, padding, quirks, mode):
+    zero = 0.5 if mode == "strsbp" else 1.0  # the codes' ratio at a zero count
+    o = sr.STRSBPOptions(tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, lambda_reg=0.0, cnn_reference_quirks=quirks,
+                         dadw=mode, zero_count_ratio=zero)
     conv = _conv(2, 3, 3, padding, 5, 0.8, seed=3)
     x = _input(60, 2, (2, 5, 5), 0.3, seed=4)
     spikes = conv(x)
@@ -210,7 +223,7 @@ def test_conv_backward_matches_the_reference_loops(first, padding, quirks):
     for b in range(2):
         wg, bl, state = oracle_conv_backward(x[:, b].double().numpy(), spikes[:, b].double().numpy(),
                                              delta[b].double().numpy(), w, 0.8, padding, coeffs.numpy(), first,
-                                             state)
+                                             state, mode, zero)
         wgrad += wg / 2
         if first:
             assert below is None
@@ -225,16 +238,17 @@ def test_conv_backward_matches_the_reference_loops(first, padding, quirks):
         assert not conv.side_state.any()
 
 
-def test_pool_backward_matches_the_reference_loops():
+@pytest.mark.parametrize("zero", [0.0, 1.0])  # the ST-RSBP code's ratio at a zero count, and HM2-BP's
+def test_pool_backward_matches_the_reference_loops(zero):
     conv = _conv(1, 2, 3, 0, 10, 0.7, seed=6)
     x = conv(_input(70, 2, (1, 10, 10), 0.35, seed=7))  # 8x8 maps
     pool = sr.STRSBPPool(2, (2, 4, 4), threshold=1.2, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF, backend="torch")
     spikes = pool(x)
     delta = torch.randn(2, 2, 4, 4, generator=torch.Generator().manual_seed(8)) * 5
-    below = sr.pool_gradients(pool, x, spikes, delta)
+    below = sr.pool_gradients(pool, x, spikes, delta, zero)
     for b in range(2):
         expected = oracle_pool_backward(x[:, b].double().numpy(), spikes[:, b].double().numpy(),
-                                        delta[b].double().numpy(), 2)
+                                        delta[b].double().numpy(), 2, zero)
         assert np.allclose(below[b].numpy(), expected, rtol=1e-4, atol=1e-6)
     assert below.abs().sum() > 0
 
@@ -244,14 +258,19 @@ def _cfg(method: str = "st-rsbp", **sets):
     return resolve_config(create_method(method), create_dataset("mnist"), {}, {"recipe": "cnn", **sets})
 
 
-def test_the_cnn_recipe_builds_the_reference_network():
-    cfg = _cfg()
-    assert cfg.arch == "15C5-P2-40C5-P2-300" and cfg.options["cnn_reference_quirks"] is True
-    net = create_method("st-rsbp").build(parse_arch(cfg.arch), (1, 28, 28), 10, cfg)
+@pytest.mark.parametrize("method, thresholds, conv_w", [("st-rsbp", [5, 2, 10, 4, 10, 5], 1.0),
+                                                        ("hm2-bp", [5, 2, 12, 4, 10, 10], 0.5)])
+def test_the_cnn_recipes_build_the_reference_networks(method, thresholds, conv_w):
+    cfg = _cfg(method)
+    assert cfg.arch == "15C5-P2-40C5-P2-300" and cfg.options["lambda_reg"] == 0.0
+    assert cfg.options["cnn_reference_quirks"] is (method == "st-rsbp")
+    torch.manual_seed(0)
+    net = create_method(method).build(parse_arch(cfg.arch), (1, 28, 28), 10, cfg)
     kinds = [(type(layer).__name__, layer.threshold) for layer in net.spiking_layers()]
-    assert kinds == [("STRSBPConv", 5.0), ("STRSBPPool", 2.0), ("STRSBPConv", 10.0), ("STRSBPPool", 4.0),
-                     ("STRSBPLayer", 10.0), ("STRSBPLayer", 5.0)]
-    assert net.layers[0].synapse.weight.abs().max() <= 1.0 and cfg.options["lambda_reg"] == 0.0
+    assert kinds == list(zip(["STRSBPConv", "STRSBPPool", "STRSBPConv", "STRSBPPool", "STRSBPLayer", "STRSBPLayer"],
+                             thresholds, strict=True))
+    conv_max = net.layers[0].synapse.weight.abs().max()
+    assert conv_w * 0.9 < conv_max <= conv_w and net.layers[5].synapse.weight.abs().max() > 0.9
 
 
 def test_network_gradients_reach_every_conv_layer():
@@ -269,7 +288,6 @@ def test_network_gradients_reach_every_conv_layer():
 
 
 @pytest.mark.parametrize("method, args, message", [
-    ("hm2-bp", ["--arch", "15C5-P2-300"], "not ported"),
     ("st-rsbp", ["--arch", "15C5-MP2-300"], "PoolingSpiking"),
     ("st-rsbp", ["--arch", "15C5s2-300"], "stride 1"),
     ("st-rsbp", ["--arch", "15C5-P2-300", "--set", "thresholds=5,2"], "gives 2 values"),
