@@ -55,16 +55,14 @@ def _check_time_major(name: str, x: torch.Tensor) -> None:
 
 
 def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, tau_m: float, tau_s: float,
-                    t_ref: int, recurrent: torch.Tensor | None = None, backend: str = "auto",
-                    threshold_eps: float = THRESHOLD_EPS) -> torch.Tensor:
+                    t_ref: int, recurrent: torch.Tensor | None = None, backend: str = "auto") -> torch.Tensor:
     """Spikes ``[T, B, N]`` (0/1, dtype of ``x``) of a layer of the reference's LIF neurons.
 
     ``x`` is ``[T, B, N_in]`` input spikes, ``weight`` ``[N, N_in]``; ``recurrent`` (``[N, N]``, row =
     post) acts on this layer's own spikes of the previous step: a reservoir's recurrent weights or the
     output layer's lateral inhibition, summed in ascending presynaptic order as the reference does. See
     the module docstring for the step order; ``backend`` picks the PyTorch scan or the fused Triton one
-    (:mod:`snnbench.kernels.strsbp`); a spike is v > ν − ``threshold_eps`` (the convolutional layers test
-    v > ν exactly: ``threshold_eps=0``).
+    (:mod:`snnbench.kernels.strsbp`).
     """
     _check_time_major("x", x)
     steps, batch, _ = x.shape
@@ -75,8 +73,7 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
         raise ValueError(f"recurrent must be [{neurons}, {neurons}], got shape {tuple(recurrent.shape)}")
     drive = (x.reshape(steps * batch, -1).float() @ weight.float().t()).reshape(steps, batch, neurons)
     index, values = ell(recurrent, neurons, x.device)
-    params = STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s), t_ref=int(t_ref),
-                          eps=float(threshold_eps))
+    params = STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s), t_ref=int(t_ref))
     return strsbp_scan(drive, index, values, params, backend).to(x.dtype)
 
 
@@ -608,10 +605,18 @@ def repair_label(spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def ratios(e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor, zero: float) -> torch.Tensor:
-    """r_ij = e_ij/o_j ``[B, N, N_in]`` (≈ ∂e_ij/∂o_j), ``zero`` where o_i or o_j is 0."""
+    """r_ij = e_ij/o_j ``[B, N, N_in]`` (≈ ∂e_ij/∂o_j), ``zero`` where o_i or o_j is 0; trailing axes after
+    N_in (a conv's positions: e ``[B, O, C·k·k, L]``, counts ``[B, O, L]`` and ``[B, C·k·k, L]``) broadcast."""
     r = e / pre_counts.clamp(min=1).unsqueeze(1)
     empty = (post_counts == 0).unsqueeze(2) | (pre_counts == 0).unsqueeze(1)
     return torch.where(empty, torch.full_like(r, zero), r)
+
+
+def first_order_ratios(e: torch.Tensor, post_counts: torch.Tensor) -> torch.Tensor:
+    """ρ_ij = e_ij/o_i (mm-bp-snn's first-order side effect), 0.5 where the post neuron i is silent;
+    ``e`` is ``[B, N, ...]`` and ``post_counts`` ``[B, N, ...]`` without the presynaptic axis (dim 2)."""
+    return torch.where((post_counts == 0).unsqueeze(2), torch.full_like(e, 0.5),
+                       e / post_counts.clamp(min=1).unsqueeze(2))
 
 
 def lateral_factor(spikes: torch.Tensor, labels: torch.Tensor, o: STRSBPOptions, threshold: float) -> torch.Tensor:
@@ -699,8 +704,7 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
             s = torch.where(s.abs() < o.s_min, torch.where(s < 0, -o.s_min, o.s_min) * torch.ones_like(s), s)
         s_w, s_below = s, s
     elif o.dadw == "first_order":  # mm-bp-snn: ∂a/∂w = e·(1 + Σ_l w_il·ρ_il/ν), ρ_il = e_il/o_i (0.5 at o_i = 0)
-        rho = torch.where((o_out == 0).unsqueeze(2), torch.full_like(e, 0.5), e / o_out.clamp(min=1).unsqueeze(2))
-        side = (w.unsqueeze(0) * rho).sum(2) / nu
+        side = (w.unsqueeze(0) * first_order_ratios(e, o_out)).sum(2) / nu
         s_w, s_below = 1.0 / (1 + side), torch.ones_like(side)
     else:
         s_w = torch.ones_like(g)
@@ -754,8 +758,7 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
     g = delta.reshape(batch, w.shape[0], -1).float() / layer.threshold
     gw = gd = g  # the weight gradient's and δ's factors
     if o.dadw == "first_order":
-        rho = torch.where((o_out == 0).unsqueeze(2), torch.full_like(e, 0.5), e / o_out.clamp(min=1).unsqueeze(2))
-        gw = g * (1 + torch.einsum("ok,bokl->bol", w2, rho * valid) / layer.threshold)
+        gw = g * (1 + torch.einsum("ok,bokl->bol", w2, first_order_ratios(e, o_out) * valid) / layer.threshold)
     elif o.dadw == "strsbp" and need_below:
         rows = coeffs[(o_in.clamp(1, coeffs.shape[0]) - 1).long()] * valid.unsqueeze(-1)  # [B, K, L, 5]
         summed = torch.einsum("ok,bklc->bolc", w2.to(torch.float64), rows)
@@ -767,10 +770,7 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
         gw = gd = g / (1 - side)
     below = None
     if need_below:
-        r = e / o_in.clamp(min=1).unsqueeze(1)
-        empty = (o_out == 0).unsqueeze(2) | (o_in == 0).unsqueeze(1)
-        r = torch.where(empty, torch.full_like(r, o.zero_count_ratio), r)
-        cols = torch.einsum("bol,ok,bokl->bkl", gd, w2, r)
+        cols = torch.einsum("bol,ok,bokl->bkl", gd, w2, ratios(e, o_out, o_in, o.zero_count_ratio))
         below = nn.functional.fold(cols, x.shape[-2:], kernel, padding=layer.padding).reshape(batch, *x.shape[2:])
     (reg,) = _regulariser([w2], [None], o, w2.shape[1])
     grad = torch.einsum("bokl,bol->ok", e, gw) / batch + reg

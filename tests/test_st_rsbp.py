@@ -508,6 +508,11 @@ def test_recurrent_token_parses_and_round_trips():
     ("st-rsbp", ["--arch", "400-rec410"], "needs its lattice"),
     ("st-rsbp", ["--set", "solve_layout=lu"], "solve_layout"),
     ("st-rsbp", ["--set", "effect_file=/nonexistent/p_Tau_64_400-100.txt"], "effect_file"),
+    # the spiking CNN's (tests/test_st_rsbp_cnn.py)
+    ("st-rsbp", ["--arch", "15C5-MP2-300"], "PoolingSpiking"),
+    ("st-rsbp", ["--arch", "15C5s2-300"], "stride 1"),
+    ("st-rsbp", ["--arch", "15C5-P2-300", "--set", "thresholds=5,2"], "gives 2 values"),
+    ("st-rsbp", ["--set", "thresholds=5,-2"], "positive numbers"),
 ])
 def test_bad_input_exits_2_before_data(tmp_path, method, args, message):
     proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "run", "--method", method, "--dataset", "mnist",
