@@ -95,10 +95,12 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(tags=["gpu"])
 def gpu(session: nox.Session) -> None:
-    """On a CUDA machine: the kernel tests natively and the side-by-side speed table (snnbench bench)."""
+    """On a CUDA machine: the kernel and CUDA-graph tests natively and the side-by-side speed table (snnbench
+    bench: eager and graphed, with the ANN floor)."""
     _install(session, "-e", ".[dev]")
     session.run("python", "-m", "pytest", "-q", "tests/test_lif.py", "tests/test_tsslbp_kernel.py",
-                "tests/test_srm_kernel.py", "tests/test_batchnorm.py", "tests/test_st_rsbp_cnn.py")
+                "tests/test_srm_kernel.py", "tests/test_batchnorm.py", "tests/test_st_rsbp_cnn.py",
+                "tests/test_graphs.py")
     session.run("snnbench", "bench", "--methods", "tsslbp,stbp,tet,slayer", *session.posargs)
     # TET with the fused batch norm, against the same table's spikingjelly-bn and ANN rows
     session.run("snnbench", "bench", "--methods", "tet", "--set", "tet.bn_backend=triton",

@@ -50,6 +50,10 @@ class Method:
     # evaluation batches (0 = the run's batch_size); only for rules whose outputs per sample do not depend
     # on the batch they run in, and whose evaluation inputs are drawn per sample
     eval_batch_size: int = 0
+    # whether the training step can be replayed from a CUDA graph (no host read of a device value, no Python
+    # state changed per step); when not, ``graph_capture_note`` says why (``--cuda-graph`` shows it)
+    graph_capture: bool = True
+    graph_capture_note: str = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -854,6 +854,9 @@ class STRSBP(Method):
     description = "ST-RSBP (Zhang & Li 2019): spike-train-level recurrent backprop of counts through S-PSPs"
     options_type = STRSBPOptions
     eval_batch_size = 128  # evaluation only: the spikes of a sample do not depend on its batch
+    graph_capture = False
+    graph_capture_note = ("its gradients are computed outside autograd from spike counts and the recurrent "
+                          "weights' sparsity read on the host")
     default_recipe = _MNIST
     recipes = {
         "mnist": _MNIST,  # Config/MNIST.txt: 784-400(20)-R400(20, 5x5x16)-10(15), batch 1

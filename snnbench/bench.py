@@ -11,6 +11,10 @@ Peers, when installed: spikingjelly (multi-step ``LIFNode``, its fused kernels) 
 (the same conv / pool / linear sizes, average pooling, cross-entropy on the mean output over T).
 ``ann`` is the floor any rule on that topology pays: the same network with ReLU instead of spiking
 neurons and T folded into the batch (one pass over T·B samples), needing nothing but torch.
+
+On a GPU every step that can be captured (snnbench's rules but ST-RSBP, and the ANN floor) is timed a
+second time replayed from a CUDA graph (:mod:`snnbench.graphs`), on a fresh model: the ``graphed`` column,
+what ``snnbench run`` pays per step (``--cuda-graph auto``). Launch-bound small networks gain most.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import gc
 import importlib.util
 import json
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -32,6 +37,7 @@ from torch import nn
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.files import DataContext
+from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, Graph
 from snnbench.kernels import bind_backends
 from snnbench.optim import make_optimizer
 from snnbench.registry import create_dataset, create_method
@@ -78,6 +84,33 @@ class BenchResult:
     peak_mib: float | None
     device: str
     note: str = ""
+    graphed_ms: float | None = None  # the same step replayed from a CUDA graph (None: not measured)
+    graphed_peak_mib: float | None = None
+
+
+@dataclass
+class BenchStep:
+    """One implementation's training step on a fixed batch: ``fn(inputs, labels) -> (loss, output)``,
+    its model and optimiser. Calling it runs one eager step; :meth:`graphed` gives the replayed one."""
+
+    fn: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]]
+    batch: tuple[torch.Tensor, torch.Tensor]
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    graph_capture: bool = True  # whether the step can be replayed from a CUDA graph at all
+
+    def __call__(self) -> tuple[torch.Tensor, ...]:
+        return self.fn(*self.batch)
+
+    def graphed(self, device: torch.device, graph: Callable[[torch.device], Graph] = CudaGraph
+                ) -> tuple[Callable[[], Any], CapturedStep]:
+        """The step replayed from a graph (its first :data:`~snnbench.graphs.WARMUP_STEPS` calls eager, the
+        next one captures), and the :class:`~snnbench.graphs.CapturedStep` (whose ``status`` says whether
+        it was)."""
+        optimizer = self.optimizer
+        captured = CapturedStep(self.fn, device, before_capture=lambda: optimizer.zero_grad(True),
+                                key=lambda: tuple(g["lr"] for g in optimizer.param_groups), graph=graph)
+        return (lambda: captured(*self.batch)), captured
 
 
 def synthetic_batch(case: BenchCase, steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +142,9 @@ def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repea
 
 
 def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
-                options: dict[str, Any] | None = None) -> Callable[[], Any]:
-    """A training step of snnbench method ``name`` with its recipe for the case's dataset family."""
+                options: dict[str, Any] | None = None, graphed: bool = False) -> BenchStep:
+    """A training step of snnbench method ``name`` with its recipe for the case's dataset family, as the
+    engine runs it (its optimiser capturable on a GPU, graphed or not)."""
     from snnbench.engine import train_step
 
     method, dataset = create_method(name), create_dataset(case.dataset)
@@ -119,10 +153,14 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
     model = method.build(parse_arch(cfg.arch), case.input_shape, case.classes, cfg).to(device)
     bind_backends(model, device)
     method.prepare(model, cfg, DataContext.from_options().cache_dir)  # e.g. ST-RSBP's effect table
-    optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
-    x, labels = synthetic_batch(case, steps, device)
+    optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=device.type == "cuda")
     model.train()
-    return lambda: train_step(model, method, optimizer, x, labels, cfg, device)
+
+    def fn(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, output = train_step(model, method, optimizer, inputs, labels, cfg, device, autocast_cache=not graphed)
+        return loss.detach(), output.detach()
+
+    return BenchStep(fn, synthetic_batch(case, steps, device), model, optimizer, method.graph_capture)
 
 
 def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Callable, pool: Callable,
@@ -149,8 +187,28 @@ def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Calla
     return layers
 
 
-def spikingjelly_step(case: BenchCase, steps: int, device: torch.device, batch_norm: bool = False
-                      ) -> Callable[[], Any]:
+def _peer_step(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], case: BenchCase, steps: int,
+               device: torch.device, graphed: bool, after: Callable[[], Any] | None = None,
+               graph_capture: bool = False) -> BenchStep:
+    """A peer's step: Adam (lr 1e-3) on the cross-entropy of the mean output over T, then ``after()``
+    (e.g. spikingjelly's state reset); the optimiser is capturable only for a graphed step on a GPU."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=graphed and device.type == "cuda")
+
+    def fn(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        output = forward(inputs)
+        loss = F.cross_entropy(output.mean(0), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if after is not None:
+            after()
+        return loss.detach(), output.detach()
+
+    return BenchStep(fn, synthetic_batch(case, steps, device), model, optimizer, graph_capture)
+
+
+def spikingjelly_step(case: BenchCase, steps: int, device: torch.device, graphed: bool = False,
+                      batch_norm: bool = False) -> BenchStep:
     """spikingjelly multi-step LIF network (ATan surrogate, its fused multi-step kernel); with
     ``batch_norm`` every conv is followed by BN over batch and time (TET's conv → BN → LIF topology)."""
     from spikingjelly.activation_based import functional, layer, neuron, surrogate
@@ -163,20 +221,10 @@ def spikingjelly_step(case: BenchCase, steps: int, device: torch.device, batch_n
         flatten=lambda: layer.Flatten(step_mode="m"),
         neuron=lambda: neuron.LIFNode(tau=2.0, surrogate_function=surrogate.ATan(), step_mode="m"),
         norm=(lambda c: layer.BatchNorm2d(c, step_mode="m")) if batch_norm else None)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, labels = synthetic_batch(case, steps, device)
-
-    def step() -> None:
-        loss = F.cross_entropy(model(x).mean(0), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        functional.reset_net(model)
-
-    return step
+    return _peer_step(model, model, case, steps, device, graphed, after=lambda: functional.reset_net(model))
 
 
-def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
+def snntorch_step(case: BenchCase, steps: int, device: torch.device, graphed: bool = False) -> BenchStep:
     """snntorch ``Leaky`` network (ATan surrogate), stepped in a Python loop over T as its tutorials do."""
     import snntorch as snn
     from snntorch import surrogate
@@ -186,10 +234,8 @@ def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable
         pool=lambda k: nn.AvgPool2d(k, ceil_mode=True), flatten=nn.Flatten,
         neuron=lambda: snn.Leaky(beta=0.5, spike_grad=surrogate.atan()))
     model = nn.ModuleList(layers).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, labels = synthetic_batch(case, steps, device)
 
-    def forward() -> torch.Tensor:
+    def forward(x: torch.Tensor) -> torch.Tensor:
         mems = [m.init_leaky() if isinstance(m, snn.Leaky) else None for m in model]
         outputs = []
         for t in range(x.shape[0]):
@@ -202,32 +248,20 @@ def snntorch_step(case: BenchCase, steps: int, device: torch.device) -> Callable
             outputs.append(h)
         return torch.stack(outputs)
 
-    def step() -> None:
-        loss = F.cross_entropy(forward().mean(0), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return _peer_step(model, forward, case, steps, device, graphed)
 
 
-def ann_step(case: BenchCase, steps: int, device: torch.device) -> Callable[[], Any]:
+def ann_step(case: BenchCase, steps: int, device: torch.device, graphed: bool = False) -> BenchStep:
     """The ANN floor: the case's topology with ReLU, T folded into the batch (``[T·B, C, H, W]``), Adam,
-    cross-entropy on the mean output over T; the cost of the synapses alone."""
+    cross-entropy on the mean output over T; the cost of the synapses alone (graphed too: its launch floor)."""
     model = nn.Sequential(*_peer_layers(
         parse_arch(case.arch), case, conv=nn.Conv2d, linear=nn.Linear, pool=lambda k: nn.AvgPool2d(k, ceil_mode=True),
         flatten=nn.Flatten, neuron=nn.ReLU)).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, labels = synthetic_batch(case, steps, device)
-    folded = x.reshape(steps * case.batch, *case.input_shape)
 
-    def step() -> None:
-        loss = F.cross_entropy(model(folded).view(steps, case.batch, -1).mean(0), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return model(x.reshape(steps * case.batch, *case.input_shape)).view(steps, case.batch, -1)
 
-    return step
+    return _peer_step(model, forward, case, steps, device, graphed, graph_capture=True)
 
 
 PEER_MODULES = {"spikingjelly": "spikingjelly", "spikingjelly-bn": "spikingjelly", "snntorch": "snntorch",
@@ -252,50 +286,88 @@ def profile_step(step: Callable[[], Any], device: torch.device, rows: int = 12) 
     return prof.key_averages().table(sort_by=key, row_limit=rows)
 
 
+Builder = Callable[[bool], BenchStep]  # graphed -> a fresh step (its own model and optimiser)
+
+
 def run_bench(cases: list[str], methods: list[str], peers: list[str], device: torch.device, warmup: int = 3,
               repeats: int = 10, steps_override: list[int] | None = None,
               options: dict[str, dict[str, Any]] | None = None,
-              report: Callable[[BenchResult], None] | None = None) -> list[BenchResult]:
-    """Time every (case, implementation) pair; ``steps_override`` sweeps T instead of the case's T."""
+              report: Callable[[BenchResult], None] | None = None, graphed: bool | None = None,
+              graph: Callable[[torch.device], Graph] = CudaGraph) -> list[BenchResult]:
+    """Time every (case, implementation) pair; ``steps_override`` sweeps T instead of the case's T. With
+    ``graphed`` (default: on a GPU) every step that can be captured (snnbench's rules but ST-RSBP, the ANN
+    floor) is timed a second time, replayed from a graph, on a fresh model."""
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         raise ConfigError(f"unknown bench case(s) {', '.join(unknown)}; valid cases: {', '.join(CASES)}")
     bad_peers = [p for p in peers if p not in PEERS]
     if bad_peers:
         raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
+    graphed = device.type == "cuda" if graphed is None else graphed
     results = []
     for name in cases:
         case = CASES[name]
         for steps in steps_override or [case.steps]:
-            impls: list[tuple[str, Callable[[], Callable[[], Any]]]] = [
+            impls: list[tuple[str, Builder]] = [
                 (f"snnbench:{m}", partial(method_step, m, case, steps, device, (options or {}).get(m)))
                 for m in methods]
             impls += [(p, partial(PEER_BUILDERS[p], case, steps, device)) for p in peers]
             for impl, build in impls:
                 result = _measure(impl, build, case, steps, device, warmup, repeats)
+                if graphed and result.ms_per_step is not None:
+                    _measure_graphed(result, build, device, warmup, repeats, graph)
                 results.append(result)
                 if report is not None:
                     report(result)
     return results
 
 
-def _measure(impl: str, build: Callable[[], Callable[[], Any]], case: BenchCase, steps: int,
-             device: torch.device, warmup: int, repeats: int) -> BenchResult:
+def _fresh(device: torch.device) -> None:
     gc.collect()
-    cuda = device.type == "cuda"
-    if cuda:
+    if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak(device: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
+def _measure(impl: str, build: Builder, case: BenchCase, steps: int, device: torch.device, warmup: int,
+             repeats: int) -> BenchResult:
+    _fresh(device)
     note = ""
     try:
-        ms: float | None = time_steps(build(), device, warmup, repeats)
+        ms: float | None = time_steps(build(False), device, warmup, repeats)
     except (ImportError, RuntimeError, ConfigError) as err:  # a peer that cannot run this case, or OOM
         ms, note = None, f"{type(err).__name__}: {err}"[:200]
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if cuda and ms is not None else None
-    return BenchResult(case.name, impl, steps, case.batch, ms, peak, str(device), note)
+    return BenchResult(case.name, impl, steps, case.batch, ms, _peak(device) if ms is not None else None,
+                       str(device), note)
 
 
-PEER_BUILDERS: dict[str, Callable[[BenchCase, int, torch.device], Callable[[], Any]]] = {
+def _measure_graphed(result: BenchResult, build: Builder, device: torch.device, warmup: int, repeats: int,
+                     graph: Callable[[torch.device], Graph]) -> None:
+    """Fill ``result.graphed_ms`` (and its peak memory) from a fresh, graphed step; a step that cannot be
+    captured (or whose capture fails) leaves it None and says why in the note."""
+    _fresh(device)
+    step = build(True)
+    if not step.graph_capture:
+        return
+    call, captured = step.graphed(device, graph)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a failed capture is reported in the note instead
+            ms = time_steps(call, device, warmup + WARMUP_STEPS + 1, repeats)
+    except RuntimeError as err:  # e.g. out of memory with the graph's own pool
+        result.note = (result.note + "; " if result.note else "") + f"graphed: {type(err).__name__}: {err}"[:200]
+        return
+    if captured.status == "on":
+        result.graphed_ms, result.graphed_peak_mib = ms, _peak(device)
+    else:
+        result.note = (result.note + "; " if result.note else "") + f"graph {captured.status}"[:200]
+
+
+PEER_BUILDERS: dict[str, Callable[..., BenchStep]] = {
     "spikingjelly": spikingjelly_step, "spikingjelly-bn": partial(spikingjelly_step, batch_norm=True),
     "snntorch": snntorch_step, "ann": ann_step}
 

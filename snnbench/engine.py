@@ -36,10 +36,11 @@ from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
 from snnbench.files import DataContext, atomic_write_bytes
+from snnbench.graphs import CapturedStep, graph_mode_error, use_graphs
 from snnbench.kernels import bind_backends
 from snnbench.metrics import attach_counters, detach_counters, model_metrics
 from snnbench.monitor import attach_monitors, detach_monitors
-from snnbench.optim import lr_at, make_optimizer, set_lr
+from snnbench.optim import lr_at, make_optimizer, set_capturable, set_lr
 from snnbench.records import (
     DEFAULT_RUNS,
     SCHEMA_VERSION,
@@ -86,6 +87,7 @@ class RuntimeOptions:
     download: bool = True
     tags: dict[str, Any] = field(default_factory=dict)
     command: str = ""  # the command line that started the run (recorded; "" from the Python API)
+    cuda_graph: str = "auto"  # replay steps from CUDA graphs: auto (where capturable) | on | off
 
 
 @dataclass
@@ -167,6 +169,9 @@ class Run:
     backends: list[str]
     ddp: Any = None
     method_facts: dict[str, Any] = field(default_factory=dict)  # from Method.prepare (record: execution.method)
+    train_graph: CapturedStep | None = None  # the training step replayed from a CUDA graph (None: eager)
+    eval_graph: CapturedStep | None = None
+    graph_reason: str = "off"  # why the steps are not graphed, when they are not
 
     @property
     def main(self) -> bool:
@@ -305,6 +310,9 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     parents, weights = _init_from(cfg.init_from) if cfg.init_from else ([], None)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
+    problem = graph_mode_error(runtime.cuda_graph, device, method, ddp is not None)
+    if problem:
+        raise ConfigError(problem)
     plan = parse_arch(cfg.arch)
     ctx = DataContext.from_options(runtime.data_dir, runtime.mirror, runtime.download)
     data = prepare_data(cfg, dataset, ctx, device, method.eval_batch_size)
@@ -315,7 +323,8 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     method_facts = method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels))
     if weights is not None:
         _load_weights(model, weights, cfg.init_from)
-    optimizer = make_optimizer(method.param_groups(model, cfg), cfg)
+    capturable = device.type == "cuda"  # graphed or not, the same optimiser arithmetic on a GPU
+    optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=capturable)
     trained: torch.nn.Module = model
     if ddp is not None:
         trained = torch.nn.parallel.DistributedDataParallel(
@@ -327,11 +336,39 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     if blob is not None:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
+        set_capturable(optimizer, capturable)
         state = RunState.from_dict(blob["state"])
         _set_rng_state(blob["rng"])
         parents = blob.get("lineage", parents)
-    return Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
-               backends, ddp, method_facts)
+    run = Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
+              backends, ddp, method_facts)
+    graphed, run.graph_reason = use_graphs(runtime.cuda_graph, device, method, ddp is not None)
+    if graphed:
+        run.train_graph, run.eval_graph = graphed_steps(run)
+    return run
+
+
+def graphed_steps(run: Run, graph: Any = None) -> tuple[CapturedStep, CapturedStep]:
+    """The run's training step and evaluation forward as :class:`~snnbench.graphs.CapturedStep` s: the
+    training graph is captured again when a learning rate changes (a constant in the graph); ``graph``
+    replaces the CUDA graph (tests use :class:`~snnbench.graphs.EmulatedGraph`)."""
+    model, method, optimizer, cfg, device = run.trained, run.method, run.optimizer, run.cfg, run.device
+    extra = {} if graph is None else {"graph": graph}
+
+    def step(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, output = train_step(model, method, optimizer, inputs, labels, cfg, device, autocast_cache=False)
+        return loss.detach(), output.detach()
+
+    def forward(inputs: torch.Tensor) -> tuple[torch.Tensor]:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp, cache_enabled=False):
+            return (model(inputs),)
+
+    train = CapturedStep(step, device, name="training step", batch_size=run.data.train.batch_size,
+                         before_capture=lambda: optimizer.zero_grad(True),
+                         key=lambda: tuple(g["lr"] for g in optimizer.param_groups), **extra)
+    evaluation = CapturedStep(forward, device, name="evaluation forward", batch_size=run.data.test.batch_size,
+                              **extra)
+    return train, evaluation
 
 
 def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> tuple[dict, dict]:
@@ -347,11 +384,12 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
         run.method.end_epoch(run.model, run.cfg)
         row["lr"] = lr
         eval_start = time.perf_counter()
-        row["val_acc"] = _evaluate(run.model, run.method, run.data.val, cfg) if run.data.val is not None else None
+        val = run.data.val
+        row["val_acc"] = _evaluate(run.model, run.method, val, cfg, run.eval_graph) if val is not None else None
         if epoch == cfg.epochs - 1:
             row["test_acc"], monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
         else:
-            row["test_acc"] = _evaluate(run.model, run.method, run.data.test, cfg)
+            row["test_acc"] = _evaluate(run.model, run.method, run.data.test, cfg, run.eval_graph)
         state.eval_time_s += time.perf_counter() - eval_start
         state.curves.append(row)
         state.epoch = epoch + 1
@@ -379,11 +417,12 @@ def report(run: Run, monitors: dict, counters: dict) -> tuple[dict[str, Any], Pa
 
 
 def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optimizer, inputs: torch.Tensor,
-               labels: torch.Tensor, cfg: RunConfig, device: torch.device, index: Any = None
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               labels: torch.Tensor, cfg: RunConfig, device: torch.device, index: Any = None,
+               autocast_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """One training step (forward, loss, backward, clip, optimiser, the method's after-step hook);
-    returns ``(loss, output)``. The engine and ``snnbench bench`` time exactly this."""
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+    returns ``(loss, output)``. The engine and ``snnbench bench`` time exactly this (``autocast_cache``
+    off inside a CUDA graph, as capture under autocast requires)."""
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp, cache_enabled=autocast_cache):
         output = model(inputs)
         loss = method.loss(output, labels, cfg)
     optimizer.zero_grad(set_to_none=True)
@@ -407,8 +446,11 @@ def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
     start = time.perf_counter()
     for inputs, labels in data.train:
         timer.start()
-        loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device,
-                                  getattr(data.train, "batch_index", None))
+        if run.train_graph is not None:
+            loss, output = run.train_graph(inputs, labels)
+        else:
+            loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device,
+                                      getattr(data.train, "batch_index", None))
         timer.stop()
         batch = labels.shape[0]
         seen += batch
@@ -429,16 +471,21 @@ def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def _evaluate(model, method, loader, cfg: RunConfig) -> float:
+def _evaluate(model, method, loader, cfg: RunConfig, graph: CapturedStep | None = None) -> float:
+    """Test accuracy (%) over ``loader``; ``graph`` replays the forward (the measured pass, with its
+    hooks, runs eagerly)."""
     model.eval()
-    correct, total = 0, 0
     device = next(model.parameters()).device
+    correct, total = torch.zeros((), dtype=torch.long, device=device), 0
     for inputs, labels in loader:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-            output = model(inputs)
-        correct += int((method.scores(output.float(), cfg).argmax(1) == labels).sum())
+        if graph is not None:
+            (output,) = graph(inputs)
+        else:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                output = model(inputs)
+        correct += (method.scores(output.float(), cfg).argmax(1) == labels).sum()
         total += labels.shape[0]
-    return 100.0 * correct / max(total, 1)
+    return 100.0 * int(correct) / max(total, 1)
 
 
 def _measured_test(model, method, data: DataBundle, cfg: RunConfig) -> tuple[float, dict, dict]:
@@ -546,6 +593,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
                           for i, g in enumerate(run.optimizer.param_groups)],
             shared_device=bool(run.runtime.tags.get("shared_device", False)),
             method=run.method_facts,
+            cuda_graph=run.train_graph.status if run.train_graph is not None else run.graph_reason,
         ),
         firing={name: m.summary() for name, m in monitors.items()}, metrics={},
         distributed={"world_size": run.ddp.world_size if run.ddp else 1,

@@ -1,6 +1,6 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 5; older records are upgraded on read by :func:`upgrade_record`). The
+Schema (``schema_version`` 6; older records are upgraded on read by :func:`upgrade_record`). The
 types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
 :func:`validate_record` are derived. Top-level fields:
 
@@ -26,7 +26,8 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
 - ``execution``: ``backends`` (the neuron kernels that ran: ``torch`` and/or ``triton``), ``method``
   (what the rule prepared for itself, e.g. ST-RSBP's effect table and its SHA-256),
   ``param_groups`` (name, ``lr_scale``, parameter count), ``shared_device`` (other runs shared the
-  device, so the times are not comparable);
+  device, so the times are not comparable), ``cuda_graph`` (``on``: the steps were replayed from CUDA
+  graphs; ``off: <why>`` otherwise, ``off: before schema 6`` for an older record);
 - ``metrics``: NeuroBench-style operation counts and sparsity (:mod:`snnbench.metrics`);
 - ``distributed``: ``world_size`` and process-group ``backend``;
 - ``checkpoint``: the last checkpoint's path relative to the record's folder;
@@ -62,7 +63,7 @@ from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 STATUSES = ("completed", "stopped", "failed")
 Number = float  # a JSON number: an int is accepted where a float is declared
@@ -117,6 +118,7 @@ class Execution:
     param_groups: list
     shared_device: bool
     method: dict
+    cuda_graph: str = "off"  # "on" (steps replayed from CUDA graphs) or "off: <why>"
 
 
 @dataclass
@@ -336,7 +338,13 @@ def _upgrade_4_to_5(record: dict) -> dict:
     return out
 
 
-_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5}
+def _upgrade_5_to_6(record: dict) -> dict:
+    """``execution.cuda_graph`` enters the schema: every older record's steps ran eagerly."""
+    execution = {"cuda_graph": "off: before schema 6", **(record.get("execution") or {})}
+    return {**record, "schema_version": 6, "execution": execution}
+
+
+_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5, 5: _upgrade_5_to_6}
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:

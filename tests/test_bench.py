@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.bench import CASES, PEER_MODULES, _peer_layers, run_bench, synthetic_batch
+from snnbench.bench import CASES, PEER_MODULES, _peer_layers, available_peers, run_bench, synthetic_batch
 from snnbench.cli import main
 from snnbench.config import ConfigError
 
@@ -73,12 +73,12 @@ def test_cli_bench_writes_json(tmp_path, capsys):
 
 
 def test_ann_floor_folds_time_into_the_batch_and_trains():
-    from snnbench.bench import ann_step, available_peers
+    from snnbench.bench import ann_step
 
     case = CASES["fmnist-mlp"]
     torch.manual_seed(0)
     step = ann_step(case, 3, torch.device("cpu"))
-    (model,) = [c.cell_contents for c in step.__closure__ if isinstance(c.cell_contents, torch.nn.Sequential)]
+    model = step.model
     assert [type(m).__name__ for m in model] == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
     x, labels = synthetic_batch(case, 3, torch.device("cpu"))
 
@@ -104,3 +104,38 @@ def test_strsbp_cases_run_beside_stbp_on_the_same_topology():
     assert all(r.ms_per_step is not None for r in results), [r.note for r in results]
     stbp = run_bench(["mnist-cnn-t400"], ["stbp"], [], torch.device("cpu"), warmup=0, repeats=1, steps_override=[3])
     assert stbp[0].ms_per_step is not None, stbp[0].note
+
+
+def test_graphed_column_times_capturable_steps_beside_the_eager_ones():
+    """With graphs (here the emulated one: CUDA graphs need a GPU), each capturable step (a rule, the ANN
+    floor) is timed a second time, replayed; a step that cannot be captured (spikingjelly's state reset)
+    keeps no graphed time, and the table shows the graphed column and the graphed floor ratio."""
+    import argparse
+
+    from rich.console import Console
+
+    from snnbench.commands.bench import results_table
+    from snnbench.graphs import EmulatedGraph
+
+    peers = ["ann"] + (["spikingjelly"] if "spikingjelly" in available_peers() else [])
+    results = run_bench(["fmnist-mlp"], ["stbp"], peers, torch.device("cpu"), warmup=0, repeats=2,
+                        steps_override=[2], graphed=True, graph=EmulatedGraph)
+    by_impl = {r.impl: r for r in results}
+    assert by_impl["snnbench:stbp"].graphed_ms > 0 and by_impl["ann"].graphed_ms > 0
+    if "spikingjelly" in by_impl:
+        assert by_impl["spikingjelly"].graphed_ms is None and by_impl["spikingjelly"].ms_per_step > 0
+    args = argparse.Namespace(repeats=2, warmup=0)
+    console = Console(width=250, record=True)
+    console.print(results_table(results, peers, args, "cpu"))
+    text = console.export_text()
+    assert "graphed ms" in text and "vs ann graphed" in text
+    ratio = by_impl["snnbench:stbp"].graphed_ms / by_impl["ann"].graphed_ms
+    assert f"{ratio:.2f}x" in text
+    eager_only = run_bench(["fmnist-mlp"], ["stbp"], [], torch.device("cpu"), warmup=0, repeats=1, steps_override=[2])
+    assert eager_only[0].graphed_ms is None  # on a CPU the default is eager only
+
+
+def test_bench_cuda_graph_on_needs_a_gpu():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --cuda-graph on is valid here")
+    assert main(["bench", "--cases", "fmnist-mlp", "--peers", "none", "--device", "cpu", "--cuda-graph", "on"]) == 2

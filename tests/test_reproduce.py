@@ -54,7 +54,7 @@ def test_every_committed_record_reproduces_its_config_hash():
     from pathlib import Path
 
     from snnbench.config import record_config
-    from snnbench.records import read_record
+    from snnbench.records import SCHEMA_VERSION, read_record
 
     paths = sorted(Path("leaderboards/runs").glob("*.json"))
     assert len(paths) >= 10
@@ -70,7 +70,7 @@ def test_a_field_added_later_leaves_old_hashes_alone():
     the field's late value; off that value the field counts; the schema-5 upgrade keeps the run's own
     hash in ``tags.config_hash_v4``."""
     from snnbench.config import LATE_FIELDS, RunConfig, config_digest, record_config, resolve_config, with_defaults
-    from snnbench.records import upgrade_record
+    from snnbench.records import SCHEMA_VERSION, upgrade_record
     from snnbench.registry import create_dataset, create_method
 
     cfg = resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"boost": False})
@@ -87,8 +87,8 @@ def test_a_field_added_later_leaves_old_hashes_alone():
     assert with_defaults(old, create_method("st-rsbp").option_defaults)["options"]["boost"] is False
     full = cfg.as_dict()  # schema 4 hashed every field
     v4 = {"schema_version": 4, "method": "st-rsbp", "config": full, "config_hash": config_digest(full), "tags": {}}
-    v5 = upgrade_record(v4)
-    assert v5["schema_version"] == 5 and v5["config_hash"] == cfg.hash() != config_digest(full)
+    v5 = upgrade_record(v4)  # through schema 5 (the hash rule) to today's
+    assert v5["schema_version"] == SCHEMA_VERSION and v5["config_hash"] == cfg.hash() != config_digest(full)
     assert v5["tags"]["config_hash_v4"] == config_digest(full)
     assert RunConfig(**record_config(v5).as_dict()).hash() == v5["config_hash"]
 

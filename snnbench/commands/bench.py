@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
     p.add_argument("--repeats", type=int, default=10, help="timed steps (the median is reported)")
     p.add_argument("--sweep-steps", dest="sweep_steps", help="comma-separated T values: sweep T on each case")
+    p.add_argument("--cuda-graph", dest="cuda_graph", default="auto", choices=("auto", "on", "off"),
+                   help="also time each capturable step replayed from a CUDA graph: auto (on a GPU), on, off")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option for the benchmark, e.g. tsslbp.backend=torch")
     p.add_argument("--out", default="leaderboards/bench", help="folder for the JSON (and the sweep plot)")
@@ -60,6 +62,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.warmup < 0 or args.repeats < 1:
         raise ConfigError(f"--warmup {args.warmup} / --repeats {args.repeats}: need warmup >= 0 and repeats >= 1")
     device = resolve_device(args.device)
+    if args.cuda_graph == "on" and device.type != "cuda":
+        raise ConfigError(f"--cuda-graph on needs a CUDA device, this bench runs on {device}; use auto or off")
+    graphed = device.type == "cuda" and args.cuda_graph != "off"
     peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
     options = method_options(args.set)
     sweep = [int(v) for v in split_list(args.sweep_steps)] if args.sweep_steps else None
@@ -73,10 +78,12 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     def report(r: Any) -> None:
         timing = f"{r.ms_per_step:.2f} ms" if r.ms_per_step else r.note
+        if r.graphed_ms is not None:
+            timing += f", graphed {r.graphed_ms:.2f} ms"
         console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
 
     results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup, args.repeats,
-                        sweep, options, report)
+                        sweep, options, report, graphed)
     console.print(results_table(results, peers, args, device))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
@@ -90,17 +97,27 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def results_table(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any) -> Any:
-    """One row per (case, T, implementation), with the ratio to each spikingjelly reference and the ANN floor."""
+    """One row per (case, T, implementation): eager and graphed step times, with the ratio to each
+    spikingjelly reference and to the ANN floor (eager to eager; graphed to the graphed floor)."""
     refs = [p for p in ("spikingjelly", "spikingjelly-bn", "ann") if p in peers]
+    graphed = any(r.graphed_ms is not None for r in results)
+    floor = ["vs ann graphed"] if graphed and "ann" in peers else []
     out = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})",
-                ("case", "T", "batch", "implementation", "ms / step", "peak MiB", *(f"vs {p}" for p in refs)),
-                no_wrap=True)
+                ("case", "T", "batch", "implementation", "ms / step", *(["graphed ms"] if graphed else []),
+                 "peak MiB", *(f"vs {p}" for p in refs), *floor), no_wrap=True)
     reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
+    graphed_floor = {(r.case, r.steps): r.graphed_ms for r in results if r.impl == "ann" and r.graphed_ms}
     for r in results:
         ratios = [reference.get((p, r.case, r.steps)) for p in refs]
         status = "n/a" if not_applicable(r) else "failed"
-        out.add_row(esc(r.case), str(r.steps), str(r.batch), esc(r.impl),
-                    f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else status,
-                    f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-",
-                    *(f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios))
+        row = [esc(r.case), str(r.steps), str(r.batch), esc(r.impl),
+               f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else status]
+        if graphed:
+            row.append(f"{r.graphed_ms:.2f}" if r.graphed_ms is not None else "-")
+        row.append(f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-")
+        row += [f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios]
+        if floor:
+            ref = graphed_floor.get((r.case, r.steps))
+            row.append(f"{r.graphed_ms / ref:.2f}x" if ref and r.graphed_ms else "-")
+        out.add_row(*row)
     return out

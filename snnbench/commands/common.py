@@ -26,6 +26,12 @@ def add_device_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
 
 
+def add_graph_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cuda-graph", dest="cuda_graph", default="auto", choices=("auto", "on", "off"),
+                   help="replay each training step from a CUDA graph (the same results, fewer launches): auto "
+                        "(on a GPU, for rules whose step can be captured), on, off")
+
+
 def add_data_options(p: argparse.ArgumentParser) -> None:
     """Where dataset files are looked for (``snnbench data list`` shows what each holds)."""
     p.add_argument("--data-dir", help="cache folder (default: $SNNBENCH_DATA or ~/.cache/snnbench)")
@@ -46,6 +52,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: the recipe's)")
     p.add_argument("--seed", type=int, help="seed of the weights and the data order (default: the recipe's)")
     add_device_option(p)
+    add_graph_option(p)
     add_data_options(p)
     p.add_argument("--max-train-samples", type=int, dest="max_train_samples",
                    help="use at most N training samples (default: all)")
@@ -72,7 +79,8 @@ def runtime_of(args: argparse.Namespace, **extra: Any) -> Any:
 
     from snnbench.engine import RuntimeOptions
 
-    return RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out), **extra)
+    return RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
+                          cuda_graph=getattr(args, "cuda_graph", "auto"), **extra)
 
 
 def split_list(text: str | None) -> list[str]:
