@@ -8,6 +8,8 @@ do not depend on what ran before it: a resumed run sees exactly the batches of a
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,14 +32,23 @@ class DataBundle:
 
 
 class BatchLoader:
-    """Yields ``(inputs [T, B, ...], labels [B])`` on ``device`` for a subset of one split."""
+    """Yields ``(inputs [T, B, ...], labels [B])`` on ``device`` for a subset of one split.
+
+    Nothing a step waits for crosses from the host per batch: static images and every label live on the
+    device, an epoch's order is copied there once, and encoding and augmentation run there. Event frames
+    cross in their stored, compact form (bit-packed for binary frames) and are decoded on the device; with
+    ``prefetch`` (on by default on a GPU) the next batch is read from disk, into page-locked memory, while
+    the current one trains.
+    """
 
     def __init__(self, split: Any, indices: np.ndarray, cfg: RunConfig, dataset: Any, *, train: bool,
-                 device: torch.device, seed_offset: int = 0, batch_size: int = 0) -> None:
+                 device: torch.device, seed_offset: int = 0, batch_size: int = 0, prefetch: bool | None = None
+                 ) -> None:
         self.split, self.indices, self.cfg, self.train = split, indices, cfg, train
         self.batch_size = batch_size or cfg.batch_size
         self.device, self.seed_offset = device, seed_offset
         self.events = dataset.kind == "events"
+        self.prefetch = device.type == "cuda" if prefetch is None else prefetch
         self.epoch = 0
         if not self.events:
             self.images = split.images.to(device)
@@ -46,6 +57,7 @@ class BatchLoader:
             self.mean = torch.tensor(mean, device=device).view(shape)
             self.std = torch.tensor(std, device=device).view(shape)
         self.labels = split.labels
+        self.device_labels = split.labels.to(device)
 
     def __len__(self) -> int:
         return (len(self.indices) + self.batch_size - 1) // self.batch_size
@@ -65,21 +77,48 @@ class BatchLoader:
             order = self.indices[swap_order(len(self.indices), self.epoch, self.cfg.seed)]
         elif self.train:
             order = self.indices[torch.randperm(len(self.indices), generator=generator).numpy()]
+        device_order = torch.as_tensor(np.asarray(order, dtype=np.int64)).to(self.device)  # one copy per epoch
         device_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
-        for start in range(0, len(order), self.batch_size):
-            index = order[start:start + self.batch_size]
-            labels = self.labels[index].to(self.device, non_blocking=True)
-            self.batch_index = index  # positions in the split of the batch being yielded (sample identity)
-            yield self._inputs(index, device_gen), labels
+        starts = range(0, len(order), self.batch_size)
+        rows = self._event_rows(order, starts) if self.events else None
+        try:
+            for start in starts:
+                index = order[start:start + self.batch_size]
+                where = device_order[start:start + self.batch_size]
+                self.batch_index = index  # positions in the split of the batch being yielded (sample identity)
+                raw = next(rows) if rows is not None else None
+                yield self._inputs(index, where, raw, device_gen), self.device_labels[where]
+        finally:
+            if rows is not None:
+                rows.close()  # stops the prefetch thread, also when the consumer stops early
 
-    def _inputs(self, index: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+    def _event_rows(self, order: np.ndarray, starts: range) -> Iterator[torch.Tensor]:
+        """The stored rows of each batch in turn; with ``prefetch``, the next batch's are read in a thread
+        while the current one trains (reading a memory-mapped file and pinning release the GIL)."""
+        frames, pin = self.split.frames, self.prefetch and self.device.type == "cuda"
+        batches = (order[start:start + self.batch_size] for start in starts)
+        if not self.prefetch:
+            yield from (frames.read(index) for index in batches)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snnbench-prefetch") as pool:
+            pending = None
+            for index in batches:
+                ahead = pool.submit(frames.read, index, pin)
+                if pending is not None:
+                    yield pending.result()
+                pending = ahead
+            if pending is not None:
+                yield pending.result()
+
+    def _inputs(self, index: np.ndarray, where: torch.Tensor, raw: torch.Tensor | None,
+                generator: torch.Generator) -> torch.Tensor:
         steps = self.cfg.steps
-        if self.events:
-            frames = self.split.frames.get(index).to(self.device, non_blocking=True)  # [B, T, C, H, W]
+        if raw is not None:
+            frames = self.split.frames.decode(raw, self.device)  # [B, T, C, H, W]
             if self.train:
                 frames = augment(frames, self.cfg.augment, generator, time_axis=True)
             return frames.transpose(0, 1).contiguous()
-        x = self.images[torch.as_tensor(index, device=self.device)].float().div_(255)  # [B, C, H, W]
+        x = self.images[where].float().div_(255)  # [B, C, H, W]
         if self.train:
             x = augment(x, self.cfg.augment, generator, time_axis=False)
         if self.cfg.encoding == "rate":
