@@ -63,6 +63,7 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("fmnist-mlp", "fashion-mnist", "400-400", 100, 5, (1, 28, 28)),
     BenchCase("nmnist-t30", "nmnist", "12C5p1-P2-64C5-P2", 50, 30, (2, 34, 34), events=True),
     BenchCase("nmnist-t100", "nmnist", "12C5p1-P2-64C5-P2", 50, 100, (2, 34, 34), events=True),
+    BenchCase("nmnist-t300", "nmnist", "12C5p1-P2-64C5-P2", 50, 300, (2, 34, 34), events=True),
     BenchCase("cifar10-cnn1", "cifar10", "cnn1", 50, 5, (3, 32, 32)),
     BenchCase("nmnist-slayer", "nmnist", "12C5-P2-64C5-P2", 12, 300, (2, 34, 34), events=True),
     # ST-RSBP's MNIST network (Config/MNIST.txt, T = 400) and a feed-forward network every rule can build
