@@ -37,7 +37,7 @@ from torch import nn
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.files import DataContext
-from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, Graph
+from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory
 from snnbench.kernels import bind_backends
 from snnbench.optim import make_optimizer
 from snnbench.registry import create_dataset, create_method
@@ -103,7 +103,7 @@ class BenchStep:
     def __call__(self) -> tuple[torch.Tensor, ...]:
         return self.fn(*self.batch)
 
-    def graphed(self, device: torch.device, graph: Callable[[torch.device], Graph] = CudaGraph
+    def graphed(self, device: torch.device, graph: GraphFactory = CudaGraph
                 ) -> tuple[Callable[[], Any], CapturedStep]:
         """The step replayed from a graph (its first :data:`~snnbench.graphs.WARMUP_STEPS` calls eager, the
         next one captures), and the :class:`~snnbench.graphs.CapturedStep` (whose ``status`` says whether
@@ -294,7 +294,7 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
               repeats: int = 10, steps_override: list[int] | None = None,
               options: dict[str, dict[str, Any]] | None = None,
               report: Callable[[BenchResult], None] | None = None, graphed: bool | None = None,
-              graph: Callable[[torch.device], Graph] = CudaGraph) -> list[BenchResult]:
+              graph: GraphFactory = CudaGraph) -> list[BenchResult]:
     """Time every (case, implementation) pair; ``steps_override`` sweeps T instead of the case's T. With
     ``graphed`` (default: on a GPU) every step that can be captured (snnbench's rules but ST-RSBP, the ANN
     floor) is timed a second time, replayed from a graph, on a fresh model."""
@@ -347,7 +347,7 @@ def _measure(impl: str, build: Builder, case: BenchCase, steps: int, device: tor
 
 
 def _measure_graphed(result: BenchResult, build: Builder, device: torch.device, warmup: int, repeats: int,
-                     graph: Callable[[torch.device], Graph]) -> None:
+                     graph: GraphFactory) -> None:
     """Fill ``result.graphed_ms`` (and its peak memory) from a fresh, graphed step; a step that cannot be
     captured (or whose capture fails) leaves it None and says why in the note."""
     _fresh(device)

@@ -40,15 +40,20 @@ class Graph(Protocol):
     def replay(self) -> None: ...
 
 
-class CudaGraph:
-    """``torch.cuda.CUDAGraph``: :meth:`capture` records without running anything."""
+GraphFactory = Callable[[torch.device, Any], Graph]  # (device, stream) -> a graph
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
+
+class CudaGraph:
+    """``torch.cuda.CUDAGraph``: :meth:`capture` records without running anything, on ``stream`` (the
+    stream the warm-up ran on, so per-stream library state such as cuBLAS workspaces already exists)."""
+
+    def __init__(self, device: torch.device, stream: Any = None) -> None:
+        self.device, self.stream = device, stream
         self.graph = torch.cuda.CUDAGraph()
 
     def capture(self, fn: Callable[[], Outputs], key: Any) -> Outputs:
-        with torch.cuda.graph(self.graph):
+        # thread_local: the loader's prefetch thread may pin memory (a CUDA call) while this thread captures
+        with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
             return fn()
 
     def replay(self) -> None:
@@ -56,14 +61,13 @@ class CudaGraph:
 
 
 @contextlib.contextmanager
-def side_stream(device: torch.device) -> Iterator[None]:
-    """Run the body on a fresh CUDA stream ordered after the current one (and the current one after it);
-    nothing on other devices. Warm-up before a capture runs there, as ``torch.cuda.graphs`` asks."""
-    if device.type != "cuda":
+def side_stream(device: torch.device, side: Any = None) -> Iterator[None]:
+    """Run the body on the CUDA stream ``side``, ordered after the current one (and the current one after
+    it); nothing on other devices. Warm-up before a capture runs there, as ``torch.cuda.graphs`` asks."""
+    if device.type != "cuda" or side is None:
         yield
         return
     current = torch.cuda.current_stream(device)
-    side = torch.cuda.Stream(device)
     side.wait_stream(current)
     with torch.cuda.stream(side):
         yield
@@ -77,7 +81,7 @@ class EmulatedGraph:
     and refuses to run under another ``key`` than the capture's (a real graph would replay the old
     constants)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, stream: Any = None) -> None:
         self.fn: Callable[[], Outputs] | None = None
         self.outputs: Outputs = ()
         self.key: Any = None
@@ -109,12 +113,12 @@ class CapturedStep:
     its axis 1 (``[T, B, ...]``; 0: the first batch); ``key()`` names the Python numbers baked into the
     graph (a change recaptures); ``before_capture()`` runs before each capture (the optimiser's
     ``zero_grad(set_to_none=True)``, so backward allocates the gradients in the graph's memory);
-    ``graph(device)`` makes the graph (:class:`CudaGraph` on a GPU)."""
+    ``graph(device, stream)`` makes the graph (:class:`CudaGraph` on a GPU)."""
 
     def __init__(self, fn: Callable[..., Outputs], device: torch.device, *, name: str = "step",
                  batch_size: int = 0, key: Callable[[], Any] = lambda: None,
                  before_capture: Callable[[], None] = lambda: None,
-                 graph: Callable[[torch.device], Graph] = CudaGraph, warmup: int = WARMUP_STEPS) -> None:
+                 graph: GraphFactory = CudaGraph, warmup: int = WARMUP_STEPS) -> None:
         self.fn, self.device, self.name, self.batch_size = fn, device, name, batch_size
         self.key, self.before_capture, self.make_graph, self.warmup = key, before_capture, graph, warmup
         self.shapes: tuple | None = None  # the graphed batch's shapes and dtypes
@@ -125,6 +129,7 @@ class CapturedStep:
         self.warmed = 0
         self.captures = 0
         self.failure = ""  # why the step runs eagerly for good ("" while it may be graphed)
+        self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None  # warm-up and capture
 
     @property
     def status(self) -> str:
@@ -156,7 +161,7 @@ class CapturedStep:
         return self.outputs
 
     def _eager(self, tensors: tuple[torch.Tensor, ...]) -> Outputs:
-        with side_stream(self.device):
+        with side_stream(self.device, self.stream):
             outputs = tuple(t.detach() for t in self.fn(*tensors))
         if self.device.type == "cuda":  # made on the side stream, used on the current one
             for t in outputs:
@@ -166,7 +171,7 @@ class CapturedStep:
     def _capture(self, tensors: tuple[torch.Tensor, ...], key: Any) -> bool:
         self.graph, self.outputs = None, ()  # the old graph's memory goes back before the new capture
         self.static = tuple(t.detach().clone() for t in tensors)
-        graph = self.make_graph(self.device)
+        graph = self.make_graph(self.device, self.stream)
         if isinstance(graph, EmulatedGraph):
             graph.key_now = self.key
         self.before_capture()

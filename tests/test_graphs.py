@@ -16,8 +16,8 @@ from snnbench.engine import RuntimeOptions, fit, graphed_steps, report, setup, t
 from snnbench.engine import _Silent as Silent
 from snnbench.graphs import CapturedStep, EmulatedGraph, graph_mode_error, use_graphs
 from snnbench.optim import SlayerNadam, make_optimizer, set_capturable
-from snnbench.registry import create_dataset, create_method
 from snnbench.records import upgrade_record, validate_record
+from snnbench.registry import create_dataset, create_method
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CUDA graphs)")
 

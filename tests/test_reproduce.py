@@ -54,7 +54,7 @@ def test_every_committed_record_reproduces_its_config_hash():
     from pathlib import Path
 
     from snnbench.config import record_config
-    from snnbench.records import SCHEMA_VERSION, read_record
+    from snnbench.records import read_record
 
     paths = sorted(Path("leaderboards/runs").glob("*.json"))
     assert len(paths) >= 10
