@@ -8,7 +8,8 @@
 #   run(command="bash scripts/gpu_session.sh tta", carry=[".data", ".whl"])
 # Stages on the device: tests (the CUDA-graph, kernel and BN tests natively), bench (the goals table:
 # eager and graphed beside spikingjelly, spikingjelly with BN and the ANN floor, one run), amp (the same
-# at bf16), tta (time to accuracy on MNIST, 3 seeds of TSSL-BP, STBP and TET with their recipes).
+# at bf16), tta (time to accuracy on MNIST, 3 seeds of TSSL-BP, STBP and TET with their recipes, 12 epochs),
+# amp-accuracy (TSSL-BP and TET on MNIST at bf16, 10 epochs, 3 seeds: compare with tta's float32 runs).
 # Everything lands under $OUT (records in $OUT/runs, bench JSON in $OUT/bench, logs in $OUT/*.log):
 # copy the records into leaderboards/runs and commit them.
 set -euo pipefail
@@ -53,8 +54,16 @@ for stage in "$@"; do
                     --data-dir "$OUT/cache" --out "$OUT/runs" 2>&1 | tee -a "$OUT/tta.log" | tail -2
             done
         done ;;
+    amp-accuracy)
+        install
+        for method in tsslbp tet; do
+            for seed in 0 1 2; do
+                snnbench run -q --method "$method" --dataset mnist --seed "$seed" --epochs 10 --set amp=true \
+                    --mirror .data --data-dir "$OUT/cache" --out "$OUT/runs" 2>&1 | tee -a "$OUT/amp.log" | tail -2
+            done
+        done ;;
     *)
-        echo "unknown stage $stage; stages: prepare tests bench amp tta" >&2
+        echo "unknown stage $stage; stages: prepare tests bench amp tta amp-accuracy" >&2
         exit 2 ;;
     esac
 done
