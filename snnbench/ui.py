@@ -92,6 +92,7 @@ def run_summary(record: dict[str, Any]) -> Table:
         ("ms / step", f"{cost['ms_per_step']:.2f}" if cost["ms_per_step"] is not None else "-"),
         ("samples / s", f"{cost['samples_per_s']:.0f}" if cost["samples_per_s"] else "-"),
         ("feed ratio (1 = steps never wait)", f"{cost['feed_ratio']:.2f}" if cost.get("feed_ratio") else "-"),
+        ("CUDA graph", record.get("execution", {}).get("cuda_graph", "-")),
         ("peak GPU memory", f"{cost['peak_gpu_mem_mib']:.0f} MiB" if cost["peak_gpu_mem_mib"] is not None else "-"),
         ("parameters", f"{cost['params']:,}"),
     ]

@@ -62,6 +62,13 @@ def test_emulated_graph_run_equals_the_eager_run(tmp_path, method):
     assert train_graph.graph.replays > 0 and graphed.eval_graph.graph is not None
     assert b["execution"]["cuda_graph"] == "on" and a["execution"]["cuda_graph"] == "off: not a CUDA device"
     assert validate_record(b) == []
+    from rich.console import Console
+
+    from snnbench.ui import run_summary
+
+    console = Console(width=120, record=True)
+    console.print(run_summary(a))
+    assert "off: not a CUDA device" in console.export_text()  # the summary says how the steps ran
 
 
 def test_captured_step_copies_each_batch_into_its_static_inputs():
