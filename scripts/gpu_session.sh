@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # One GPU session's work for issue 19, in stages that each fit one device call (<= 10 min), so the rare
 # device time goes to measuring, not to setting up. On this machine first:
-#   bash scripts/gpu_session.sh prepare      # copies MNIST, Fashion-MNIST, N-MNIST-1k into .data/ and the
-#                                            # spikingjelly wheel into .whl/ (both git-ignored, ~62 MiB)
+#   bash scripts/gpu_session.sh prepare      # copies MNIST into .data/ (the bench's inputs are synthetic) and
+#                                            # the spikingjelly wheel into .whl/ (both git-ignored, ~13 MiB)
 # then with the device tool, carrying those folders, e.g.
 #   run(command="bash scripts/gpu_session.sh tests bench", carry=[".data", ".whl"])
 #   run(command="bash scripts/gpu_session.sh tta", carry=[".data", ".whl"])
@@ -28,12 +28,12 @@ for stage in "$@"; do
     case "$stage" in
     prepare)
         mkdir -p .data .whl
-        cp -r "$SHARED/MNIST" "$SHARED/FashionMNIST" "$SHARED/NMNIST-1k" .data/
+        cp -r "$SHARED/MNIST" .data/
         python3 -m pip download -q --no-deps -d .whl "spikingjelly==2.0.0"
         du -sh .data .whl ;;
     tests)
         install
-        python3 -m pytest -q tests/test_graphs.py tests/test_lif.py tests/test_tsslbp_kernel.py \
+        SNNBENCH_MIRROR=.data python3 -m pytest -q tests/test_graphs.py tests/test_lif.py tests/test_tsslbp_kernel.py \
             tests/test_srm_kernel.py tests/test_batchnorm.py tests/test_bench.py 2>&1 | tee "$OUT/tests.log" | tail -15 ;;
     bench)
         install

@@ -22,13 +22,17 @@ from snnbench.registry import create_dataset, create_method
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CUDA graphs)")
 
 
-def digits_cfg(method: str = "stbp", **sets):
-    sets = {"steps": 4, "batch_size": 64, "max_train_samples": 600, "lr_schedule": "cosine", **sets}
-    return resolve_config(create_method(method), create_dataset("digits"), {"epochs": 2}, sets)
+def mnist_cfg(method: str = "stbp", **sets):
+    """A small MNIST run: 540 training samples in batches of 64 (a partial last batch), 60 for validation,
+    600 test samples (full batches for the evaluation graph), a 64-neuron hidden layer, two epochs."""
+    sets = {"steps": 4, "max_train_samples": 600, "max_test_samples": 600, "lr_schedule": "cosine", **sets}
+    return resolve_config(create_method(method), create_dataset("mnist"),
+                          {"epochs": 2, "arch": "64", "batch_size": 64}, sets)
 
 
-def runtime(tmp_path: Path, out: str, device: str = "cpu", **kw) -> RuntimeOptions:
-    return RuntimeOptions(device=device, data_dir=str(tmp_path / "cache"), out=tmp_path / out, **kw)
+def runtime(tmp_path: Path, ctx, out: str, device: str = "cpu", **kw) -> RuntimeOptions:
+    return RuntimeOptions(device=device, data_dir=str(ctx.cache_dir), mirror=str(ctx.mirrors[0]), download=False,
+                          out=tmp_path / out, **kw)
 
 
 def fit_and_report(run):
@@ -44,13 +48,13 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 
 @pytest.mark.parametrize("method", ["stbp", "tet", "tsslbp"])
-def test_emulated_graph_run_equals_the_eager_run(tmp_path, method):
+def test_emulated_graph_run_equals_the_eager_run(tmp_path, ctx, method):
     """Two epochs (the cosine schedule changes the learning rate: a recapture), 540 training samples in
     batches of 64 (a partial last batch, eager), validation and test each epoch: the graphed run's
     weights and curves are the eager run's, bit for bit."""
     sets = {"steps": 5} if method == "tsslbp" else {}
-    eager = setup(digits_cfg(method, **sets), runtime(tmp_path, "eager"))
-    graphed = setup(digits_cfg(method, **sets), runtime(tmp_path, "graphed"))
+    eager = setup(mnist_cfg(method, **sets), runtime(tmp_path, ctx, "eager"))
+    graphed = setup(mnist_cfg(method, **sets), runtime(tmp_path, ctx, "graphed"))
     graphed.train_graph, graphed.eval_graph = graphed_steps(graphed, graph=EmulatedGraph)
     a, b = fit_and_report(eager), fit_and_report(graphed)
     assert_same_weights(eager.model, graphed.model)
@@ -217,7 +221,7 @@ def test_st_rsbp_step_reads_the_host_as_declared():
 
 def test_set_capturable_moves_step_counts_where_the_flag_wants_them():
     params = _sgd_like_params()
-    cfg = digits_cfg()
+    cfg = mnist_cfg()
     opt = make_optimizer([{"name": "all", "params": params}], cfg)
     for p in params:
         p.grad = torch.ones_like(p)
@@ -265,10 +269,10 @@ def test_cuda_graph_step_equals_the_eager_step(method):
 
 
 @cuda
-def test_cuda_graph_run_equals_the_eager_run(tmp_path):
+def test_cuda_graph_run_equals_the_eager_run(tmp_path, ctx):
     """A whole run on the GPU, --cuda-graph on against off: the same weights and curves."""
-    a = setup(digits_cfg(), runtime(tmp_path, "eager", device="cuda", cuda_graph="off"))
-    b = setup(digits_cfg(), runtime(tmp_path, "graphed", device="cuda", cuda_graph="on"))
+    a = setup(mnist_cfg(), runtime(tmp_path, ctx, "eager", device="cuda", cuda_graph="off"))
+    b = setup(mnist_cfg(), runtime(tmp_path, ctx, "graphed", device="cuda", cuda_graph="on"))
     ra, rb = fit_and_report(a), fit_and_report(b)
     assert_same_weights(a.model, b.model)
     assert [row["test_acc"] for row in ra["curves"]] == [row["test_acc"] for row in rb["curves"]]
