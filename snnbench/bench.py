@@ -37,7 +37,7 @@ from torch import nn
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.files import DataContext
-from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory
+from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory, training_graph
 from snnbench.kernels import bind_backends
 from snnbench.optim import make_optimizer
 from snnbench.registry import create_dataset, create_method
@@ -108,9 +108,7 @@ class BenchStep:
         """The step replayed from a graph (its first :data:`~snnbench.graphs.WARMUP_STEPS` calls eager, the
         next one captures), and the :class:`~snnbench.graphs.CapturedStep` (whose ``status`` says whether
         it was)."""
-        optimizer = self.optimizer
-        captured = CapturedStep(self.fn, device, before_capture=lambda: optimizer.zero_grad(True),
-                                key=lambda: tuple(g["lr"] for g in optimizer.param_groups), graph=graph)
+        captured = training_graph(self.fn, device, self.optimizer, graph=graph)
         return (lambda: captured(*self.batch)), captured
 
 
@@ -360,12 +358,12 @@ def _measure_graphed(result: BenchResult, build: Builder, device: torch.device, 
             warnings.simplefilter("ignore", RuntimeWarning)  # a failed capture is reported in the note instead
             ms = time_steps(call, device, warmup + WARMUP_STEPS + 1, repeats)
     except RuntimeError as err:  # e.g. out of memory with the graph's own pool
-        result.note = (result.note + "; " if result.note else "") + f"graphed: {type(err).__name__}: {err}"[:200]
+        result.note = "; ".join(filter(None, [result.note, f"graphed: {type(err).__name__}: {err}"[:200]]))
         return
     if captured.status == "on":
         result.graphed_ms, result.graphed_peak_mib = ms, _peak(device)
     else:
-        result.note = (result.note + "; " if result.note else "") + f"graph {captured.status}"[:200]
+        result.note = "; ".join(filter(None, [result.note, f"graph {captured.status}"[:200]]))
 
 
 PEER_BUILDERS: dict[str, Callable[..., BenchStep]] = {

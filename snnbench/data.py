@@ -56,7 +56,6 @@ class BatchLoader:
             mean, std = normalization_of(cfg, dataset)
             self.mean = torch.tensor(mean, device=device).view(shape)
             self.std = torch.tensor(std, device=device).view(shape)
-        self.labels = split.labels
         self.device_labels = split.labels.to(device)
 
     def __len__(self) -> int:
@@ -95,11 +94,12 @@ class BatchLoader:
     def _event_rows(self, order: np.ndarray, starts: range) -> Iterator[torch.Tensor]:
         """The stored rows of each batch in turn; with ``prefetch``, the next batch's are read in a thread
         while the current one trains (reading a memory-mapped file and pinning release the GIL)."""
-        frames, pin = self.split.frames, self.prefetch and self.device.type == "cuda"
+        frames = self.split.frames
         batches = (order[start:start + self.batch_size] for start in starts)
         if not self.prefetch:
             yield from (frames.read(index) for index in batches)
             return
+        pin = self.device.type == "cuda"
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snnbench-prefetch") as pool:
             pending = None
             for index in batches:

@@ -36,7 +36,7 @@ from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
 from snnbench.files import DataContext, atomic_write_bytes
-from snnbench.graphs import CapturedStep, graph_mode_error, use_graphs
+from snnbench.graphs import CapturedStep, graph_mode_error, training_graph, use_graphs
 from snnbench.kernels import bind_backends
 from snnbench.metrics import attach_counters, detach_counters, model_metrics
 from snnbench.monitor import attach_monitors, detach_monitors
@@ -353,7 +353,7 @@ def graphed_steps(run: Run, graph: Any = None) -> tuple[CapturedStep, CapturedSt
     training graph is captured again when a learning rate changes (a constant in the graph); ``graph``
     replaces the CUDA graph (tests use :class:`~snnbench.graphs.EmulatedGraph`)."""
     model, method, optimizer, cfg, device = run.trained, run.method, run.optimizer, run.cfg, run.device
-    extra = {} if graph is None else {"graph": graph}
+    extra = {} if graph is None else {"graph": graph}  # CudaGraph by default
 
     def step(inputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         loss, output = train_step(model, method, optimizer, inputs, labels, cfg, device, autocast_cache=False)
@@ -363,9 +363,7 @@ def graphed_steps(run: Run, graph: Any = None) -> tuple[CapturedStep, CapturedSt
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp, cache_enabled=False):
             return (model(inputs),)
 
-    train = CapturedStep(step, device, name="training step", batch_size=run.data.train.batch_size,
-                         before_capture=lambda: optimizer.zero_grad(True),
-                         key=lambda: tuple(g["lr"] for g in optimizer.param_groups), **extra)
+    train = training_graph(step, device, optimizer, batch_size=run.data.train.batch_size, **extra)
     evaluation = CapturedStep(forward, device, name="evaluation forward", batch_size=run.data.test.batch_size,
                               **extra)
     return train, evaluation

@@ -34,10 +34,11 @@ Outputs = tuple[torch.Tensor, ...]
 
 
 class Graph(Protocol):
-    """What :class:`CapturedStep` needs of a graph: record ``fn()`` once, replay it."""
+    """What :class:`CapturedStep` needs of a graph: record ``fn()`` once under ``key`` (the Python numbers
+    it bakes in), replay it; ``key`` at replay is the current one (it equals the capture's)."""
 
     def capture(self, fn: Callable[[], Outputs], key: Any) -> Outputs: ...
-    def replay(self) -> None: ...
+    def replay(self, key: Any) -> None: ...
 
 
 GraphFactory = Callable[[torch.device, Any], Graph]  # (device, stream) -> a graph
@@ -56,7 +57,7 @@ class CudaGraph:
         with torch.cuda.graph(self.graph, stream=self.stream, capture_error_mode="thread_local"):
             return fn()
 
-    def replay(self) -> None:
+    def replay(self, key: Any) -> None:
         self.graph.replay()
 
 
@@ -85,7 +86,6 @@ class EmulatedGraph:
         self.fn: Callable[[], Outputs] | None = None
         self.outputs: Outputs = ()
         self.key: Any = None
-        self.key_now: Callable[[], Any] = lambda: None
         self.fresh = False
         self.replays = 0
 
@@ -94,9 +94,9 @@ class EmulatedGraph:
         self.outputs = tuple(t.detach().clone() for t in fn())
         return self.outputs
 
-    def replay(self) -> None:
-        if self.key_now() != self.key:
-            raise AssertionError(f"replayed a graph captured under {self.key!r} with {self.key_now()!r}")
+    def replay(self, key: Any) -> None:
+        if key != self.key:
+            raise AssertionError(f"replayed a graph captured under {self.key!r} with {key!r}")
         if self.fresh:
             self.fresh = False
             return
@@ -157,7 +157,7 @@ class CapturedStep:
             for static, value in zip(self.static, tensors, strict=True):
                 static.copy_(value, non_blocking=True)
         assert self.graph is not None
-        self.graph.replay()
+        self.graph.replay(key)
         return self.outputs
 
     def _eager(self, tensors: tuple[torch.Tensor, ...]) -> Outputs:
@@ -172,8 +172,6 @@ class CapturedStep:
         self.graph, self.outputs = None, ()  # the old graph's memory goes back before the new capture
         self.static = tuple(t.detach().clone() for t in tensors)
         graph = self.make_graph(self.device, self.stream)
-        if isinstance(graph, EmulatedGraph):
-            graph.key_now = self.key
         self.before_capture()
         try:
             self.outputs = tuple(t.detach() for t in graph.capture(lambda: self.fn(*self.static), key))
@@ -185,6 +183,16 @@ class CapturedStep:
         self.graph, self.graph_key = graph, key
         self.captures += 1
         return True
+
+
+def training_graph(fn: Callable[..., Outputs], device: torch.device, optimizer: torch.optim.Optimizer, *,
+                   batch_size: int = 0, graph: GraphFactory = CudaGraph) -> CapturedStep:
+    """A training step ``fn(inputs, labels)`` that steps ``optimizer``, as a :class:`CapturedStep`: gradients
+    set to None before each capture (so backward allocates them in the graph's memory), captured again
+    whenever a group's learning rate changes (a constant inside the graph)."""
+    return CapturedStep(fn, device, name="training step", batch_size=batch_size, graph=graph,
+                        before_capture=lambda: optimizer.zero_grad(set_to_none=True),
+                        key=lambda: tuple(group["lr"] for group in optimizer.param_groups))
 
 
 def graph_mode_error(mode: str, device: torch.device, method: Any, distributed: bool) -> str:

@@ -14,7 +14,7 @@ import torch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.engine import RuntimeOptions, fit, graphed_steps, report, setup, train_step
 from snnbench.engine import _Silent as Silent
-from snnbench.graphs import CapturedStep, EmulatedGraph, graph_mode_error, use_graphs
+from snnbench.graphs import CapturedStep, EmulatedGraph, graph_mode_error, training_graph, use_graphs
 from snnbench.optim import SlayerNadam, make_optimizer, set_capturable
 from snnbench.records import upgrade_record, validate_record
 from snnbench.registry import create_dataset, create_method
@@ -86,14 +86,11 @@ def test_captured_step_copies_each_batch_into_its_static_inputs():
 
 def test_a_stale_key_is_caught_by_the_emulated_graph():
     """The emulation refuses what a real graph would get wrong: replaying after a baked constant changed."""
-    lr = [0.1]
     graph = EmulatedGraph(torch.device("cpu"))
-    graph.key_now = lambda: tuple(lr)
     graph.capture(lambda: (torch.zeros(1),), (0.1,))
-    graph.replay()
-    lr[0] = 0.2
+    graph.replay((0.1,))
     with pytest.raises(AssertionError, match="captured under"):
-        graph.replay()
+        graph.replay((0.2,))
 
 
 def test_a_step_that_cannot_be_captured_runs_eagerly_and_says_why():
@@ -255,8 +252,7 @@ def test_cuda_graph_step_equals_the_eager_step(method):
         loss, out = train_step(model, rule, opt, x, y, cfg, device, autocast_cache=False)
         return loss.detach(), out.detach()
 
-    graphed = CapturedStep(step, device, before_capture=lambda: opt.zero_grad(True),
-                           key=lambda: tuple(g["lr"] for g in opt.param_groups))
+    graphed = training_graph(step, device, opt)
     gen = torch.Generator(device=device).manual_seed(1)
     for _ in range(8):
         x = (torch.rand((cfg.steps, 8, *shape), generator=gen, device=device) < 0.2).float()

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from snnbench.commands.common import add_device_option, split_list
+from snnbench.commands.common import add_device_option, add_graph_option, split_list
 from snnbench.config import ConfigError, parse_sets
 from snnbench.ui import esc, table
 
@@ -31,8 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before timing")
     p.add_argument("--repeats", type=int, default=10, help="timed steps (the median is reported)")
     p.add_argument("--sweep-steps", dest="sweep_steps", help="comma-separated T values: sweep T on each case")
-    p.add_argument("--cuda-graph", dest="cuda_graph", default="auto", choices=("auto", "on", "off"),
-                   help="also time each capturable step replayed from a CUDA graph: auto (on a GPU), on, off")
+    add_graph_option(p, "also time each capturable step replayed from a CUDA graph: auto (on a GPU), on, off")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option for the benchmark, e.g. tsslbp.backend=torch")
     p.add_argument("--out", default="leaderboards/bench", help="folder for the JSON (and the sweep plot)")

@@ -26,10 +26,13 @@ def add_device_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda or cuda:N")
 
 
-def add_graph_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cuda-graph", dest="cuda_graph", default="auto", choices=("auto", "on", "off"),
-                   help="replay each training step from a CUDA graph (the same results, fewer launches): auto "
-                        "(on a GPU, for rules whose step can be captured), on, off")
+GRAPH_HELP = ("replay each training step from a CUDA graph (the same results, fewer launches): auto (on a GPU, "
+              "for rules whose step can be captured), on, off")
+
+
+def add_graph_option(p: argparse.ArgumentParser, text: str = GRAPH_HELP) -> None:
+    """``--cuda-graph auto|on|off`` (what it does, in ``text``)."""
+    p.add_argument("--cuda-graph", dest="cuda_graph", default="auto", choices=("auto", "on", "off"), help=text)
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
