@@ -121,6 +121,9 @@ def _step_spsp(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float
     return torch.einsum("tbn,tbm->bnm", k.to(dtype), p.to(dtype))
 
 
+SILENT_EFFECT = 0.1  # the analytic S-PSP of a silent post neuron with an active pre neuron
+
+
 def analytic_weights(post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int,
                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """M ``[T, ...]`` (the shape of ``post``): what a pre spike at step t' contributes to the analytic
@@ -201,9 +204,6 @@ def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s:
     e = torch.einsum("tbn,tbm->bnm", weights, pre.to(torch.float64))
     silent = (post.sum(0) == 0).unsqueeze(2) & (pre.sum(0) > 0).unsqueeze(1)
     return torch.where(silent, torch.full_like(e, SILENT_EFFECT), e).to(torch.float32)
-
-
-SILENT_EFFECT = 0.1  # the analytic S-PSP of a silent post neuron with an active pre neuron
 
 
 # ---- the effect polynomial (∂e/∂o_i), generated as the MATLAB scripts do ---------------------------------

@@ -9,5 +9,4 @@ from .surrogate import SURROGATES, spike
 from .tsslbp import TSSLBPParams
 
 __all__ = ["BACKENDS", "SURROGATES", "LIFParams", "SRMParams", "TSSLBPParams", "batch_norm", "bind_backends",
-           "lif_scan",
-           "lif_scan_autograd", "resolve_backend", "spike", "srm_spikes", "tsslbp_neuron", "tsslbp_scan"]
+           "lif_scan", "lif_scan_autograd", "resolve_backend", "spike", "srm_spikes", "tsslbp_neuron", "tsslbp_scan"]
