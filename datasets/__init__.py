@@ -11,7 +11,9 @@ from . import (  # noqa: F401
     mnist,
     nmnist,
     nmnist_1k,
+    randman,
     shd,
     ssc,
+    yin_yang,
 )
 from .base import Dataset, EventDataset, StaticDataset  # noqa: F401

@@ -221,6 +221,27 @@ class StaticDataset(Dataset):
         return StaticSplit(images, labels)
 
 
+class GeneratedDataset(StaticDataset):
+    """Data made by a deterministic generator here (no files, no download): float32 values in [0, 1] shaped
+    ``[N, C, 1, 1]``, generated on every load (seconds), never cached. Subclasses implement
+    :meth:`generate`; :meth:`source_key` names the generator and its parameters."""
+
+    exact = True
+
+    def generate(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The values ``[N, C]`` (float64, in [0, 1]) and integer labels ``[N]`` of ``split``."""
+        raise NotImplementedError
+
+    def load(self, split: str, ctx: DataContext) -> StaticSplit:
+        _check_split(split, self.splits)
+        values, labels = self.generate(split)
+        images = torch.from_numpy(np.asarray(values, dtype=np.float32).reshape(len(values), -1, 1, 1).copy())
+        return StaticSplit(images, torch.from_numpy(np.asarray(labels, dtype=np.int64)))
+
+    def sources(self) -> dict[str, str]:
+        return {"generator": self.source_key()}
+
+
 class EventDataset(Dataset):
     """Event recordings, binned into frames once per binning setting and cached on disk."""
 

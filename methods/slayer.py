@@ -155,6 +155,13 @@ class SLAYER(Method):
         "digits": {"arch": "100", "steps": 30, "epochs": 20, "batch_size": 16, "lr": 0.01,
                    "optimizer": "slayer-nadam",
                    "encoding": "rate", "options": {**_NEURON, "true_count": 8.0, "false_count": 1.0}},
+        # the CPU track (snnbench's): Yin-Yang's values as Bernoulli rates, Randman's spike times at its 100 bins
+        "yin-yang": {"arch": "120", "steps": 30, "epochs": 40, "batch_size": 20, "lr": 0.01,
+                     "optimizer": "slayer-nadam", "encoding": "rate",
+                     "options": {**_NEURON, "tau_rho": 1.0, "scale_rho": 1.0, "true_count": 8.0, "false_count": 1.0}},
+        "randman": {"arch": "128", "steps": 100, "epochs": 40, "batch_size": 32, "lr": 0.01,
+                    "optimizer": "slayer-nadam", "encoding": "latency",
+                    "options": {**_NEURON, "tau_rho": 1.0, "scale_rho": 1.0, "true_count": 8.0, "false_count": 1.0}},
         "nmnist": _NMNIST,
         # the 1k-sample subset (snnbench's recipe; the papers use the full set). Measured:
         # - the maintainer's narrow PDF (tau_rho 0.1, scale_rho 0.25) silences the output layer within the first
@@ -187,6 +194,8 @@ class SLAYER(Method):
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "nmnist": "SLAYER paper (Shrestha & Orchard 2018): N-MNIST CNN, 1 ms bins",
         "nmnist-1k": "snnbench: the 1k subset, MLP, slayerPytorch example's PDF",
         "nmnist-1k:cnn": "snnbench: the 1k subset, the paper's CNN",

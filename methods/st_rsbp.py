@@ -875,12 +875,19 @@ class STRSBP(Method):
         # snnbench's CPU demo on the 8x8 digits (64 inputs: lower thresholds than MNIST's 784)
         "digits": {**_MNIST, "arch": "100-rec64(4x4x4)", "steps": 100, "epochs": 3,
                    "options": {"threshold": 4.0, "threshold_output": 4.0}},
+        # the CPU track (snnbench's): Bernoulli rates of Yin-Yang's values, Randman's spike times at its 100 bins
+        "yin-yang": {**_MNIST, "arch": "120-rec64(4x4x4)", "steps": 100, "epochs": 20, "encoding": "rate",
+                     "options": {"threshold": 4.0, "threshold_output": 4.0}},
+        "randman": {**_MNIST, "arch": "128-rec64(4x4x4)", "steps": 100, "epochs": 20, "encoding": "latency",
+                    "options": {"threshold": 2.0, "threshold_output": 2.0}},
         # 1-D spike trains are its native input (its speech results use TI46, not freely available)
         "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
         "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-rec64-3",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "ST-RSBP code Config/MNIST.txt (Zhang & Li 2019)",
         "mnist:batched": "snnbench: the ST-RSBP MNIST config, 16 samples per Adam step",
         "mnist:cnn": "ST-RSBP code Config/SpikingCNNMnistConfig.txt (99.62 % in TSSL-BP Table 1)",
@@ -894,8 +901,9 @@ class STRSBP(Method):
     allows_recurrent = True
 
     def check(self, cfg: RunConfig, dataset: Any) -> None:
-        if dataset.kind != "events" and not cfg.encoding.startswith("strsbp") and cfg.encoding != "rate":
-            raise ConfigError(f"{self.name} needs spike inputs: encoding strsbp, strsbp-frozen or rate "
+        spikes = cfg.encoding.startswith("strsbp") or cfg.encoding in ("rate", "latency")
+        if dataset.kind != "events" and not spikes:
+            raise ConfigError(f"{self.name} needs spike inputs: encoding strsbp, strsbp-frozen, rate or latency "
                               f"(got {cfg.encoding!r})")
         super().check(cfg, dataset)
 
@@ -1074,6 +1082,10 @@ class HM2BP(STRSBP):
                    "options": {**_OPTIONS, "threshold": 15.0, "threshold_output": 15.0, "beta_reg": 0.01}},
         "digits": {**STRSBP.recipes["digits"], "arch": "100",
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+        "yin-yang": {**STRSBP.recipes["yin-yang"], "arch": "120",
+                     "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+        "randman": {**STRSBP.recipes["randman"], "arch": "128",
+                    "options": {**_OPTIONS, "threshold": 2.0, "threshold_output": 2.0}},
         "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,
                 "options": {**_OPTIONS, "threshold_output": 8.0}},
         "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,
@@ -1081,6 +1093,8 @@ class HM2BP(STRSBP):
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "HM2-BP code (mm-bp-snn) Config/SpikingMnistConfig.txt (Jin et al. 2018)",
         "mnist:batched": "snnbench: the HM2-BP MNIST config, 16 samples per Adam step",
         "mnist:cnn": "HM2-BP code (mm-bp-snn) Config/SpikingCNNMnistConfig.txt (99.49 % in TSSL-BP Table 1)",

@@ -56,6 +56,11 @@ class STBP(LIFMethod):
     recipes = {
         # snnbench's CPU demo: a small MLP on the 8x8 digits, seconds per epoch.
         "digits": {"arch": "128", "steps": 8, "epochs": 20, "batch_size": 32, "lr": 3e-3, "encoding": "direct"},
+        # the CPU track (snnbench's): Yin-Yang's values as currents, Randman's spike times at the generator's 100 bins
+        "yin-yang": {"arch": "120", "steps": 8, "epochs": 40, "batch_size": 20, "lr": 3e-3, "encoding": "direct",
+                     "lr_schedule": "cosine"},
+        "randman": {"arch": "128", "steps": 100, "epochs": 40, "batch_size": 32, "lr": 3e-3, "encoding": "latency",
+                    "lr_schedule": "cosine"},
         "mnist": _MNIST_RECIPE,
         "fashion-mnist": {**_MNIST_RECIPE, "arch": "400-400", "batch_size": 100},
         # STBP 2018 N-MNIST network 34x34x2-800-10; 20 frames of equal duration.
@@ -76,6 +81,8 @@ class STBP(LIFMethod):
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "snnbench: the TSSL-BP MNIST network, T and batch; STBP code's Adam and lr steps",
         "fashion-mnist": "snnbench: those MNIST settings on TSSL-BP's 400-400 network",
         "nmnist": "STBP paper (Wu et al. 2018): 34x34x2-800-10",

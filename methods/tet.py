@@ -82,6 +82,9 @@ class TET(LIFMethod):
                       "lr_schedule": "cosine"}
     recipes = {
         "digits": {"arch": "128", "steps": 4, "epochs": 20, "batch_size": 32, "lr": 3e-3},
+        # the CPU track (snnbench's): Yin-Yang's values as currents, Randman's spike times at the generator's 100 bins
+        "yin-yang": {"arch": "120", "steps": 8, "epochs": 40, "batch_size": 20, "lr": 3e-3},
+        "randman": {"arch": "128", "steps": 100, "epochs": 40, "batch_size": 32, "lr": 3e-3, "encoding": "latency"},
         # small networks so every rule runs on every dataset: the TSSL-BP MNIST network, Adam + cosine
         "mnist": {"arch": "15C5-P2-40C5-P2-300", "steps": 4, "epochs": 100, "batch_size": 64, "lr": 1e-3},
         "fashion-mnist": {"arch": "32C5p2-P2-64C5p2-P2-1024", "steps": 4, "epochs": 100, "batch_size": 64,
@@ -111,6 +114,8 @@ class TET(LIFMethod):
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "snnbench: the TSSL-BP MNIST network, TET's Adam + cosine",
         "fashion-mnist": "snnbench: the TSSL-BP Fashion-MNIST CNN, TET's Adam + cosine",
         "nmnist": "snnbench (no published recipe)",

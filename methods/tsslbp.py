@@ -198,6 +198,10 @@ class TSSLBP(Method):
     recipes = {
         # snnbench's CPU demo on the 8x8 digits
         "digits": {"arch": "128", "epochs": 20, "batch_size": 32, "lr": 3e-3},
+        # the CPU track (snnbench's): Yin-Yang's values as currents, Randman's spike times at the generator's 100 bins
+        "yin-yang": {"arch": "120", "steps": 8, "epochs": 40, "batch_size": 20, "lr": 3e-3, "lr_schedule": "cosine"},
+        "randman": {"arch": "128", "steps": 100, "epochs": 40, "batch_size": 32, "lr": 3e-3, "encoding": "latency",
+                    "lr_schedule": "cosine"},
         # Networks/*.yaml at HEAD (spec §4); the epochs are the yamls' (MNIST: 200, the paper says 100)
         "mnist": {**_KERNEL, "arch": "15C5-P2-40C5-P2-300", "epochs": 200},
         # datasets/loadFashionMNIST.py normalises with MNIST's mean and std
@@ -216,6 +220,8 @@ class TSSLBP(Method):
     }
     recipe_sources = {  # where each recipe comes from (snnbench list recipes)
         "digits": "snnbench's CPU demo",
+        "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
+        "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "TSSL-BP code Networks/MNIST_CNN.yaml (Zhang & Li 2020)",
         "fashion-mnist": "TSSL-BP code Networks/FashionMNIST_400_400.yaml; paper Table 2",
         "fashion-mnist:cnn": "TSSL-BP code Networks/FashionMNIST_CNN.yaml; paper Table 2",

@@ -18,6 +18,7 @@ import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args, get_origin
 
+from snnbench.budget import parse_budget
 from snnbench.events import BINNING_MODES, FRAME_VALUES, RESIZE_MODES, Binning
 
 
@@ -112,7 +113,9 @@ LR_SCHEDULES = ("none", "cosine", "step", "inverse_sqrt")
 # static images: direct (repeat the normalised image), rate (Bernoulli p = pixel at every step), strsbp (the
 # ST-RSBP code's Bernoulli p = pixel/5.5 at steps 1..T−1), strsbp-frozen (the same, drawn once per sample and
 # reused every epoch, as the reference does without distortion)
-ENCODINGS = ("direct", "rate", "strsbp", "strsbp-frozen")
+# reused every epoch, as the reference does without distortion), latency (one spike per value v at step ⌊v·T⌋:
+# Yin-Yang's time-to-first-spike coding, Randman's spike times)
+ENCODINGS = ("direct", "rate", "strsbp", "strsbp-frozen", "latency")
 AUGMENTS = ("none", "crop_flip", "flip_roll", "jitter:N", "elastic:SCALE,ROTATION,DISTORTION")
 NORMALIZE_STATS = ("dataset", "mnist")
 # training order per epoch: a fresh permutation, or the ST-RSBP code's 5000 random transpositions applied to the
@@ -155,6 +158,7 @@ class RunConfig:
     event_resize: str = choice("pil", RESIZE_MODES)  # pil: TET's 8-bit PIL path; antialias | bilinear: float
     event_stabilize: bool = False  # remove saccade motion before binning (N-MNIST; TSSL-BP, ST-RSBP)
     init_from: str = ""  # checkpoint or record to start from (time-inheritance training)
+    budget: str = ""  # a compute budget KIND=VALUE (cpu_s, wall_s, samples, updates; see snnbench.budget); "" = epochs
     options: dict[str, Any] = field(default_factory=dict)  # method-specific settings (validated by the method)
 
     def __post_init__(self) -> None:
@@ -164,6 +168,7 @@ class RunConfig:
             raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
         try:
             self.binning()  # the event settings' own rules live with Binning
+            parse_budget(self.budget)
         except ValueError as err:
             raise ConfigError(str(err)) from None
 
@@ -200,7 +205,7 @@ TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 # RunConfig or to a method's options means adding it here (tests check every committed record's hash).
 LATE_FIELDS: dict[str, Any] = {
     "recipe": "", "normalize": "dataset", "shuffle": "permutation", "event_resize": "pil",
-    "event_stabilize": False,
+    "event_stabilize": False, "budget": "",
     "options.backend": "auto", "options.fc_lr_scale": 1.0,
     "options.boost": False,  # ST-RSBP's boosting; records before it trained without
     "options.thresholds": "", "options.cnn_reference_quirks": False,  # ST-RSBP's spiking CNN path

@@ -118,9 +118,13 @@ class BatchLoader:
             if self.train:
                 frames = augment(frames, self.cfg.augment, generator, time_axis=True)
             return frames.transpose(0, 1).contiguous()
-        x = self.images[where].float().div_(255)  # [B, C, H, W]
+        x = self.images[where].float()  # [B, C, H, W]
+        if self.images.dtype == torch.uint8:
+            x = x.div_(255)  # 8-bit images; generated datasets (Yin-Yang, Randman) hold float32 values in [0, 1]
         if self.train:
             x = augment(x, self.cfg.augment, generator, time_axis=False)
+        if self.cfg.encoding == "latency":
+            return latency_encode(x, steps)
         if self.cfg.encoding == "rate":
             probs = x.clamp(0, 1).unsqueeze(0).expand(steps, *x.shape)
             return torch.bernoulli(probs, generator=generator)
@@ -129,6 +133,15 @@ class BatchLoader:
                                  if self.cfg.encoding == "strsbp-frozen" else None)
         x = (x - self.mean) / self.std
         return x.unsqueeze(0).expand(steps, *x.shape)
+
+
+def latency_encode(x: torch.Tensor, steps: int) -> torch.Tensor:
+    """One spike per input value v in [0, 1] at step ⌊v·T⌋ (clipped to T − 1): the value is the spike's time,
+    the later the larger (Yin-Yang's time-to-first-spike coding t = v·t_max, Göltz et al. 2021; Randman's
+    spike times, ``data[:, :, 0] *= nb_steps`` then ⌊·⌋). ``x`` ``[B, ...]`` → ``[T, B, ...]``."""
+    when = (x.clamp(0, 1) * steps).long().clamp_(max=steps - 1)
+    time = torch.arange(steps, device=x.device).view(steps, *([1] * x.dim()))
+    return (time == when.unsqueeze(0)).to(x.dtype)
 
 
 REFERENCE_SWAPS = 5000

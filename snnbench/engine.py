@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from snnbench.arch import parse_arch
+from snnbench.budget import Meter, Spent, parse_budget
 from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
@@ -88,6 +89,7 @@ class RuntimeOptions:
     tags: dict[str, Any] = field(default_factory=dict)
     command: str = ""  # the command line that started the run (recorded; "" from the Python API)
     cuda_graph: str = "auto"  # replay steps from CUDA graphs: auto (where capturable) | on | off
+    threads: int = 0  # torch intra-op threads (0: torch's default); recorded as environment.torch_threads
 
 
 @dataclass
@@ -102,6 +104,10 @@ class RunState:
     train_samples: int = 0
     started_at: str = ""
     environment: dict[str, Any] = field(default_factory=dict)
+    spent: dict[str, Any] = field(default_factory=dict)  # the budget meter's counts (snnbench.budget.Spent)
+    next_point: int = 0  # the next budget evaluation point
+    budget_curve: list[dict[str, Any]] = field(default_factory=list)  # one row per budget evaluation point
+    stopped_by: str = ""  # "budget" or "epochs" once the run has ended
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -300,6 +306,10 @@ def _resume_blob(cfg: RunConfig, ckpt: Path, resume: bool) -> dict[str, Any] | N
 def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     """Everything before the first epoch: checks, device, data, network, optimiser, resumed state."""
     device = resolve_device(runtime.device)
+    if runtime.threads < 0:
+        raise ConfigError(f"--threads must be >= 1 (or 0 for torch's default), got {runtime.threads}")
+    if runtime.threads:
+        torch.set_num_threads(runtime.threads)
     ddp = init_distributed(device)  # under torchrun: one process per device, rank 0 writes
     if ddp is not None:
         device = ddp.device  # cuda:LOCAL_RANK on GPUs
@@ -375,22 +385,36 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
     cfg, state = run.cfg, run.state
     monitors: dict = {}  # firing monitors of the last test pass
     counters: dict = {}  # synaptic-operation counters, gathered with the monitors on the last test pass
+    meter = Meter(parse_budget(cfg.budget), Spent(**state.spent), state.next_point)
     for epoch in range(state.epoch, cfg.epochs):
+        if meter.exhausted:
+            break
         lr = lr_at(epoch, cfg)
         set_lr(run.optimizer, lr)
-        row = _train_epoch(run, epoch, progress)
+        row = _train_epoch(run, epoch, progress, meter)
         run.method.end_epoch(run.model, run.cfg)
         row["lr"] = lr
         eval_start = time.perf_counter()
         val = run.data.val
-        row["val_acc"] = _evaluate(run.model, run.method, val, cfg, run.eval_graph) if val is not None else None
-        if epoch == cfg.epochs - 1:
+        last = epoch == cfg.epochs - 1 or meter.exhausted
+        # the last budget point's validation accuracy is this evaluation's (one pass, not two)
+        final_point = state.budget_curve[-1] if meter.exhausted and state.budget_curve else None
+        if final_point is not None and final_point.get("val_acc") is not None:
+            row["val_acc"] = final_point["val_acc"]
+        else:
+            row["val_acc"] = _evaluate(run.model, run.method, val, cfg, run.eval_graph) if val is not None else None
+        if last:
             row["test_acc"], monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
         else:
             row["test_acc"] = _evaluate(run.model, run.method, run.data.test, cfg, run.eval_graph)
+        if final_point is not None:
+            final_point["test_acc"] = row["test_acc"]
         state.eval_time_s += time.perf_counter() - eval_start
         state.curves.append(row)
         state.epoch = epoch + 1
+        state.spent, state.next_point = meter.spent.as_dict(), meter.next_point
+        if last:
+            state.stopped_by = "budget" if meter.exhausted else "epochs"
         if run.main:
             _save_checkpoint(run)
         progress.end_epoch(row)
@@ -432,8 +456,21 @@ def train_step(model: torch.nn.Module, method: Any, optimizer: torch.optim.Optim
     return loss, output
 
 
-def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
+def _budget_point(run: Run, meter: Meter, fraction: float, epoch_progress: float) -> float:
+    """Evaluate the validation split at one budget point and append its row; returns the seconds it took
+    (evaluation never counts against the budget or the training time)."""
+    start = time.perf_counter()
+    val = run.data.val
+    acc = _evaluate(run.model, run.method, val, run.cfg, run.eval_graph) if val is not None else None
+    run.trained.train()
+    run.state.budget_curve.append({"fraction": fraction, "epoch": round(epoch_progress, 6), **meter.spent.as_dict(),
+                                   "val_acc": acc, "test_acc": None})
+    return time.perf_counter() - start
+
+
+def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None = None) -> dict[str, Any]:
     cfg, data, device, method = run.cfg, run.data, run.device, run.method
+    meter = meter if meter is not None else Meter(None)
     run.trained.train()
     data.train.set_epoch(epoch)
     progress.start_epoch(epoch + 1, cfg.epochs, len(data.train))
@@ -441,27 +478,38 @@ def _train_epoch(run: Run, epoch: int, progress: Progress) -> dict[str, Any]:
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
+    paused = 0.0  # seconds of budget-point evaluation inside this epoch (not training time)
+    batches = len(data.train)
     start = time.perf_counter()
-    for inputs, labels in data.train:
+    for number, (inputs, labels) in enumerate(data.train, start=1):
         timer.start()
+        meter.start_step()
         if run.train_graph is not None:
             loss, output = run.train_graph(inputs, labels)
         else:
             loss, output = train_step(run.trained, method, run.optimizer, inputs, labels, cfg, device,
                                       getattr(data.train, "batch_index", None))
-        timer.stop()
+        if meter.budget is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)  # a wall or CPU budget counts the step's work, not its launch
         batch = labels.shape[0]
+        meter.end_step(batch)
+        timer.stop()
+        for fraction in meter.due_points():
+            paused += _budget_point(run, meter, fraction, epoch + number / batches)
         seen += batch
         loss_sum += loss.detach().float() * batch
         correct += (method.scores(output.detach(), cfg).argmax(1) == labels).sum()
         if not timer.cuda or len(timer) % 20 == 0:
             elapsed = time.perf_counter() - start
             progress.advance(float(loss_sum) / seen, 100.0 * float(correct) / seen, seen / max(elapsed, 1e-9))
+        if meter.exhausted:
+            break
     step_ms = timer.collect()
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start - paused
     if not math.isfinite(float(loss_sum)):
         raise FloatingPointError(f"training loss became {float(loss_sum)} in epoch {epoch + 1}")
     run.state.train_time_s += elapsed
+    run.state.eval_time_s += paused
     run.state.train_samples += seen
     run.state.step_ms.extend(step_ms)
     return {"epoch": epoch + 1, "train_loss": float(loss_sum) / max(seen, 1),
@@ -552,6 +600,16 @@ def best_epoch_index(curves: list[dict[str, Any]]) -> int | None:
     return len(curves) - 1 if curves else None
 
 
+def budget_summary(cfg: RunConfig, state: RunState) -> dict[str, Any] | None:
+    """The record's ``budget``: what was allowed, what was spent, what stopped the run, and the
+    accuracy-against-cost points (None for a run without a budget)."""
+    budget = parse_budget(cfg.budget)
+    if budget is None:
+        return None
+    return {"kind": budget.kind, "value": budget.value, "spent": Spent(**state.spent).as_dict(),
+            "stopped_by": state.stopped_by or "not finished", "points": [dict(p) for p in state.budget_curve]}
+
+
 def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dict[str, Any]:
     """The run record (schema :data:`~snnbench.records.SCHEMA_VERSION`) of ``run`` as it stands."""
     cfg, state, curves = run.cfg, run.state, run.state.curves
@@ -597,6 +655,7 @@ def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dic
         distributed={"world_size": run.ddp.world_size if run.ddp else 1,
                      "backend": run.ddp.backend if run.ddp else None},
         lineage=run.lineage, tags=dict(run.runtime.tags), command=run.runtime.command or None, time_scaling=[],
+        budget=budget_summary(cfg, state),
         checkpoint=os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
         started_at=state.started_at, finished_at=finished,
         environment=state.environment or environment(str(run.device)),

@@ -1,6 +1,6 @@
 """Run records: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 6; older records are upgraded on read by :func:`upgrade_record`). The
+Schema (``schema_version`` 7; older records are upgraded on read by :func:`upgrade_record`). The
 types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
 :func:`validate_record` are derived. Top-level fields:
 
@@ -40,7 +40,11 @@ types are the dataclasses below (:class:`Record` and its parts), from which :dat
   ``test_acc``;
 - ``tags``: free-form dict (e.g. Optuna study and trial);
 - ``started_at``, ``finished_at`` (ISO 8601 UTC); ``environment`` (git commit and dirty flag,
-  python, torch, triton, numpy, CUDA, GPU name, CPU, platform, hostname, snnbench version).
+  python, torch, triton, numpy, CUDA, GPU name, CPU, platform, hostname, snnbench version, torch threads);
+- ``budget`` (schema 7; null for a run without one): ``kind`` (cpu_s, wall_s, samples, updates), ``value``,
+  ``spent`` (all four counts), ``stopped_by`` ("budget" or "epochs") and ``points``: the validation
+  accuracy at log-spaced fractions of the budget (``fraction``, ``epoch``, the four counts, ``val_acc``,
+  and ``test_acc`` at the last point), see :mod:`snnbench.budget`.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from typing import Any
 
 from snnbench.files import atomic_write_bytes
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 STATUSES = ("completed", "stopped", "failed")
 Number = float  # a JSON number: an int is accepted where a float is declared
@@ -154,6 +158,7 @@ class Record:
     started_at: str
     finished_at: str
     environment: dict
+    budget: dict | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document (field order as declared)."""
@@ -344,7 +349,14 @@ def _upgrade_5_to_6(record: dict) -> dict:
     return {**record, "schema_version": 6, "execution": execution}
 
 
-_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5, 5: _upgrade_5_to_6}
+def _upgrade_6_to_7(record: dict) -> dict:
+    """``budget`` enters the schema (compute budgets, :mod:`snnbench.budget`): null for an older record,
+    which ran for its epochs."""
+    return {**record, "budget": record.get("budget"), "schema_version": 7}
+
+
+_UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5, 5: _upgrade_5_to_6,
+             6: _upgrade_6_to_7}
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:

@@ -4,7 +4,8 @@ any number of workers on one machine or many, and read back as one report.
 A suite file has ``name``, ``description``, ``seeds``, ``[thresholds]`` (dataset → accuracies for
 time-to-accuracy) and one or more ``[[matrix]]`` tables: ``methods`` × ``datasets`` with ``epochs``,
 optional ``recipe``, ``seeds`` (overriding the file's), ``flags`` (config fields: ``max_train_samples``,
-``arch``, ...), ``set`` (method options or config fields, as ``--set``) and ``optional = true``: its cells
+``arch``, ...), ``budget`` (a compute budget, ``"cpu_s=120"``: the epochs are then its upper bound), ``set``
+(method options or config fields, as ``--set``) and ``optional = true``: its cells
 run only where their dataset's files are already here (cache or mirror; ``snnbench data fetch`` first),
 and are otherwise reported as ``no data`` by ``suite status`` and skipped by ``suite run``. Every cell is resolved when
 the file loads, so a bad name or value stops the suite before any cell starts.
@@ -41,7 +42,7 @@ from snnbench.files import DataContext, candidates
 from snnbench.logs import route_optuna_logging
 from snnbench.registry import UnknownNameError, create_dataset, create_method
 
-MATRIX_KEYS = {"methods", "datasets", "epochs", "recipe", "seeds", "flags", "set", "optional"}
+MATRIX_KEYS = {"methods", "datasets", "epochs", "budget", "recipe", "seeds", "flags", "set", "optional"}
 TOP_KEYS = {"name", "description", "seeds", "thresholds", "matrix"}
 MAX_RETRY = 3
 # a worker beats every HEARTBEAT_S seconds; one silent for GRACE_S has its cell failed and enqueued again
@@ -121,12 +122,13 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
             try:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
                 flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,
-                         "recipe": matrix.get("recipe")}
+                         "recipe": matrix.get("recipe"), "budget": matrix.get("budget")}
                 cfg = resolve_config(method, dataset, flags, dict(matrix.get("set", {})))
                 method.check(cfg, dataset)
             except (ConfigError, UnknownNameError, ValueError) as err:
                 raise fail(f"{where} ({method_name} on {dataset_name}, seed {seed})", str(err)) from None
-            key = f"{method_name}/{dataset_name}/{cfg.recipe or 'recipe'}/e{cfg.epochs}/s{seed}/{cfg.hash()[:8]}"
+            spend = f"/{cfg.budget}" if cfg.budget else ""
+            key = f"{method_name}/{dataset_name}/{cfg.recipe or 'recipe'}/e{cfg.epochs}{spend}/s{seed}/{cfg.hash()[:8]}"
             if key not in seen:
                 seen.add(key)
                 cells.append(Cell(key, cfg, bool(matrix.get("optional", False))))

@@ -11,7 +11,7 @@ from snnbench.records import DEFAULT_RUNS
 DEFAULT_METHOD = "stbp"
 DEFAULT_DATASET = "digits"
 RUN_FLAGS = ("recipe", "arch", "steps", "epochs", "batch_size", "lr", "seed", "max_train_samples",
-             "max_test_samples", "init_from")
+             "max_test_samples", "init_from", "budget")
 
 
 def registry_names(kind: str) -> Any:
@@ -62,9 +62,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-test-samples", type=int, dest="max_test_samples",
                    help="use at most N test samples (default: all)")
     p.add_argument("--init-from", dest="init_from", help="start from a checkpoint (.pt) or run record (.json)")
+    p.add_argument("--budget", metavar="KIND=VALUE",
+                   help="stop at a compute budget instead of after the epochs (which stay the upper bound): "
+                        "cpu_s=SECONDS of this process's CPU time, wall_s=SECONDS, samples=N or updates=N; "
+                        "the validation split is evaluated at 10 log-spaced fractions of it")
+    add_threads_option(p)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config field or method option (repeatable), e.g. --set threshold=0.5")
     add_out_option(p)
+
+
+def add_threads_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per run (default 0: torch's choice, all cores; use 1 for workers that share "
+                        "a machine, as CPU-time budgets assume); recorded as environment.torch_threads")
 
 
 def add_out_option(p: argparse.ArgumentParser) -> None:
@@ -83,7 +94,8 @@ def runtime_of(args: argparse.Namespace, **extra: Any) -> Any:
     from snnbench.engine import RuntimeOptions
 
     return RuntimeOptions(device=args.device, data_dir=args.data_dir, mirror=args.mirror, out=Path(args.out),
-                          cuda_graph=getattr(args, "cuda_graph", "auto"), **extra)
+                          cuda_graph=getattr(args, "cuda_graph", "auto"),
+                          threads=getattr(args, "threads", 0) or 0, **extra)
 
 
 def split_list(text: str | None) -> list[str]:

@@ -91,8 +91,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 0
     check_trackers(args.log)
     runtime = runtime_of(args, resume=args.resume, command=shlex.join(["snnbench", *args.argv]), tags=origin)
+    spend = f"budget {cfg.budget} (at most {cfg.epochs} epochs)" if cfg.budget else f"{cfg.epochs} epochs"
     console.print(f"[bold]{esc(cfg.method)}[/] on [bold]{esc(cfg.dataset)}[/]: arch {esc(cfg.arch)}, T={cfg.steps}, "
-                  f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
+                  f"{spend}, batch {cfg.batch_size}, lr {cfg.lr:g}, seed {cfg.seed} "
                   f"(config {cfg.hash()})", highlight=False)
     trackers = Trackers(args.log, cfg, runtime.out) if args.log else None
     try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from snnbench.commands.common import add_data_options, add_device_option, add_out_option
+from snnbench.commands.common import add_data_options, add_device_option, add_out_option, add_threads_option
 from snnbench.files import DataContext
 from snnbench.ui import esc, table
 
@@ -32,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                                  "suites.db in --out)")
     add_out_option(p)
     add_device_option(p)
+    add_threads_option(p)
     add_data_options(p)
     p.add_argument("--shared-device", action="store_true", help=argparse.SUPPRESS)  # set for --jobs workers
 
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     todo = sum(state not in ("done", "no data") for state in before.values())
     console.print(f"suite [bold]{esc(suite.name)}[/]: {len(suite.cells)} cells, {todo} to run, {args.jobs} worker(s)")
     if args.jobs == 1:
-        runtime = {"device": args.device, "data_dir": args.data_dir, "mirror": args.mirror,
+        runtime = {"device": args.device, "data_dir": args.data_dir, "mirror": args.mirror, "threads": args.threads,
                    "tags": {"shared_device": True} if args.shared_device else {}}
         suites.work(suite, out, args.storage, runtime,
                     on_cell=lambda key, path: console.print(f"done {esc(key)}: {esc(str(path))}" if path else
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         suites._open_study(suite, args.storage, out)  # created and filled once, before the workers start
         command = [sys.executable, "-m", "snnbench.cli", "suite", "run", args.suite, "--jobs", "1", "--shared-device",
-                   "--out", str(out), "--device", args.device]
+                   "--out", str(out), "--device", args.device, "--threads", str(args.threads)]
         for flag, value in (("--storage", args.storage), ("--data-dir", args.data_dir), ("--mirror", args.mirror)):
             if value:
                 command += [flag, value]

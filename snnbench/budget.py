@@ -1,0 +1,126 @@
+"""Compute budgets: a run that stops at a fixed cost instead of (or before) a number of epochs.
+
+A budget is one ``kind=value`` pair (``RunConfig.budget``, ``--budget``):
+
+- ``cpu_s``: seconds of the worker's own CPU time spent in training steps (``time.process_time``: the
+  CPU time of this process, all its threads; with ``--threads 1`` it is the one thread's). Other load on
+  the machine does not change it, so a CPU track run on a busy machine still spends what it says.
+- ``wall_s``: seconds of wall time in training steps (for an exclusive device, a GPU).
+- ``samples``: training samples seen; ``updates``: optimiser steps. Both are exact and deterministic.
+
+Evaluation never counts against a budget. The run stops after the step that reaches the budget (in the
+middle of an epoch if need be), evaluates and records ``budget.stopped_by``. On the way, it evaluates
+the validation split at :data:`POINTS` log-spaced fractions of the budget (1 % … 100 %), so every record
+has an accuracy-against-cost curve even when the budget is less than an epoch. ``epochs`` stays the
+upper bound. The spent budget is saved in every checkpoint, so a resumed run keeps it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+BUDGET_KINDS = ("cpu_s", "wall_s", "samples", "updates")
+INTEGER_KINDS = ("samples", "updates")
+POINTS = 10  # evaluation points per budget (log-spaced fractions, the last at the budget itself)
+FIRST_FRACTION = 0.01
+_PATTERN = re.compile(r"(cpu_s|wall_s|samples|updates)=(\d+(?:\.\d+)?)")
+
+
+class BudgetError(ValueError):
+    """A budget that is not ``kind=value`` with a known kind and a positive value."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A parsed budget: what is counted (``kind``) and how much may be spent (``value``)."""
+
+    kind: str
+    value: float
+
+    def __str__(self) -> str:
+        value = int(self.value) if self.value == int(self.value) else self.value
+        return f"{self.kind}={value}"
+
+    def fractions(self, points: int = POINTS) -> list[float]:
+        """The log-spaced fractions of the budget at which the run evaluates (the last is 1)."""
+        if points == 1:
+            return [1.0]
+        ratio = (1.0 / FIRST_FRACTION) ** (1.0 / (points - 1))
+        return [round(FIRST_FRACTION * ratio**i, 6) for i in range(points - 1)] + [1.0]
+
+
+def parse_budget(text: str) -> Budget | None:
+    """``"cpu_s=600"`` → :class:`Budget`; ``""`` → None (epochs only). Raises :class:`BudgetError` naming
+    the bad text and the valid forms."""
+    if text in ("", "none"):
+        return None
+    match = _PATTERN.fullmatch(text.strip())
+    if match is None:
+        raise BudgetError(f"budget={text!r} is not valid; use KIND=VALUE with KIND one of "
+                          f"{', '.join(BUDGET_KINDS)} (e.g. cpu_s=600, samples=50000), or none")
+    kind, value = match.group(1), float(match.group(2))
+    if value <= 0:
+        raise BudgetError(f"budget={text!r}: the value must be > 0")
+    if kind in INTEGER_KINDS and value != int(value):
+        raise BudgetError(f"budget={text!r}: {kind} is a count; give a whole number")
+    return Budget(kind, value)
+
+
+@dataclass
+class Spent:
+    """What training has spent so far (plain numbers, saved in checkpoints)."""
+
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    samples: int = 0
+    updates: int = 0
+
+    def of(self, kind: str) -> float:
+        return float(getattr(self, kind))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"cpu_s": self.cpu_s, "wall_s": self.wall_s, "samples": self.samples, "updates": self.updates}
+
+
+@dataclass
+class Meter:
+    """Counts every training step's cost and says when the next evaluation point or the end is reached.
+
+    ``spent`` and ``next_point`` come from the checkpoint on resume. Without a budget it only counts.
+    """
+
+    budget: Budget | None
+    spent: Spent = field(default_factory=Spent)
+    next_point: int = 0  # index into the budget's fractions of the next evaluation point
+    points: int = POINTS
+    _cpu0: float = 0.0
+    _wall0: float = 0.0
+
+    def start_step(self) -> None:
+        self._cpu0, self._wall0 = time.process_time(), time.perf_counter()
+
+    def end_step(self, samples: int) -> None:
+        self.spent.cpu_s += time.process_time() - self._cpu0
+        self.spent.wall_s += time.perf_counter() - self._wall0
+        self.spent.samples += samples
+        self.spent.updates += 1
+
+    @property
+    def exhausted(self) -> bool:
+        return self.budget is not None and self.spent.of(self.budget.kind) >= self.budget.value
+
+    def due_points(self) -> list[float]:
+        """The fractions reached since the last call (each reported once; the last, 1, when exhausted)."""
+        if self.budget is None:
+            return []
+        fractions = self.budget.fractions(self.points)
+        used = self.spent.of(self.budget.kind) / self.budget.value
+        due = []
+        while self.next_point < len(fractions) and (used >= fractions[self.next_point] or
+                                                    (self.next_point == len(fractions) - 1 and self.exhausted)):
+            due.append(fractions[self.next_point])
+            self.next_point += 1
+        return due

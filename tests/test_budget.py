@@ -1,0 +1,88 @@
+"""Compute budgets (snnbench.budget): a run stops where its budget says, evaluates on the way, and resumes
+with what it had spent."""
+
+import pytest
+import torch
+
+from snnbench.budget import Budget, BudgetError, parse_budget
+from snnbench.config import ConfigError
+from snnbench.engine import checkpoint_path, train
+from tests.test_engine import digits_cfg, runtime
+
+
+def test_parse_budget_accepts_the_four_kinds_and_names_the_valid_ones():
+    assert parse_budget("") is None and parse_budget("none") is None
+    assert parse_budget("cpu_s=600") == Budget("cpu_s", 600.0)
+    assert parse_budget("samples=5000") == Budget("samples", 5000.0)
+    for bad in ("cpu=10", "samples=1.5", "updates=0", "wall_s=-1", "cpu_s"):
+        with pytest.raises(BudgetError, match="budget="):
+            parse_budget(bad)
+    with pytest.raises(ConfigError, match="cpu_s, wall_s, samples, updates"):
+        digits_cfg(1, budget="gpu_s=3")
+
+
+def test_fractions_are_log_spaced_and_end_at_the_budget():
+    fractions = Budget("samples", 100).fractions()
+    assert len(fractions) == 10 and fractions[0] == 0.01 and fractions[-1] == 1.0
+    ratios = [b / a for a, b in zip(fractions, fractions[1:], strict=False)]
+    assert max(ratios) - min(ratios) < 1e-3  # geometric
+
+
+def test_updates_and_samples_budgets_stop_mid_epoch_exactly(tmp_path):
+    # digits: 1437 train images, 10 % validation -> 1293 in batches of 64 = 21 steps per epoch
+    record, _ = train(digits_cfg(5, budget="updates=30"), runtime(tmp_path, "u"))
+    budget = record["budget"]
+    assert budget["spent"]["updates"] == 30 and budget["stopped_by"] == "budget"
+    assert record["epochs"] == 2  # 21 steps, then 9 of the second epoch
+    assert budget["spent"]["samples"] == 1293 + 9 * 64  # the first epoch ends on a partial batch of 13
+    record, _ = train(digits_cfg(5, budget="samples=100"), runtime(tmp_path, "s"))
+    assert record["budget"]["spent"]["samples"] == 128 and record["budget"]["spent"]["updates"] == 2
+    assert record["epochs"] == 1
+
+
+def test_every_point_is_evaluated_and_the_last_carries_the_final_test(tmp_path):
+    record, _ = train(digits_cfg(5, budget="updates=50"), runtime(tmp_path, "p"))
+    points = record["budget"]["points"]
+    assert [p["fraction"] for p in points] == Budget("updates", 50).fractions()
+    assert [p["updates"] for p in points] == sorted(p["updates"] for p in points)
+    assert all(p["updates"] >= p["fraction"] * 50 for p in points)
+    assert all(p["val_acc"] is not None for p in points)
+    assert points[-1]["test_acc"] == record["curves"][-1]["test_acc"] == record["results"]["test_acc_last"]
+    assert all(p["test_acc"] is None for p in points[:-1])
+    assert points[-1]["val_acc"] == record["curves"][-1]["val_acc"]
+
+
+def test_a_cpu_time_budget_stops_within_one_step_of_it(tmp_path):
+    record, _ = train(digits_cfg(500, budget="cpu_s=1.5"), runtime(tmp_path, "c", threads=1))
+    spent = record["budget"]["spent"]
+    step_s = max(record["cost"]["median_ms_per_step"] / 1000, 0.05)
+    assert 1.5 <= spent["cpu_s"] < 1.5 + 4 * step_s
+    assert record["budget"]["stopped_by"] == "budget" and record["epochs"] < 500
+    assert record["environment"]["torch_threads"] == 1
+    assert record["cost"]["train_time_s"] >= spent["wall_s"] * 0.9  # evaluation is not training time
+
+
+def test_epochs_stay_the_upper_bound(tmp_path):
+    record, _ = train(digits_cfg(1, budget="samples=100000"), runtime(tmp_path, "e"))
+    assert record["budget"]["stopped_by"] == "epochs" and record["epochs"] == 1
+    assert len(record["budget"]["points"]) < 10  # the points beyond one epoch were never reached
+
+
+def test_a_resumed_budget_run_equals_an_uninterrupted_one(tmp_path):
+    straight, _ = train(digits_cfg(3, budget="updates=50"), runtime(tmp_path, "a"))
+    train(digits_cfg(1, budget="updates=50"), runtime(tmp_path, "b"))  # one epoch: 21 of the 50 spent
+    resumed, _ = train(digits_cfg(3, budget="updates=50"), runtime(tmp_path, "b", resume=True))
+    assert resumed["budget"]["spent"]["updates"] == 50 and resumed["epochs"] == straight["epochs"] == 3
+    a = torch.load(checkpoint_path(digits_cfg(3, budget="updates=50"), tmp_path / "a"), weights_only=False)
+    b = torch.load(checkpoint_path(digits_cfg(3, budget="updates=50"), tmp_path / "b"), weights_only=False)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    keep = ("fraction", "epoch", "samples", "updates", "val_acc", "test_acc")
+    assert ([{k: p[k] for k in keep} for p in resumed["budget"]["points"]]
+            == [{k: p[k] for k in keep} for p in straight["budget"]["points"]])
+
+
+def test_the_budget_is_hashed_and_older_hashes_do_not_move():
+    assert digits_cfg(2).hash() != digits_cfg(2, budget="samples=100").hash()
+    assert "budget" not in __import__("snnbench.config", fromlist=["hashed_config"]).hashed_config(
+        digits_cfg(2).as_dict())

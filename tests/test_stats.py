@@ -1,0 +1,39 @@
+"""The board's statistics on crafted samples, checked against hand-computed values."""
+
+import math
+
+import pytest
+
+from snnbench.stats import holm, mean_ci, standings, welch
+
+
+def test_mean_ci_uses_student_t():
+    mean, half = mean_ci([90.0, 92.0, 94.0])  # sd 2, sem 2/sqrt(3), t(0.975, 2) = 4.302653
+    assert mean == 92.0 and half == pytest.approx(4.302653 * 2 / math.sqrt(3), rel=1e-6)
+    assert mean_ci([95.0]) == (95.0, None)
+
+
+def test_welch_matches_a_hand_computation():
+    result = welch([1.0, 2.0, 3.0], [4.0, 6.0, 8.0])
+    # var 1/3 and 4/3 per mean; t = -4 / sqrt(5/3); df = (5/3)^2 / ((1/3)^2/2 + (4/3)^2/2)
+    assert result.t == pytest.approx(-4 / math.sqrt(5 / 3))
+    assert result.df == pytest.approx((5 / 3) ** 2 / ((1 / 9) / 2 + (16 / 9) / 2))
+    assert result.p == pytest.approx(0.0547868, abs=1e-6)  # scipy.stats.ttest_ind(..., equal_var=False)
+    assert welch([1.0, 1.0], [1.0, 1.0]).p == 1.0 and welch([1.0, 1.0], [2.0, 2.0]).p == 0.0
+
+
+def test_holm_steps_down_and_stays_monotone():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_standings_mark_rules_not_distinguishable_from_the_best():
+    table = standings({"a": [97.0, 97.2, 96.8], "b": [96.9, 97.3, 96.5], "c": [80.0, 80.5, 79.5],
+                       "d": [99.0]})
+    by_name = {s.name: s for s in table}
+    assert table[0].name == "d" or table[0].name == "a"
+    assert by_name["d"].p_holm is None and by_name["d"].tied_with_best  # one seed decides nothing
+    ranked = standings({"a": [97.0, 97.2, 96.8], "b": [96.9, 97.3, 96.5], "c": [80.0, 80.5, 79.5]})
+    assert [s.name for s in ranked] == ["a", "b", "c"]
+    assert ranked[0].best and ranked[0].tied_with_best and ranked[1].tied_with_best
+    assert not ranked[2].tied_with_best and ranked[2].p_holm < 0.05
