@@ -105,3 +105,11 @@ def gpu(session: nox.Session) -> None:
     # TET with the fused batch norm, against the same table's spikingjelly-bn and ANN rows
     session.run("snnbench", "bench", "--methods", "tet", "--set", "tet.bn_backend=triton",
                 "--peers", "spikingjelly-bn,ann", *session.posargs)
+
+
+@nox.session
+def board(session: nox.Session) -> None:
+    """Regenerate the committed board (leaderboards/LEADERBOARD.md, leaderboard.html, csv, json, plots/) from
+    leaderboards/runs; ``snnbench leaderboard`` alone writes to ./leaderboard, never to the tracked files."""
+    _install(session, "-e", ".[dev]")
+    session.run("snnbench", "leaderboard", "--runs", "leaderboards/runs", "--out", "leaderboards")

@@ -42,6 +42,8 @@ from snnbench.files import atomic_write_bytes
 from snnbench.kernels import BACKENDS
 from snnbench.kernels.dispatch import strsbp_scan
 from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
+from snnbench.kernels.strsbp_numba import AVAILABLE as NUMBA
+from snnbench.kernels.strsbp_numba import analytic_scan_numba, post_kernel_numba, pre_trace_numba
 from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
@@ -79,6 +81,8 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
 
 def pre_trace(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
     """P ``[T, B, N_in]``: P(t) = (1 − 1/τs)·P(t−1) + s(t−1), P(0) = 0 (float64)."""
+    if pre.device.type == "cpu" and NUMBA:  # the same float64 recursion as one compiled loop
+        return pre_trace_numba(pre, tau_s)
     b = 1.0 - 1.0 / tau_s
     out = torch.zeros(pre.shape, dtype=torch.float64, device=pre.device)
     for t in range(1, pre.shape[0]):
@@ -88,6 +92,8 @@ def pre_trace(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
 
 def post_kernel(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
     """K ``[T, B, N]``: a^{t_f − t}/τs on each spike's integration window, by a reverse scan (float64)."""
+    if post.device.type == "cpu" and NUMBA:
+        return post_kernel_numba(post, tau_m, tau_s, t_ref)
     a = 1.0 - 1.0 / tau_m
     spikes = post.to(torch.float64) > 0
     steps = post.shape[0]
@@ -174,6 +180,8 @@ def analytic_weights(post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: i
     add(windows, high, one, open_any)
     add(windows, low - 1, -one, open_any)
     decay_m, decay_s = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
+    if device.type == "cpu" and NUMBA:  # the same float64 scan as one compiled loop
+        return analytic_scan_numba(events_m, events_s, windows, decay_m, decay_s).to(dtype).reshape(post.shape)
     out = torch.zeros(steps, width, dtype=dtype, device=device)
     state_m = torch.zeros(width, dtype=torch.float64, device=device)
     state_s = torch.zeros_like(state_m)
@@ -304,6 +312,11 @@ def load_effect_file(path: str | Path) -> np.ndarray:
     if table.ndim != 2 or table.shape[1] != EFFECT_DEGREE + 1 or len(table) < 1:
         raise ConfigError(f"effect_file {path} must hold rows of {EFFECT_DEGREE + 1} coefficients, "
                           f"got shape {table.shape}")
+    bad = np.argwhere(~np.isfinite(table))
+    if len(bad):
+        row, column = (int(v) for v in bad[0])
+        raise ConfigError(f"effect_file {path}: {len(bad)} entries are not finite numbers (the first: row {row + 1}, "
+                          f"column {column + 1} is {table[row, column]}); every coefficient must be finite")
     return table
 
 
@@ -386,6 +399,8 @@ class STRSBPLayer(SpikingModule):
     or ``output`` (fixed lateral inhibition −strength between distinct neurons). The synapse is an
     ``nn.Linear`` without bias (the reference's bias is never added), initialised U(−initW, initW)."""
 
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
     def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
                  tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0,
                  backend: str = "auto") -> None:
@@ -430,6 +445,8 @@ class STRSBPConv(SpikingModule):
 
     kind = "conv"
 
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
     def __init__(self, in_channels: int, channels: int, kernel: int, padding: int, out_shape: tuple[int, ...], *,
                  threshold: float, init_w: float, tau_m: float, tau_s: float, t_ref: int, backend: str = "auto"
                  ) -> None:
@@ -462,6 +479,8 @@ class STRSBPPool(SpikingModule):
     weight, size = skip), then the LIF neurons with v > ν − 1e-6."""
 
     kind = "pool"
+
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
 
     def __init__(self, size: int, out_shape: tuple[int, ...], *, threshold: float, tau_m: float, tau_s: float,
                  t_ref: int, backend: str = "auto") -> None:
@@ -876,10 +895,13 @@ class STRSBP(Method):
         "digits": {**_MNIST, "arch": "100-rec64(4x4x4)", "steps": 100, "epochs": 3,
                    "options": {"threshold": 4.0, "threshold_output": 4.0}},
         # the CPU track (snnbench's): Bernoulli rates of Yin-Yang's values, Randman's spike times at its 100 bins
+        # ν from a small sweep (2,000 samples, seed 0, `--budget samples=2000`): on yin-yang ν 4 stays at chance
+        # (37 % test), ν 2 reaches 75.5 %; on randman (one input spike per unit) ν 2 with initW 1 and ν 1 stay
+        # silent or at chance, initW 3 learns (18 % after 2,000 samples)
         "yin-yang": {**_MNIST, "arch": "120-rec64(4x4x4)", "steps": 100, "epochs": 20, "encoding": "rate",
-                     "options": {"threshold": 4.0, "threshold_output": 4.0}},
+                     "options": {"threshold": 2.0, "threshold_output": 2.0}},
         "randman": {**_MNIST, "arch": "128-rec64(4x4x4)", "steps": 100, "epochs": 20, "encoding": "latency",
-                    "options": {"threshold": 2.0, "threshold_output": 2.0}},
+                    "options": {"threshold": 2.0, "threshold_output": 2.0, "init_w": 3.0}},
         # 1-D spike trains are its native input (its speech results use TI46, not freely available)
         "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
         "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400-rec400(5x5x16)", "epochs": 30},
@@ -1082,10 +1104,11 @@ class HM2BP(STRSBP):
                    "options": {**_OPTIONS, "threshold": 15.0, "threshold_output": 15.0, "beta_reg": 0.01}},
         "digits": {**STRSBP.recipes["digits"], "arch": "100",
                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+        # the same sweep: yin-yang ν 2 (73.4 % after 2,000 samples); randman initW 3 dies, initW 5, ν 4 learns (24 %)
         "yin-yang": {**STRSBP.recipes["yin-yang"], "arch": "120",
-                     "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0}},
+                     "options": {**_OPTIONS, "threshold": 2.0, "threshold_output": 2.0}},
         "randman": {**STRSBP.recipes["randman"], "arch": "128",
-                    "options": {**_OPTIONS, "threshold": 2.0, "threshold_output": 2.0}},
+                    "options": {**_OPTIONS, "threshold": 4.0, "threshold_output": 4.0, "init_w": 5.0}},
         "shd": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,
                 "options": {**_OPTIONS, "threshold_output": 8.0}},
         "ssc": {**_BATCHED, **SPEECH_FRAMES, "arch": "400", "epochs": 30,

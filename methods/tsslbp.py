@@ -180,6 +180,8 @@ _KERNEL = {"steps": 5, "epochs": 100, "batch_size": 50, "lr": 5e-4}
 _CIFAR = {**_KERNEL, "epochs": 150, "lr": 2e-4, "augment": "crop_flip",
           "options": {"weight_scale_conv": 5.0, "weight_scale_dense": 1.0}}
 _CNN1_DROPOUT = "96C3p1-D0.2-256C3p1-P2-D0.2-384C3p1-P2-D0.2-384C3p1-D0.2-256C3p1-D0.2-1024-D0.2-1024-D0.2"
+# CNN2 with CNN1's dropout 0.2 at the same places (the MLRC report: dropout after each layer of both CNNs)
+_CNN2_DROPOUT = "128C3p1-D0.2-256C3p1-P2-D0.2-512C3p1-P2-D0.2-1024C3p1-D0.2-512C3p1-D0.2-1024-D0.2-512-D0.2"
 _NMNIST = {"arch": "12C5p1-P2-64C5-P2", "steps": 30, "epochs": 100, "batch_size": 50, "lr": 5e-4,
            "event_binning": "time_window", "event_window_us": 3000, "event_values": "binary",
            "event_stabilize": True,  # preprocessing/NMNIST/stabilize.m
@@ -212,7 +214,7 @@ class TSSLBP(Method):
         # CNN1 with the yaml's dropout 0.2 after conv1, pool1, pool2, conv4, conv5, FC1 and FC2
         "cifar10": {**_CIFAR, "arch": _CNN1_DROPOUT},
         # CNN2 has no yaml in the repository: CNN1's settings on the paper's CNN2 topology
-        "cifar10:cnn2": {**_CIFAR, "arch": "cnn2"},
+        "cifar10:cnn2": {**_CIFAR, "arch": _CNN2_DROPOUT},
         "shd": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 50, "lr": 5e-4,
                 "options": _NMNIST["options"]},
         "ssc": {**SPEECH_FRAMES, "arch": "256-256", "epochs": 30, "batch_size": 100, "lr": 5e-4,
@@ -223,12 +225,13 @@ class TSSLBP(Method):
         "yin-yang": "snnbench's CPU track (no published recipe for this rule): 4-120-3 as Göltz et al. 2021",
         "randman": "snnbench's CPU track (no published recipe for this rule): 100-128-10, T=100 as the generator",
         "mnist": "TSSL-BP code Networks/MNIST_CNN.yaml (Zhang & Li 2020)",
-        "fashion-mnist": "TSSL-BP code Networks/FashionMNIST_400_400.yaml; paper Table 2",
-        "fashion-mnist:cnn": "TSSL-BP code Networks/FashionMNIST_CNN.yaml; paper Table 2",
-        "nmnist": "TSSL-BP code Networks/NMNIST_CNN.yaml; paper Table 3 (T=30)",
-        "nmnist:t100": "TSSL-BP paper Table 3 (T=100)",
+        "fashion-mnist": "TSSL-BP code Networks/FashionMNIST_400_400.yaml; paper Table 3",
+        "fashion-mnist:cnn": "TSSL-BP code Networks/FashionMNIST_CNN.yaml; paper Table 3",
+        "nmnist": "TSSL-BP code Networks/NMNIST_CNN.yaml; paper Table 2 (T=30)",
+        "nmnist:t100": "TSSL-BP paper Table 2 (T=100)",
         "cifar10": "TSSL-BP code Networks/CIFAR10.yaml (CNN1)",
-        "cifar10:cnn2": "TSSL-BP paper CNN2 topology with Networks/CIFAR10.yaml settings (no CNN2 yaml)",
+        "cifar10:cnn2": "TSSL-BP paper CNN2 topology with Networks/CIFAR10.yaml settings and CNN1's dropout 0.2 "
+                        "(no CNN2 yaml; MLRC 2020: dropout after each layer of both CNNs)",
         "shd": SPEECH_SOURCE,
         "ssc": SPEECH_SOURCE,
     }

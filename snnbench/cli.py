@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbosity)
     # a log file (SLURM) gets whole lines: no wrapping at 80 columns, no live views (see snnbench.ui)
     terminal = sys.stdout.isatty()
-    console = Console(quiet=args.verbosity < 0, soft_wrap=not terminal,
+    console = Console(quiet=args.verbosity < 0, soft_wrap=not terminal, emoji=False,
                       width=None if terminal or os.environ.get("COLUMNS") else 200)
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, emoji=False)  # user text is printed as it is: ":x:" stays ":x:"
     try:
         return COMMANDS[args.command].run(args, console)
     except USAGE_ERRORS as err:

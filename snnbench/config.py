@@ -142,7 +142,7 @@ class RunConfig:
     lr_step_epochs: int = num(0, ge=0)
     lr_gamma: float = num(0.1, gt=0)
     grad_clip: float = num(0.0, ge=0)  # global gradient-norm clip, 0 = off
-    seed: int = num(0, ge=0)
+    seed: int = num(0, ge=0, le=2**32 - 1)  # numpy's seeds are 32-bit
     encoding: str = choice("direct", ENCODINGS)  # static images (see ENCODINGS)
     normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N | elastic:SCALE,ROTATION,DISTORTION
@@ -196,6 +196,7 @@ class RunConfig:
 
 BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
                                  if f.default is not dataclasses.MISSING}
+EVENT_FIELDS = ("event_binning", "event_window_us", "event_values", "event_size", "event_resize", "event_stabilize")
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 
 # Config fields and method options added after run records existed, each with the value that reproduces what
@@ -309,6 +310,12 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     if not values.get("arch"):
         raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")
     cfg = RunConfig(**values)
+    if dataset.kind != "events":
+        unused = [k for k in EVENT_FIELDS if getattr(cfg, k) != BASE_DEFAULTS[k]]
+        if unused:
+            raise ConfigError(f"{', '.join(f'{k}={getattr(cfg, k)!r}' for k in unused)}: {dataset.name} is not an "
+                              "event dataset, so event options do nothing there; drop them (valid for event datasets: "
+                              "nmnist, nmnist-1k, cifar10-dvs, dvs-gesture, shd, ssc)")
     if cfg.event_stabilize and not getattr(dataset, "recorded_with_saccades", False):
         raise ConfigError(f"event_stabilize=True: {dataset.name} was not recorded with saccades "
                           "(valid for nmnist, nmnist-1k)")

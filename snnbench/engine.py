@@ -18,7 +18,6 @@ import datetime as dt
 import io
 import math
 import os
-import pickle
 import random
 import statistics
 import tempfile
@@ -228,12 +227,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     :class:`ConfigError` naming the file, and nothing in it runs."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, AttributeError) as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    except Exception as err:  # noqa: BLE001 - any file torch cannot read as plain data (fuzzed files raise
+        # IndexError, KeyError, TypeError, ... besides UnpicklingError): one refusal, never torch's advice
+        lines = [line.strip() for line in str(err).splitlines() if line.strip() and "weights_only" not in line]
         fallback = lines[0] if lines else type(err).__name__
         first = next((line for line in lines if "Unsupported global" in line), fallback)
         raise ConfigError(f"refusing checkpoint {path}: it is not a plain-data snnbench checkpoint "
-                          f"(tensors, numbers, strings, lists, dicts) ({first[:200]})") from None
+                          f"(tensors, numbers, strings, lists, dicts) ({type(err).__name__}: {first[:200]})") from None
     if not isinstance(blob, dict) or "model" not in blob:
         raise ConfigError(f"refusing checkpoint {path}: no model state in it")
     return blob
@@ -253,6 +253,10 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
     run = setup(cfg, runtime)
     try:
         monitors, counters = fit(run, progress or _Silent(), callback)
+    except NonFiniteError as err:  # the run is recorded as failed, never as completed
+        if run.main:
+            write_record(build_record(run, {}, "failed", str(err)), runtime.out)
+        raise
     except Exception as err:
         if callback is None or not run.state.curves:
             raise
@@ -261,6 +265,20 @@ def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = N
             write_record(record, runtime.out)
         raise
     return report(run, monitors, counters)
+
+
+class NonFiniteError(FloatingPointError):
+    """The training loss or a weight became NaN or infinite: the run stops and is recorded as failed."""
+
+
+def check_finite(model: torch.nn.Module, loss: float, epoch: int) -> None:
+    """Raise :class:`NonFiniteError` naming the loss or the first weights that are not finite."""
+    if not math.isfinite(loss):
+        raise NonFiniteError(f"training loss became {loss} in epoch {epoch}; the run stopped (status failed)")
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise NonFiniteError(f"weights became NaN or infinite in epoch {epoch} ({', '.join(bad[:4])}"
+                             f"{', ...' if len(bad) > 4 else ''}); the run stopped (status failed)")
 
 
 def feed_ratio(samples: int, train_time_s: float, step_ms: list[float], batch_size: int) -> float | None:
@@ -506,8 +524,7 @@ def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None =
             break
     step_ms = timer.collect()
     elapsed = time.perf_counter() - start - paused
-    if not math.isfinite(float(loss_sum)):
-        raise FloatingPointError(f"training loss became {float(loss_sum)} in epoch {epoch + 1}")
+    check_finite(run.model, float(loss_sum), epoch + 1)
     run.state.train_time_s += elapsed
     run.state.eval_time_s += paused
     run.state.train_samples += seen

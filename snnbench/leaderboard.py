@@ -64,6 +64,7 @@ class Row:
     epochs: int
     recipe: str
     device: str
+    budget: str = ""  # the compute budget of the row's runs ("" = epochs; then ``epochs`` is what ran)
     seeds: list[int] = field(default_factory=list)
     accuracies: list[float] = field(default_factory=list)
     max_test: list[float] = field(default_factory=list)  # the reference codes' convention, per seed
@@ -80,6 +81,11 @@ class Row:
     time_to: dict[str, list[float]] = field(default_factory=dict)
     published: dict[str, Any] | None = None
     runs: list[str] = field(default_factory=list)
+    suite: str = ""  # the declared suite the runs came from (tags.suite), if all did
+    samples: list[float] = field(default_factory=list)  # training samples seen per run
+    cpu_s: list[float] = field(default_factory=list)  # CPU seconds in training steps per run (budget runs)
+    marks: set[str] = field(default_factory=set)  # shared device, uncommitted tree, earlier code, tuned
+    epoch_counts: list[int] = field(default_factory=list)  # epochs each run started (a budget stops mid-epoch)
     _by_seed: dict[int, tuple[str, str, dict[str, Any]]] = field(default_factory=dict, repr=False)
 
     @property
@@ -98,6 +104,7 @@ class Row:
         return {
             "dataset": self.dataset, "method": self.method, "options": self.options, "arch": self.arch,
             "T": self.steps, "epochs": self.epochs, "recipe": self.recipe, "device": self.device,
+            "budget": self.budget, "suite": self.suite, "notes": ", ".join(sorted(self.marks)),
             "seeds": len(self.seeds), "acc_mean": round(self.mean, 2), "acc_std": round(self.std, 2),
             "acc_best": round(max(self.accuracies), 2),
             "max_test_mean": _mean(self.max_test, 2), "max_test_std": (round(statistics.stdev(self.max_test), 2)
@@ -125,6 +132,7 @@ class Row:
         """A published number gets a difference only for the same recipe (a TIT stage included), the
         recipe's own options, and at least its epochs (an unstated budget never compares)."""
         return (pub.get("epochs") is not None and self.epochs >= pub["epochs"] and not self.options
+                and not self.budget
                 and self.recipe.rsplit(":", 1)[-1] == (pub.get("recipe") or "recipe"))
 
     def add(self, path: Path, record: dict, values: dict[str, Any]) -> None:
@@ -144,6 +152,12 @@ class Row:
             setattr(self, "accuracies" if name == "accuracy" else name, [v[name] for v in entries])
         for name in ("ms_per_step", "peak_mib", "sparsity"):
             setattr(self, name, [v[name] for v in entries if v[name] is not None])
+        self.samples = [v["samples"] for v in entries if v["samples"] is not None]
+        self.epoch_counts = [v["epochs_run"] for v in entries]
+        self.cpu_s = [v["cpu_s"] for v in entries if v["cpu_s"] is not None]
+        self.marks = set().union(*(v["marks"] for v in entries))
+        suites = {v["suite"] for v in entries}
+        self.suite = suites.pop() if len(suites) == 1 else ""
         ops = [v["ops"] for v in entries if v["ops"] is not None]
         self.acs, self.macs, self.energy_pj = ([o[i] for o in ops] for i in range(3))
         params = [v["params"] for v in entries if v["params"] is not None]
@@ -165,6 +179,8 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
             problems = validate_record(record)
             if not problems:
                 problems = _name_problems(record)
+            if not problems and record.get("status") == "completed":
+                problems = _range_problems(record)
             if not problems and record.get("status") == "completed" and record.get("curves"):
                 record_values(record)  # every value the row needs reads cleanly
         except Exception as err:  # noqa: BLE001 -- one bad file never stops the leaderboard
@@ -177,6 +193,23 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
         else:
             good.append((path, record))
     return good, bad
+
+
+def _range_problems(record: dict) -> list[str]:
+    """Values no real run produces: an accuracy outside [0, 100], a negative time or count, fewer than one epoch."""
+    problems = []
+    accuracies = [("results." + k, v) for k, v in record["results"].items() if k.endswith("acc") or "_acc_" in k]
+    accuracies += [(f"curves[{i}].{k}", row.get(k)) for i, row in enumerate(record["curves"])
+                   for k in ("train_acc", "val_acc", "test_acc")]
+    problems += [f"{name} is {value} (an accuracy is in [0, 100])" for name, value in accuracies
+                 if isinstance(value, (int, float)) and not 0 <= value <= 100]
+    times = [("cost." + k, v) for k, v in record["cost"].items() if k.endswith("_s") or "ms_per_step" in k]
+    times += [(f"curves[{i}].epoch_time_s", row.get("epoch_time_s")) for i, row in enumerate(record["curves"])]
+    problems += [f"{name} is {value} (times are >= 0)" for name, value in times
+                 if isinstance(value, (int, float)) and value < 0]
+    if not isinstance(record["epochs"], int) or record["epochs"] < 1:
+        problems.append(f"epochs is {record['epochs']!r} (a ranked run trained at least one epoch)")
+    return problems
 
 
 def _name_problems(record: dict) -> list[str]:
@@ -202,7 +235,13 @@ def record_values(record: dict) -> dict[str, Any]:
         "epoch_time_s": float(cost["train_time_s"]) / max(len(curves), 1),
         "ms_per_step": _opt_float(cost.get("median_ms_per_step")), "peak_mib": _opt_float(cost.get("peak_gpu_mem_mib")),
         "sparsity": activation_sparsity(record.get("firing") or {}), "ops": ops, "params": cost.get("params"),
+        "samples": None, "cpu_s": None, "epochs_run": len(curves), "marks": record_marks(record),
+        "suite": str((record.get("tags") or {}).get("suite") or ""),
     }
+    budget = record.get("budget")
+    if isinstance(budget, dict) and isinstance(budget.get("spent"), dict):
+        values["samples"] = float(budget["spent"]["samples"])
+        values["cpu_s"] = float(budget["spent"]["cpu_s"])
     if (record.get("execution") or {}).get("shared_device"):  # times of runs that shared a device mislead
         values["ms_per_step"] = values["peak_mib"] = None
     for key, value in values.items():
@@ -210,6 +249,62 @@ def record_values(record: dict) -> dict[str, Any]:
         if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
             raise ValueError(f"{key} is not a finite number")
     return values
+
+
+MARKS = {"shared": "times from a shared device", "uncommitted": "made from an uncommitted tree",
+         "earlier code": "made by earlier code than this board's", "tuned": "tuned hyperparameters"}
+
+
+def record_marks(record: dict) -> set[str]:
+    """What a reader must know about a record before trusting its numbers (see :data:`MARKS`): its
+    device was shared (``execution.shared_device``, or ``tags.overlapped`` found by
+    :func:`mark_overlaps`), its tree had uncommitted changes, earlier code made it (another source hash),
+    its hyperparameters were tuned."""
+    env, tags = record.get("environment") or {}, record.get("tags") or {}
+    marks = set()
+    if (record.get("execution") or {}).get("shared_device") or tags.get("overlapped"):
+        marks.add("shared")
+    if env.get("git_dirty"):
+        marks.add("uncommitted")
+    if env.get("source_sha256") != _current_source():
+        marks.add("earlier code")
+    if tags.get("tuned"):
+        marks.add("tuned")
+    return marks
+
+
+@functools.cache
+def _current_source() -> str:
+    from snnbench.records import source_hash
+
+    return source_hash()
+
+
+def mark_overlaps(records: list[tuple[Path, dict]]) -> None:
+    """Tag records whose training overlapped another run's on the same host (``tags.overlapped``): their
+    wall times were shared, whatever they declared. Inferred from ``started_at``/``finished_at`` and the
+    hostname, so it also finds the overlaps of records made before runs declared sharing."""
+    spans = []
+    for _path, record in records:
+        env = record.get("environment") or {}
+        try:
+            start, end = _when(record["started_at"]), _when(record["finished_at"])
+        except (KeyError, ValueError, TypeError):
+            continue
+        spans.append((env.get("hostname"), str(env.get("gpu") or env.get("device")), start, end, record))
+    spans.sort(key=lambda s: (str(s[0]), s[1], s[2]))
+    for i, (host, device, _start, end, record) in enumerate(spans):
+        for other in spans[i + 1:]:
+            if (other[0], other[1]) != (host, device) or other[2] >= end:
+                break
+            for overlapping in (record, other[4]):
+                overlapping.setdefault("tags", {})["overlapped"] = True
+
+
+def _when(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(str(text)).timestamp()
 
 
 def _opt_float(value: Any) -> float | None:
@@ -222,7 +317,7 @@ def _options(record: dict) -> str:
     recipe = _recipe_config(record["method"], record["dataset"], cfg.get("recipe", ""))
     if recipe is None:  # an unknown name or recipe: show nothing rather than guess
         return ""
-    shown = {"seed", "epochs", "steps", "arch", "recipe", "options", "method", "dataset", "init_from"}
+    shown = {"seed", "epochs", "steps", "arch", "recipe", "options", "method", "dataset", "init_from", "budget"}
     changed = {k: v for k, v in cfg.items() if k not in shown and getattr(recipe, k, v) != v}
     changed |= {k: v for k, v in cfg.get("options", {}).items()
                 if k != "backend" and recipe.options.get(k, v) != v}
@@ -274,6 +369,8 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
     published = load_published() if published is None else published
     rows: dict[tuple, Row] = {}
     by_path: dict[str, dict] = {}
+    records = list(records)
+    mark_overlaps(records)
     for path, record in records:
         tags = record.get("tags") or {}
         if (dataset and record["dataset"] != dataset) or (tags.get("trial") is not None and not tags.get("tuned")):
@@ -281,8 +378,10 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         cfg, env = record["config"], record["environment"]
         device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
         recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
+        budget = str(cfg.get("budget") or "")
+        epochs = int(cfg.get("epochs", record["epochs"])) if budget else record["epochs"]  # budget: the upper bound
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
-               record["epochs"], recipe, device)
+               epochs, recipe, device, budget)
         row = rows.get((*key, _setting(record)))
         if row is None:
             row = rows[(*key, _setting(record))] = Row(*key)
@@ -301,12 +400,79 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
     return sorted(rows.values(), key=lambda r: (r.dataset, -r.mean))
 
 
+@dataclass
+class StandingsTable:
+    """One comparison a researcher reads first: the rules of one declared suite on one dataset at one budget
+    (a compute budget, or "N epochs"), one row per rule with its statistics (:mod:`snnbench.stats`)."""
+
+    dataset: str
+    suite: str
+    budget: str
+    entries: list[tuple[Any, Row]]  # (snnbench.stats.Standing, its row), best first
+
+
+def standings_tables(rows: list[Row]) -> list[StandingsTable]:
+    """Per dataset, suite and budget: the suite's rules ranked, each against the best (Welch, Holm). Only rows
+    of a declared suite count (exploratory runs stay in "all runs"); a rule with several rows there keeps
+    the one with the most seeds."""
+    from snnbench.stats import standings
+
+    groups: dict[tuple[str, str, str], dict[str, Row]] = {}
+    for row in rows:
+        if not row.suite or "tuned" in row.marks:
+            continue
+        label = row.budget or f"{row.epochs} epochs"
+        chosen = groups.setdefault((row.dataset, row.suite, label), {})
+        if row.method not in chosen or len(row.seeds) > len(chosen[row.method].seeds):
+            chosen[row.method] = row
+    tables = []
+    for (dataset, suite, label), by_method in sorted(groups.items()):
+        if sum(len(r.seeds) >= 2 for r in by_method.values()) < 2:
+            continue  # a comparison needs at least two rules with two seeds (the smoke suite has one)
+        ranked = standings({m: r.accuracies for m, r in by_method.items()})
+        tables.append(StandingsTable(dataset, suite, label, [(s, by_method[s.name]) for s in ranked]))
+    return tables
+
+
+STANDINGS_COLUMNS = ("rank", "rule", "seeds", "test acc (mean ± 95% CI)", "vs best (Holm p)", "epochs",
+                     "samples seen", "samples per CPU-s", "energy est. nJ", "notes")
+
+
+def standings_cells(standing: Any, row: Row) -> list[str]:
+    """The cells of one standings row (console, Markdown and page print these)."""
+    ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
+    if standing.best:
+        versus = "best"
+    elif standing.p_holm is None:
+        versus = "not tested (n=1)"
+    else:
+        versus = ("≈ best" if standing.tied_with_best else "below") + f" (p={standing.p_holm:.3f})"
+    samples = _mean(row.samples, 0)
+    speed = (round(sum(row.samples) / sum(row.cpu_s)) if row.cpu_s and sum(row.cpu_s) > 0 else None)
+    energy = _mean([e / 1000 for e in row.energy_pj], 1)
+    notes = ", ".join(sorted(m for m in row.marks if m != "shared")) or "-"
+    epochs = f"{_mean([float(e) for e in row.epoch_counts], 1)}" if row.epoch_counts else str(row.epochs)
+    return [str(standing_rank(standing)), row.method, str(standing.n), f"{standing.mean:.2f}{ci}", versus, epochs,
+            "-" if samples is None else f"{samples:,.0f}", "-" if speed is None else f"{speed:,}",
+            "-" if energy is None else str(energy), notes]
+
+
+def standing_rank(standing: Any) -> str:
+    return "1" if standing.best else ("=1" if standing.tied_with_best else "")
+
+
 def load_published(path: Path | None = None) -> list[dict]:
     """The table of paper results (``snnbench/published.json``, package data); each entry names its source."""
     if path is not None:
         return json.loads(Path(path).read_text())["results"]
     text = importlib.resources.files("snnbench").joinpath("published.json").read_text()
     return json.loads(text)["results"]
+
+
+def load_context() -> list[dict]:
+    """Published results on a dataset that are not one of snnbench's rules (e.g. Yin-Yang's ANN references)."""
+    text = importlib.resources.files("snnbench").joinpath("published.json").read_text()
+    return json.loads(text).get("context", [])
 
 
 def match_published(published: list[dict], dataset: str, method: str, arch: str, steps: int) -> dict | None:
@@ -322,7 +488,7 @@ def match_published(published: list[dict], dataset: str, method: str, arch: str,
 # ---- writers -------------------------------------------------------------------------------------------
 COLUMNS = ("dataset", "method", "options", "arch", "T", "epochs", "recipe", "device", "seeds", "accuracy",
            "best", "max test (ref. conv.)", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity",
-           "ACs/sample", "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff")
+           "ACs/sample", "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff", "budget", "notes")
 
 
 def table_cells(row: Row) -> list[str]:
@@ -339,11 +505,12 @@ def table_cells(row: Row) -> list[str]:
             num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]), num(s["effective_acs"]),
             num(s["effective_macs"]), num(s["energy_estimate_nj"]),
             "; ".join(f"{k}: {v}" for k, v in s["time_to_accuracy"].items()) or "-",
-            f"{s['published']} ({s['published_source']})" if s["published"] else "-", diff]
+            f"{s['published']} ({s['published_source']})" if s["published"] else "-", diff, row.budget or "-",
+            ", ".join(sorted(row.marks)) or "-"]
 
 
-MD_COLUMNS = ("method", "options", "arch", "T", "epochs", "device", "seeds", "accuracy", "max test (ref. conv.)",
-              "train time", "ms/step", "published", "diff")
+MD_COLUMNS = ("method", "options", "arch", "T", "epochs", "budget", "device", "seeds", "accuracy",
+              "max test (ref. conv.)", "train time", "ms/step", "published", "diff", "notes")
 
 
 def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[Any] | None = None,
@@ -359,9 +526,27 @@ def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[
              "least its epochs, else it is context (budget differs). Times compare only within one device. "
              "Every column, numbers only: `leaderboard.csv`, `leaderboard.json`; the page: `leaderboard.html`."]
     index = [COLUMNS.index(c) for c in MD_COLUMNS]
-    for dataset in sorted({r.dataset for r in rows}):
-        lines += ["", f"## {dataset}", "", "| " + " | ".join(MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
+    tables = standings_tables(rows)
+    datasets = sorted({r.dataset for r in rows}, key=lambda d: (not any(t.dataset == d for t in tables), d))
+    lines += ["", "Datasets: " + ", ".join(f"[{_md(d)}](#{_anchor(d)})" for d in datasets)]
+    for dataset in datasets:
+        lines += ["", f"## {_md(dataset)}"]
+        for standing in (t for t in tables if t.dataset == dataset):
+            lines += ["", f"**Standings: suite `{_md(standing.suite)}`, {_md(budget_text(standing.budget))}.** "
+                          "Rank 1 and =1: not distinguishable from the best (Welch's t-test, Holm-corrected, "
+                          "p ≥ 0.05).", "", "| " + " | ".join(STANDINGS_COLUMNS) + " |",
+                      "|" + "---|" * len(STANDINGS_COLUMNS)]
+            lines += ["| " + " | ".join(_md(c) for c in standings_cells(st, row)) + " |"
+                      for st, row in standing.entries]
+        context = [c for c in load_context() if c["dataset"] == dataset]
+        if context:
+            lines += ["", "Reference results (not snnbench runs): " + "; ".join(
+                _md(f"{c['what']}: {c['mean']:.1f} ± {c['std']:.1f} % ({c['source']})") for c in context)]
+        lines += ["", "<details><summary>All runs on " + _md(dataset) + " (exploratory runs included: subsets, one "
+                  "seed, tuned, earlier code; see notes)</summary>", "",
+                  "| " + " | ".join(MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
         lines += ["| " + " | ".join(_md(table_cells(r)[i]) for i in index) + " |" for r in rows if r.dataset == dataset]
+        lines += ["", "</details>"]
         links = [f for f in figures or [] if f.dataset == dataset]
         if links:
             lines += [""] + [f"- [{_md(f.caption)}]({_link(f.path, base)})" for f in links]
@@ -370,14 +555,29 @@ def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[
     return "\n".join(lines) + "\n"
 
 
+def budget_text(budget: str) -> str:
+    """``cpu_s=30`` → "budget 30 s of CPU time per run"; ``40 epochs`` stays as it is."""
+    kind, _, value = budget.partition("=")
+    words = {"cpu_s": "{} s of CPU time in training steps (one thread)", "wall_s": "{} s of wall time",
+             "samples": "{} training samples", "updates": "{} optimiser steps"}
+    return f"budget {words[kind].format(value)}" if kind in words else budget
+
+
+def _anchor(text: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "", text.lower().replace(" ", "-"))
+
+
 def _link(path: Path, base: Path | None) -> str:
     return (Path(path).relative_to(base).as_posix() if base is not None and Path(path).is_relative_to(base)
             else Path(path).name)
 
 
 def _md(text: str) -> str:
-    """A Markdown table cell: HTML escaped (GitHub renders raw HTML), pipes and newlines neutralised."""
-    return html.escape(text).replace("|", "/").replace("\n", " ")
+    """Markdown text from a record: HTML escaped (GitHub renders raw HTML), pipes and newlines neutralised, and
+    the characters that make links, images, emphasis and code (``[ ] ( ) ! * _ ` < >``) backslash-escaped, so a
+    record can never plant a link."""
+    text = html.escape(str(text)).replace("|", "/").replace("\n", " ").replace("\r", " ")
+    return re.sub(r"([\\`*_\[\]()!#])", r"\\\1", text)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -426,11 +626,18 @@ def to_json(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
                        "skipped": [{"path": str(p), "reason": why} for p, why in skipped]}, indent=1)
 
 
+def to_html(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[Any] | None = None,
+            page_path: Path = Path("leaderboard.html")) -> str:
+    """The self-contained page (:mod:`snnbench.page`); ``figures`` are inlined, links relative to ``page_path``."""
+    from snnbench import page
+
+    return page.render(rows, skipped, figures or [], page_path)
+
+
 def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped: list[tuple[Path, str]],
                       out: Path) -> dict[str, Path]:
     """Write ``LEADERBOARD.md``, the self-contained ``leaderboard.html`` (figures inlined; the PNGs also
     under ``plots/``), csv and json."""
-    from snnbench import page
     from snnbench.plots import plot_all
 
     out.mkdir(parents=True, exist_ok=True)
@@ -438,7 +645,7 @@ def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped
     files = {"md": out / "LEADERBOARD.md", "html": out / "leaderboard.html", "csv": out / "leaderboard.csv",
              "json": out / "leaderboard.json"}
     files["md"].write_text(to_markdown(rows, skipped, figures, out))
-    files["html"].write_text(page.render(rows, skipped, figures, files["html"]))
+    files["html"].write_text(to_html(rows, skipped, figures, files["html"]))
     files["csv"].write_text(to_csv(rows))
     files["json"].write_text(to_json(rows, skipped))
     stale = out / "plots" / "leaderboard.html"  # where the page was before it was self-contained
@@ -447,5 +654,6 @@ def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped
     return files
 
 
-__all__ = ["Row", "build_rows", "load_published", "load_records", "match_published", "numeric_summary",
-           "pareto_front", "to_csv", "to_json", "to_markdown", "write_leaderboard"]
+__all__ = ["Row", "StandingsTable", "build_rows", "load_published", "load_records", "match_published",
+           "numeric_summary", "pareto_front", "standings_tables", "to_csv", "to_html", "to_json", "to_markdown",
+           "write_leaderboard"]

@@ -73,6 +73,7 @@ table.board th[data-dir=asc]:after{content:' \\25B2'}table.board th[data-dir=des
 table.board td{padding:4px 7px;border-bottom:1px solid #eee;white-space:nowrap}
 table.board td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700}
 .extra{display:none}body.all .extra{display:table-cell}
+tr.tied td{font-weight:600}div.scroll{overflow-x:auto;max-width:100%}details.runs{margin:8px 0}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .small{font-size:11px;color:#666}details.repro summary{font-size:11px;color:#555;cursor:pointer}
 code.cmd{display:block;font-size:11px;white-space:nowrap;user-select:all}
@@ -100,8 +101,11 @@ def _best(values: list[Any], better: str | None) -> Any:
 
 def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figure], page: Path) -> str:
     """The page for ``rows`` (leaderboard rows), with ``figures`` inlined; links relative to ``page``."""
+    from snnbench.leaderboard import standings_tables
+
     sections = []
-    for dataset in sorted({r.dataset for r in rows}):
+    tables = standings_tables(rows)
+    for dataset in sorted({r.dataset for r in rows}, key=lambda d: (not any(t.dataset == d for t in tables), d)):
         subset = [r for r in rows if r.dataset == dataset]
         summaries = [r.summary() for r in subset]
         head = "".join(
@@ -146,8 +150,12 @@ def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figur
         shown_figures = "".join(
             f"<figure id='{html.escape(f.path.stem)}'><img src='{_inline(f.path)}' alt='{html.escape(f.caption)}'>"
             f"<figcaption>{html.escape(f.caption)}</figcaption></figure>" for f in figures if f.dataset == dataset)
-        sections.append(f"<section id='{html.escape(dataset)}'><h2>{html.escape(dataset)}</h2>"
-                        f"<table class='board'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        standings = "".join(_standings(t) for t in tables if t.dataset == dataset)
+        sections.append(f"<section id='{html.escape(dataset)}'><h2>{html.escape(dataset)}</h2>{standings}"
+                        f"<details class='runs'{'' if standings else ' open'}><summary>All runs on "
+                        f"{html.escape(dataset)} ({len(subset)} settings; exploratory runs included, see notes)"
+                        f"</summary><div class='scroll'><table class='board'><thead><tr>{head}</tr></thead>"
+                        f"<tbody>{''.join(body)}</tbody></table></div></details>"
                         f"{shown_figures}</section>")
     left = "".join(f"<li><code>{html.escape(str(p))}</code>: {html.escape(w)}</li>" for p, w in skipped)
     nav = " · ".join(f"<a href='#{html.escape(d)}'>{html.escape(d)}</a>" for d in sorted({r.dataset for r in rows}))
@@ -157,6 +165,25 @@ def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figur
             + "".join(sections)
             + (f"<h2 class='left'>Records left out</h2><ul>{left}</ul>" if skipped else "")
             + f"<script>{SCRIPT}</script></body></html>\n")
+
+
+def _standings(table: Any) -> str:
+    """One standings table (the rules of a suite at one budget, best first) as HTML."""
+    from snnbench.leaderboard import STANDINGS_COLUMNS, budget_text, standings_cells
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in STANDINGS_COLUMNS)
+    body = []
+    for standing, row in table.entries:
+        cells = standings_cells(standing, row)
+        cells[1] = (f"<span class='swatch' style='background:{method_colour(row.method)}'></span>"
+                    f"{html.escape(cells[1])}")
+        shown = [cells[1] if i == 1 else html.escape(c) for i, c in enumerate(cells)]
+        tied = " class='tied'" if standing.tied_with_best else ""
+        body.append(f"<tr{tied}>" + "".join(f"<td>{c}</td>" for c in shown) + "</tr>")
+    return (f"<h3 class='standings'>Standings: suite <code>{html.escape(table.suite)}</code>, "
+            f"{html.escape(budget_text(table.budget))}</h3><table class='board standings'><thead><tr>{head}</tr>"
+            f"</thead><tbody>{''.join(body)}</tbody></table><p class='small'>Mean ± 95% CI over seeds (Student's t). "
+            "Rank 1 and =1 (bold): not distinguishable from the best, Welch's t-test, Holm-corrected, p ≥ 0.05.</p>")
 
 
 def _inline(path: Path) -> str:

@@ -360,11 +360,16 @@ _UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upg
 
 
 def record_checkpoint(record: dict, path: Path) -> Path | None:
-    """The checkpoint file of ``record`` read from ``path`` (its path is relative to the record's folder)."""
+    """The checkpoint file of ``record`` read from ``path`` (its path is relative to the record's folder; one
+    that leads outside that folder, ``../../etc/passwd``, is no checkpoint: None)."""
     checkpoint = record.get("checkpoint")
     if not isinstance(checkpoint, str) or not checkpoint:
         return None
-    return Path(path).parent / checkpoint
+    folder = Path(path).parent.resolve()
+    target = (folder / checkpoint).resolve()
+    if not target.is_relative_to(folder):  # a record names only a checkpoint inside its own folder
+        return None
+    return target
 
 
 def write_record(record: dict, directory: Path) -> Path:

@@ -118,6 +118,7 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
         seeds = matrix.get("seeds", data.get("seeds", [0]))
         if not matrix.get("methods") or not matrix.get("datasets") or not isinstance(matrix.get("epochs"), int):
             raise fail(where, "needs methods, datasets and an integer epochs")
+        _check_matrix_types(matrix, seeds, lambda message, w=where: fail(w, message))
         for method_name, dataset_name, seed in itertools.product(matrix["methods"], matrix["datasets"], seeds):
             try:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
@@ -134,6 +135,28 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
                 cells.append(Cell(key, cfg, bool(matrix.get("optional", False))))
     thresholds = {k: tuple(float(x) for x in v) for k, v in (data.get("thresholds") or {}).items()}
     return Suite(data["name"], str(data.get("description", "")), source, tuple(cells), thresholds)
+
+
+def _check_matrix_types(matrix: dict[str, Any], seeds: Any, fail: Any) -> None:
+    """The structure of one ``[[matrix]]`` table (before any name or value is resolved): lists of names, integer
+    seeds, ``flags`` of config fields and ``set`` as tables, a string budget and recipe."""
+    from snnbench.config import TOP_LEVEL_KEYS
+
+    for key in ("methods", "datasets"):
+        if not isinstance(matrix[key], list) or not all(isinstance(v, str) for v in matrix[key]):
+            raise fail(f"{key} must be a list of names, got {matrix[key]!r}")
+    if not isinstance(seeds, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in seeds):
+        raise fail(f"seeds must be a list of integers, got {seeds!r}")
+    for key in ("flags", "set"):
+        if key in matrix and not isinstance(matrix[key], dict):
+            raise fail(f"{key} must be a table (e.g. {key} = {{ max_train_samples = 600 }}), got {matrix[key]!r}")
+    unknown = sorted(set(matrix.get("flags", {})) - set(TOP_LEVEL_KEYS) - {"options"})
+    if unknown:
+        raise fail(f"unknown flags key(s) {', '.join(unknown)}; valid: {', '.join(TOP_LEVEL_KEYS)} "
+                   "(method options go in set = {...})")
+    for key in ("budget", "recipe"):
+        if key in matrix and not isinstance(matrix[key], str):
+            raise fail(f"{key} must be a string, got {matrix[key]!r}")
 
 
 # ---- records ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,22 @@ def test_list_shows_suites_and_bench_cases():
     assert "smoke" in out and "equal-budget" in out and "mnist-strsbp" in out
     recipes = _cli("list", "recipes", "--method", "st-rsbp").stdout
     assert "st-rsbp" in recipes and "tsslbp" not in recipes
+
+
+@pytest.mark.parametrize("name", ["stbp-digits-T8-2a37aea1-s0-2026-11-23T080413580370-e7991e.json",
+                                  "tet-digits-T4-ec6bc2ff-s0-2026-11-23T080414031528-324ccf.json"])
+def test_a_committed_record_rerun_from_record_gives_its_accuracy_exactly(tmp_path, name):
+    """Two committed records of different rules, re-run on this CPU with ``--from-record``: every epoch's test
+    accuracy, the headline and the config hash are the record's (as read, i.e. upgraded to today's schema)."""
+    from snnbench.records import read_record
+
+    source = Path(__file__).resolve().parent.parent / "leaderboards" / "runs" / name
+    recorded = read_record(source)
+    proc = subprocess.run([sys.executable, "-m", "snnbench.cli", "run", "--from-record", str(source), "-q",
+                           "--out", str(tmp_path / "runs"), "--data-dir", str(tmp_path / "cache"), "--threads", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rerun = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
+    assert rerun["config_hash"] == recorded["config_hash"]
+    assert [row["test_acc"] for row in rerun["curves"]] == [row["test_acc"] for row in recorded["curves"]]
+    assert rerun["results"]["test_acc_at_best_val"] == recorded["results"]["test_acc_at_best_val"]

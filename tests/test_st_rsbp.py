@@ -638,3 +638,41 @@ def test_the_effect_table_is_prepared_exactly_when_a_rule_reads_it(tmp_path):
     before = sorted(tmp_path.rglob("*"))
     assert m.prepare(net, cfg, tmp_path, training=False)["effect_table"] is None
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_the_numba_cpu_loops_equal_the_torch_references_bit_for_bit():
+    """The compiled CPU backend (auto on the CPU) computes the references' numbers exactly: the neuron scan
+    with a recurrence, the S-PSP traces and HM2-BP's analytic weights."""
+    import snnbench.methods.st_rsbp as rule
+    from snnbench.kernels.strsbp import STRSBPParams, ell, strsbp_scan_torch
+    from snnbench.kernels.strsbp_numba import AVAILABLE, strsbp_scan_numba
+
+    if not AVAILABLE:
+        pytest.skip("numba is not installed (pip install numba)")
+    gen = torch.Generator().manual_seed(3)
+    drive = torch.randn(300, 3, 40, generator=gen) * 3
+    recurrent = torch.randn(40, 40, generator=gen) * (torch.rand(40, 40, generator=gen) < 0.2)
+    index, values = ell(recurrent, 40, torch.device("cpu"))
+    params = STRSBPParams(threshold=4.0, tau_m=64.0, tau_s=8.0, t_ref=2)
+    reference = strsbp_scan_torch(drive, index, values, params)
+    assert reference.sum() > 100 and torch.equal(strsbp_scan_numba(drive, index, values, params), reference)
+    pre = (torch.rand(300, 3, 30, generator=gen) < 0.1).float()
+    compiled = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
+                rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
+    try:
+        rule.NUMBA = False
+        torch_made = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
+                      rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
+    finally:
+        rule.NUMBA = True
+    for a, b in zip(compiled, torch_made, strict=True):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+
+
+def test_auto_picks_numba_on_the_cpu_and_refuses_it_elsewhere():
+    from snnbench.kernels.backends import resolve_backend
+
+    assert resolve_backend("auto", "cpu", "numba") == "numba"
+    assert resolve_backend("auto", "cpu") == "torch" and resolve_backend("auto", "cuda", "numba") == "triton"
+    with pytest.raises(ValueError, match="only ST-RSBP"):
+        resolve_backend("numba", "cpu")

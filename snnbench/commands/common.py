@@ -78,8 +78,16 @@ def add_threads_option(p: argparse.ArgumentParser) -> None:
                         "a machine, as CPU-time budgets assume); recorded as environment.torch_threads")
 
 
+def folder(text: str) -> str:
+    """An argparse type: a folder name that is not empty (``--out ''`` would write into the current folder)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name; give a folder (e.g. leaderboards/runs)")
+    return text
+
+
 def add_out_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default=os.environ.get("SNNBENCH_OUT", DEFAULT_RUNS), help="record folder ($SNNBENCH_OUT)")
+    p.add_argument("--out", type=folder, default=os.environ.get("SNNBENCH_OUT", DEFAULT_RUNS),
+                   help="record folder ($SNNBENCH_OUT)")
 
 
 def run_flags(args: argparse.Namespace) -> dict[str, Any]:

@@ -11,25 +11,28 @@ from snnbench.ui import esc, table
 
 HELP = "aggregate run records into the leaderboard (table, files, plots)"
 EXAMPLES = """\
-  snnbench leaderboard                            # table, and LEADERBOARD.md, leaderboard.html, csv, json
+  snnbench leaderboard                            # table, and ./leaderboard/: LEADERBOARD.md, .html, csv, json
+  snnbench leaderboard --out leaderboards         # regenerate the repository's committed board
   snnbench leaderboard --dataset mnist --format csv --no-files"""
 FORMATS = ("md", "html", "csv", "json")
 # the console gets the columns that decide a comparison (--columns picks others); the files have all of them
-CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "device", "seeds", "accuracy", "train time",
-                   "diff")
+CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "budget", "device", "seeds", "accuracy",
+                   "train time", "diff", "notes")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", default="leaderboards/runs", help="folder of run records (searched recursively)")
     p.add_argument("--dataset", default=None, help="only this dataset (a variant is its own dataset)")
     p.add_argument("--format", default=None, choices=FORMATS, help="print this format instead of the table")
-    p.add_argument("--out", default="leaderboards", help="where LEADERBOARD.md, csv, json and plots/ go")
+    p.add_argument("--out", default="leaderboard",
+                   help="folder for LEADERBOARD.md, leaderboard.html, csv, json and plots/ (default ./leaderboard; the "
+                        "repository's committed board is regenerated with --out leaderboards, or nox -s board)")
     p.add_argument("--no-files", action="store_true", help="only print; write nothing")
     p.add_argument("--columns", default=",".join(CONSOLE_COLUMNS),
                    help="comma-separated console columns (of: dataset, method, options, arch, T, epochs, recipe, "
                         "device, seeds, accuracy, best, max test (ref. conv.), train time, per epoch, ms/step, "
                         "peak MiB, params, sparsity, ACs/sample, MACs/sample, energy est. nJ, time to accuracy, "
-                        "published, diff)")
+                        "published, diff, budget, notes)")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -52,9 +55,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
         return 1
     if args.format:
         text = {"md": lambda: lb.to_markdown(rows, skipped), "csv": lambda: lb.to_csv(rows),
-                "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped, [])}
+                "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped)}
         print(text[args.format](), end="")
     else:
+        for standing in lb.standings_tables(rows):
+            view = table(f"standings: {standing.dataset}, suite {standing.suite}, {lb.budget_text(standing.budget)}",
+                         lb.STANDINGS_COLUMNS, overflow="fold")
+            for entry, row in standing.entries:
+                view.add_row(*(esc(c) for c in lb.standings_cells(entry, row)))
+            console.print(view)
         index = [lb.COLUMNS.index(c) for c in columns]
         out = table(f"snnbench leaderboard ({len(records)} runs)", columns, overflow="fold")
         published, device = lb.COLUMNS.index("published"), lb.COLUMNS.index("device")

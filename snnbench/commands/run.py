@@ -65,11 +65,22 @@ def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         given = [k for k, v in flags.items() if v is not None] + list(sets) + (["config"] if args.config else [])
         if given:
             raise ConfigError(f"--from-record re-runs a recorded configuration as it is; drop {', '.join(given)}")
+        from snnbench.records import validate_record
+
         try:
             record = read_record(Path(args.from_record))
         except (OSError, ValueError) as err:
             raise ConfigError(f"--from-record {args.from_record}: not a readable run record ({err})") from None
-        return record_config(record), {"from_record": record.get("run_id", Path(args.from_record).stem)}
+        problems = validate_record(record)
+        if problems:
+            raise ConfigError(f"--from-record {args.from_record}: not a valid run record ({'; '.join(problems[:3])})")
+        try:
+            return record_config(record), {"from_record": record.get("run_id", Path(args.from_record).stem)}
+        except (KeyError, TypeError, ValueError) as err:
+            if isinstance(err, ConfigError):
+                raise ConfigError(f"--from-record {args.from_record}: {err}") from None
+            raise ConfigError(f"--from-record {args.from_record}: its config does not resolve "
+                              f"({type(err).__name__}: {err})") from None
     method, dataset = create_method(args.method), create_dataset(args.dataset)
     if args.config:
         from_file = config_file_values(args.config)

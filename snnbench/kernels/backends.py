@@ -1,7 +1,10 @@
-"""Which implementation of a neuron scan runs: the PyTorch reference or the fused Triton kernels.
+"""Which implementation of a neuron scan runs: the PyTorch reference, the fused Triton kernels, or (for
+the neurons that have one) a loop compiled for the CPU with Numba.
 
 The backend is chosen once, when a model is built for its device (:func:`bind_backends`): ``auto``
-becomes ``triton`` on a CUDA device and ``torch`` elsewhere, and the run record stores what ran.
+becomes ``triton`` on a CUDA device, and elsewhere the module's ``cpu_backend`` where it declares one
+and it is installed (``numba``: ST-RSBP's and HM2-BP's scans), else ``torch``; the run record stores
+what ran. Every backend computes the same numbers (the parity tests).
 """
 
 from __future__ import annotations
@@ -11,15 +14,29 @@ import os
 import torch
 from torch import nn
 
-BACKENDS = ("auto", "torch", "triton")
+BACKENDS = ("auto", "torch", "triton", "numba")
 
 
-def resolve_backend(backend: str, device: torch.device | str | None = None) -> str:
-    """Validate ``backend``; resolve ``auto`` for ``device`` (triton on CUDA, torch otherwise)."""
+def numba_available() -> bool:
+    from .strsbp_numba import AVAILABLE
+
+    return AVAILABLE
+
+
+def resolve_backend(backend: str, device: torch.device | str | None = None, cpu_backend: str | None = None) -> str:
+    """Validate ``backend``; resolve ``auto`` for ``device``: triton on CUDA; elsewhere ``cpu_backend`` (a
+    neuron's compiled CPU loop, ``numba``) when given and installed, else torch."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
+    cuda = device is not None and torch.device(device).type == "cuda"
     if backend == "auto":
-        return "triton" if device is not None and torch.device(device).type == "cuda" else "torch"
+        if cuda:
+            return "triton"
+        return cpu_backend if cpu_backend == "numba" and numba_available() else "torch"
+    if backend == "numba" and (cpu_backend != "numba" or cuda or not numba_available()):
+        why = ("it runs on the CPU" if cuda else "numba is not installed" if not numba_available()
+               else "only ST-RSBP's and HM2-BP's neurons have one")
+        raise ValueError(f"backend 'numba' is not available here ({why}); valid backends: auto, torch, triton")
     return backend
 
 
@@ -36,7 +53,7 @@ def bind_backends(model: nn.Module, device: torch.device | str) -> list[str]:
     for module in model.modules():
         backend = getattr(module, "backend", None)
         if isinstance(backend, str):
-            module.backend = resolve_backend(backend, device)
+            module.backend = resolve_backend(backend, device, getattr(module, "cpu_backend", None))
             used.add(module.backend)
     if "triton" in used:
         check_triton_device(torch.device(device))

@@ -1,4 +1,5 @@
-"""The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel.
+"""The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel (and, for ST-RSBP's
+neuron, the Numba loop for the CPU).
 
 Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
 ``srm``, ``strsbp``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
@@ -48,6 +49,10 @@ def srm_spikes(u: torch.Tensor, params: SRMParams, backend: str = "auto") -> tor
 def strsbp_scan(drive: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, params: STRSBPParams,
                 backend: str = "auto") -> torch.Tensor:
     """ST-RSBP neurons: feed-forward drive ``[T, B, N]`` and the ELL recurrence → spikes ``[T, B, N]``."""
+    if backend == "numba":
+        from .strsbp_numba import strsbp_scan_numba
+
+        return strsbp_scan_numba(drive, index, weight, params)
     if pick_backend(backend, drive) == "triton":
         from .strsbp_triton import strsbp_scan_triton
 

@@ -1,0 +1,148 @@
+"""The ST-RSBP / HM2-BP neuron scan and its S-PSP traces compiled for the CPU with Numba.
+
+The same step, in the same float32 (the scan) and float64 (the traces) operations and order, as the
+PyTorch references in :mod:`snnbench.kernels.strsbp` and ``methods.st_rsbp.pre_trace`` / ``post_kernel``, so
+the results are bit for bit equal (tests/test_st_rsbp.py). The references run T small tensor operations
+per step each, which on a CPU at batch 1 (the rule's online order) costs ~100 µs of dispatch per step;
+these loops run the whole scan in one call. Imported only where Numba is installed
+(:data:`AVAILABLE`); the backend is ``numba`` (``auto`` picks it on the CPU when it is available).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .strsbp import STRSBPParams
+
+try:
+    import numba
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - numba is a dependency; a stripped install falls back to torch
+    numba = None
+    AVAILABLE = False
+
+
+def _jit(function):  # noqa: ANN001, ANN202 - a decorator that is a no-op without numba
+    return numba.njit(cache=True, nogil=True)(function) if AVAILABLE else function
+
+
+@_jit
+def _scan(drive, index, weight, tau_m, tau_s, level, t_ref, out):  # noqa: ANN001, ANN202
+    steps, batch, neurons = drive.shape
+    width = index.shape[1]
+    v = np.zeros((batch, neurons), dtype=np.float32)
+    ep = np.zeros((batch, neurons), dtype=np.float32)
+    refractory = np.zeros((batch, neurons), dtype=np.int32)
+    zero = np.float32(0.0)
+    for t in range(steps):
+        for b in range(batch):
+            for n in range(neurons):
+                v[b, n] = v[b, n] - v[b, n] / tau_m
+                ep[b, n] = ep[b, n] - ep[b, n] / tau_s
+        if t == 0:
+            continue
+        for b in range(batch):
+            for n in range(neurons):
+                r = drive[t - 1, b, n]
+                for k in range(width):
+                    r = r + out[t - 1, b, index[n, k]] * weight[n, k]
+                e = ep[b, n] + r
+                ep[b, n] = e
+                u = v[b, n] + e / tau_s
+                if refractory[b, n] > 0:
+                    u = zero
+                    refractory[b, n] -= 1
+                if u > level:
+                    out[t, b, n] = 1.0
+                    refractory[b, n] = t_ref
+                    u = zero
+                v[b, n] = u
+
+
+def strsbp_scan_numba(drive: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, p: STRSBPParams
+                      ) -> torch.Tensor:
+    """:func:`~snnbench.kernels.strsbp.strsbp_scan_torch` on CPU tensors, compiled: spikes ``[T, B, N]``."""
+    if drive.device.type != "cpu":
+        raise ValueError(f"the numba backend runs on CPU tensors, got device {drive.device}")
+    drive_np = np.ascontiguousarray(drive.detach().float().numpy())
+    out = np.zeros(drive_np.shape, dtype=np.float32)
+    # torch compares the float32 membrane with the threshold cast to float32, and divides by float32 constants
+    _scan(drive_np, np.ascontiguousarray(index.numpy(), dtype=np.int64),
+          np.ascontiguousarray(weight.detach().float().numpy()), np.float32(p.tau_m), np.float32(p.tau_s),
+          np.float32(p.threshold - p.eps), np.int32(p.t_ref), out)
+    return torch.from_numpy(out)
+
+
+@_jit
+def _pre_trace(pre, b, out):  # noqa: ANN001, ANN202
+    steps = pre.shape[0]
+    for t in range(1, steps):
+        for i in range(pre.shape[1]):
+            out[t, i] = b * out[t - 1, i] + pre[t - 1, i]
+
+
+def pre_trace_numba(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """``methods.st_rsbp.pre_trace`` (float64) on a CPU tensor ``[T, B, N_in]``."""
+    flat = np.ascontiguousarray(pre.detach().numpy().astype(np.float64).reshape(pre.shape[0], -1))
+    out = np.zeros(flat.shape, dtype=np.float64)
+    _pre_trace(flat, 1.0 - 1.0 / tau_s, out)
+    return torch.from_numpy(out.reshape(pre.shape))
+
+
+@_jit
+def _post_kernel(spikes, a, inv_tau_s, t_ref, out):  # noqa: ANN001, ANN202
+    steps, width = spikes.shape
+    for i in range(width):
+        current = 0.0
+        for t in range(steps - 1, -1, -1):
+            if spikes[t, i]:
+                current = inv_tau_s
+            else:
+                current = current * a
+            refractory = False
+            for d in range(1, min(t_ref, steps - 1) + 1):
+                if t - d >= 0 and spikes[t - d, i]:
+                    refractory = True
+                    break
+            if refractory:
+                current = 0.0
+            out[t, i] = current
+
+
+def post_kernel_numba(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
+    """``methods.st_rsbp.post_kernel`` (float64) on a CPU tensor ``[T, B, N]``."""
+    spikes = np.ascontiguousarray((post.detach().numpy().astype(np.float64) > 0).reshape(post.shape[0], -1))
+    out = np.zeros(spikes.shape, dtype=np.float64)
+    _post_kernel(spikes, 1.0 - 1.0 / tau_m, 1.0 / tau_s, int(t_ref), out)
+    return torch.from_numpy(out.reshape(post.shape))
+
+
+@_jit
+def _analytic_scan(events_m, events_s, windows, decay_m, decay_s, out):  # noqa: ANN001, ANN202
+    steps, width = out.shape
+    for i in range(width):
+        count = 0
+        state_m = 0.0
+        state_s = 0.0
+        for tp in range(steps - 1, -1, -1):
+            count += windows[tp + 1, i]
+            if count > 0:
+                state_m = state_m * decay_m + events_m[tp + 1, i]
+                state_s = state_s * decay_s + events_s[tp + 1, i]
+            else:
+                state_m = 0.0
+                state_s = 0.0
+            out[tp, i] = state_m + state_s
+
+
+def analytic_scan_numba(events_m: torch.Tensor, events_s: torch.Tensor, windows: torch.Tensor, decay_m: float,
+                        decay_s: float) -> torch.Tensor:
+    """The reverse scan of ``methods.st_rsbp.analytic_weights`` (float64 ``[T, W]`` from ``[T + 1, W]`` events)."""
+    out = np.zeros((events_m.shape[0] - 1, events_m.shape[1]), dtype=np.float64)
+    _analytic_scan(events_m.numpy(), events_s.numpy(), windows.numpy(), float(decay_m), float(decay_s), out)
+    return torch.from_numpy(out)
+
+
+__all__ = ["AVAILABLE", "analytic_scan_numba", "post_kernel_numba", "pre_trace_numba", "strsbp_scan_numba"]
