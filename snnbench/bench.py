@@ -71,6 +71,9 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("mnist-fc-t400", "mnist", "400-400", 16, 400, (1, 28, 28), spike_input=True),
     # ST-RSBP's spiking CNN (Config/SpikingCNNMnistConfig.txt) at its T; `--set st-rsbp.recipe=cnn` for its ν
     BenchCase("mnist-cnn-t400", "mnist", "15C5-P2-40C5-P2-300", 16, 400, (1, 28, 28), spike_input=True),
+    # the CPU track's networks (suites/cpu.toml): Yin-Yang 4-120-3 and Randman 100-128-10 at T = 100
+    BenchCase("yin-yang", "yin-yang", "120", 20, 8, (4, 1, 1), classes=3),
+    BenchCase("randman", "randman-10c-3d", "128", 32, 100, (100, 1, 1), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")
 
@@ -87,6 +90,10 @@ class BenchResult:
     note: str = ""
     graphed_ms: float | None = None  # the same step replayed from a CUDA graph (None: not measured)
     graphed_peak_mib: float | None = None
+    gflop: float | None = None  # the step's floating-point work (torch's FLOP counter: matmuls, convolutions)
+    roofline: float | None = None  # its FLOP rate over this machine's measured float32 GEMM rate
+    cpu_peak_mib: float | None = None  # peak resident memory of the process over the step's build and timing
+    threads: int = 0  # torch intra-op threads during the timing
 
 
 @dataclass
@@ -303,6 +310,7 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
     if bad_peers:
         raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
     graphed = device.type == "cuda" if graphed is None else graphed
+    peak_gflops = gemm_gflops(device)
     results = []
     for name in cases:
         case = CASES[name]
@@ -313,6 +321,8 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
             impls += [(p, partial(PEER_BUILDERS[p], case, steps, device)) for p in peers]
             for impl, build in impls:
                 result = _measure(impl, build, case, steps, device, warmup, repeats)
+                if result.gflop and result.ms_per_step:
+                    result.roofline = result.gflop / (result.ms_per_step / 1000) / peak_gflops
                 if graphed and result.ms_per_step is not None:
                     _measure_graphed(result, build, device, warmup, repeats, graph)
                 results.append(result)
@@ -321,8 +331,44 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
     return results
 
 
+def gemm_gflops(device: torch.device, size: int = 1024, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate (GFLOP/s) at the current thread count: the roofline's
+    denominator, measured in the same run as the steps."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    ms = time_steps(lambda: a @ b, device, 2, repeats)
+    return 2 * size**3 / (ms / 1000) / 1e9
+
+
+def step_gflop(step: Callable[[], Any]) -> float | None:
+    """The floating-point work of one ``step()`` in GFLOP (torch.utils.flop_counter: matmuls and convolutions,
+    forward and backward; what a rule computes outside them, e.g. its neuron scans, is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    try:
+        with FlopCounterMode(display=False) as counter:
+            step()
+    except Exception:  # noqa: BLE001 - a step the counter cannot trace gets no roofline, not a failed bench
+        return None
+    return counter.get_total_flops() / 1e9
+
+
+def cpu_peak_mib(reset: bool = False) -> float | None:
+    """The process's peak resident memory (VmHWM, Linux) in MiB; ``reset`` restarts the peak (clear_refs 5)."""
+    try:
+        if reset:
+            Path("/proc/self/clear_refs").write_text("5")
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def _fresh(device: torch.device) -> None:
     gc.collect()
+    cpu_peak_mib(reset=True)
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -336,12 +382,15 @@ def _measure(impl: str, build: Builder, case: BenchCase, steps: int, device: tor
              repeats: int) -> BenchResult:
     _fresh(device)
     note = ""
+    gflop = None
     try:
-        ms: float | None = time_steps(build(False), device, warmup, repeats)
+        step = build(False)
+        ms: float | None = time_steps(step, device, warmup, repeats)
+        gflop = step_gflop(step)
     except (ImportError, RuntimeError, ConfigError) as err:  # a peer that cannot run this case, or OOM
         ms, note = None, f"{type(err).__name__}: {err}"[:200]
     return BenchResult(case.name, impl, steps, case.batch, ms, _peak(device) if ms is not None else None,
-                       str(device), note)
+                       str(device), note, gflop=gflop, cpu_peak_mib=cpu_peak_mib(), threads=torch.get_num_threads())
 
 
 def _measure_graphed(result: BenchResult, build: Builder, device: torch.device, warmup: int, repeats: int,

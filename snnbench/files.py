@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -97,13 +98,30 @@ def resolve(file: RemoteFile, ctx: DataContext, dataset: str) -> Path:
     elif file.url:
         looked.append(f"url {file.url} (downloads disabled)")
     fetch = f"snnbench data fetch {dataset}"
+    here = _variants_here(dataset, ctx)
     raise DataFileError(
+        f"{dataset} is not on this machine ({file.mirror_subdir}/{file.name} is neither cached nor in a mirror"
+        + (", and its URL cannot be reached" if ctx.download and file.url else "") + ")"
+        + (f"; here instead: {', '.join(here)} (--dataset {here[0]})" if here else "") + ".\n"
         f"{dataset}: no valid copy of {file.name!r} (expected md5 {file.md5}); looked at:\n  - "
         + "\n  - ".join(looked)
         + (f"\nFetch it with `{fetch}` (same --data-dir) where the URL is reachable, or point" if file.url
            else "\nPoint")
         + f" --mirror (or SNNBENCH_MIRROR) at a folder holding {file.mirror_subdir}/{file.name}"
         + " (`snnbench data list` shows where every dataset's files were found).")
+
+
+def _variants_here(dataset: str, ctx: DataContext) -> list[str]:
+    """Registered variants of ``dataset`` (its subsets, other encodings) whose files are all here."""
+    from snnbench.registry import create_dataset, list_datasets
+
+    here = []
+    for name in list_datasets():
+        variant = create_dataset(name)
+        if name != dataset and variant.recipe_family == dataset and variant.files and all(
+                any(path.is_file() for _, path in candidates(f, ctx)) for f in variant.files):
+            here.append(name)
+    return here
 
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
@@ -116,7 +134,6 @@ def download(file: RemoteFile, target: Path, progress: Progress | None = None, r
     the rename. ``progress`` (default: a bar on a terminal, log lines otherwise) gets the bytes so far."""
     import fcntl
 
-    from snnbench import __version__
 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.parent / f".{file.name}.part"
@@ -125,26 +142,41 @@ def download(file: RemoteFile, target: Path, progress: Progress | None = None, r
         fcntl.flock(lock, fcntl.LOCK_EX)  # one process downloads a file; the others wait for its result
         if target.is_file() and md5sum(target) == file.md5:
             return target
-        for attempt in range(1, retries + 1):
-            try:
-                _fetch(file.url, part, progress, f"snnbench/{__version__} (+https://pypi.org/project/snnbench)")
-                break
-            except (urllib.error.URLError, OSError) as err:
-                if isinstance(err, urllib.error.HTTPError) and err.code in (400, 401, 403, 404, 410):
-                    raise  # no retry changes the answer
-                if attempt == retries:
-                    raise
-                wait = backoff_s * 2 ** (attempt - 1)
-                log.warning("%s: attempt %d/%d failed (%s); retrying in %.0f s, resuming at %d bytes", file.name,
-                            attempt, retries, err, wait, part.stat().st_size if part.exists() else 0)
-                time.sleep(wait)
-        actual = md5sum(part)
-        if actual != file.md5:
-            part.unlink()
-            raise DataFileError(f"downloaded md5 {actual} does not match")
-        os.chmod(part, 0o666 & ~_umask())
-        os.replace(part, target)
-        return target
+        try:
+            return _download_locked(file, target, part, progress, retries, backoff_s)
+        except BaseException:
+            part.unlink(missing_ok=True)  # a failed download leaves neither a partial file nor its lock
+            (target.parent / f".{file.name}.lock").unlink(missing_ok=True)
+            raise
+
+
+def _download_locked(file: RemoteFile, target: Path, part: Path, progress: Progress, retries: int,
+                     backoff_s: float) -> Path:
+    """The attempts of :func:`download` (under its lock)."""
+    from snnbench import __version__
+
+    for attempt in range(1, retries + 1):
+        try:
+            _fetch(file.url, part, progress, f"snnbench/{__version__} (+https://pypi.org/project/snnbench)")
+            break
+        except (urllib.error.URLError, OSError) as err:
+            if isinstance(err, urllib.error.HTTPError) and err.code in (400, 401, 403, 404, 410):
+                raise  # no retry changes the answer
+            if isinstance(getattr(err, "reason", None), socket.gaierror):
+                raise  # a host name that does not resolve (no network, or none to this host) stays so
+            if attempt == retries:
+                raise
+            wait = backoff_s * 2 ** (attempt - 1)
+            log.warning("%s: attempt %d/%d failed (%s); retrying in %.0f s, resuming at %d bytes", file.name,
+                        attempt, retries, err, wait, part.stat().st_size if part.exists() else 0)
+            time.sleep(wait)
+    actual = md5sum(part)
+    if actual != file.md5:
+        part.unlink()
+        raise DataFileError(f"downloaded md5 {actual} does not match")
+    os.chmod(part, 0o666 & ~_umask())
+    os.replace(part, target)
+    return target
 
 
 def _fetch(url: str, part: Path, progress: Progress, agent: str) -> None:

@@ -199,3 +199,38 @@ def test_budget_runs_are_grouped_by_budget_not_by_the_epochs_they_reached(tmp_pa
     (row,) = build_rows(records, published=[])
     assert row.budget == "cpu_s=30" and len(row.seeds) == 2 and row.epoch_counts == [3, 4]
 
+
+
+def test_a_missing_dataset_names_what_is_missing_and_the_variant_that_is_here(tmp_path):
+    from snnbench.files import DataContext, DataFileError, resolve
+
+    mirror = tmp_path / "mirror"
+    subset = create_dataset("nmnist-1k").files[0]
+    (mirror / subset.mirror_subdir).mkdir(parents=True)
+    (mirror / subset.mirror_subdir / subset.name).write_bytes(b"")  # present (its md5 is checked when used)
+    ctx = DataContext.from_options(str(tmp_path / "cache"), str(mirror), False)
+    with pytest.raises(DataFileError) as err:
+        resolve(create_dataset("nmnist").files[0], ctx, "nmnist")
+    first = str(err.value).splitlines()[0]
+    assert first.startswith("nmnist is not on this machine") and "here instead: nmnist-1k" in first
+
+
+def test_a_host_that_does_not_resolve_is_not_retried(tmp_path, monkeypatch):
+    import socket
+    import time
+    import urllib.error
+
+    from snnbench import files
+
+    calls = []
+
+    def unresolvable(*args, **kwargs):
+        calls.append(1)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(files, "_fetch", unresolvable)
+    start = time.perf_counter()
+    with pytest.raises(urllib.error.URLError):
+        files.download(files.RemoteFile("x.bin", "0" * 32, "https://no.such.host/x.bin", "X"), tmp_path / "x.bin")
+    assert calls == [1] and time.perf_counter() - start < 1.0
+    assert list(tmp_path.iterdir()) == []  # neither a partial file nor the lock is left

@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="METHOD.KEY=VALUE",
                    help="a method option for the benchmark, e.g. tsslbp.backend=torch")
     p.add_argument("--out", default="leaderboards/bench", help="folder for the JSON (and the sweep plot)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default 0: torch's choice, all cores); "
+                                                          "run once with 1 and once with 0 for both columns")
 
 
 def method_options(pairs: list[str]) -> dict[str, dict[str, Any]]:
@@ -61,10 +63,23 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.warmup < 0 or args.repeats < 1:
         raise ConfigError(f"--warmup {args.warmup} / --repeats {args.repeats}: need warmup >= 0 and repeats >= 1")
     device = resolve_device(args.device)
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if args.cuda_graph == "on" and device.type != "cuda":
         raise ConfigError(f"--cuda-graph on needs a CUDA device, this bench runs on {device}; use auto or off")
     graphed = device.type == "cuda" and args.cuda_graph != "off"
     peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
+    if args.peers == "installed":
+        from snnbench.bench import PEERS
+
+        missing = [p for p in PEERS if p not in peers]
+        if missing:
+            console.print(esc(f"peers not installed, so not timed: {', '.join(missing)} "
+                              "(spikingjelly: pip install 'snnbench[peers]'; snntorch: pip install snntorch)"))
     options = method_options(args.set)
     sweep = [int(v) for v in split_list(args.sweep_steps)] if args.sweep_steps else None
     if args.profile:
@@ -103,7 +118,7 @@ def results_table(results: list[Any], peers: list[str], args: argparse.Namespace
     floor = ["vs ann graphed"] if graphed and "ann" in peers else []
     out = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})",
                 ("case", "T", "batch", "implementation", "ms / step", *(["graphed ms"] if graphed else []),
-                 "peak MiB", *(f"vs {p}" for p in refs), *floor), no_wrap=True)
+                 "peak MiB", "CPU peak MiB", "GFLOP", "roofline", *(f"vs {p}" for p in refs), *floor), no_wrap=True)
     reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
     graphed_floor = {(r.case, r.steps): r.graphed_ms for r in results if r.impl == "ann" and r.graphed_ms}
     for r in results:
@@ -114,6 +129,9 @@ def results_table(results: list[Any], peers: list[str], args: argparse.Namespace
         if graphed:
             row.append(f"{r.graphed_ms:.2f}" if r.graphed_ms is not None else "-")
         row.append(f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-")
+        row.append(f"{r.cpu_peak_mib:.0f}" if r.cpu_peak_mib is not None else "-")
+        row.append(f"{r.gflop:.3f}" if r.gflop is not None else "-")
+        row.append(f"{100 * r.roofline:.1f}%" if r.roofline is not None else "-")
         row += [f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios]
         if floor:
             ref = graphed_floor.get((r.case, r.steps))

@@ -10,6 +10,8 @@ these loops run the whole scan in one call. Imported only where Numba is install
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 
@@ -18,7 +20,7 @@ from .strsbp import STRSBPParams
 try:
     import numba
 
-    AVAILABLE = True
+    AVAILABLE = os.environ.get("SNNBENCH_NUMBA", "1") != "0"  # SNNBENCH_NUMBA=0: the PyTorch loops everywhere
 except ImportError:  # pragma: no cover - numba is a dependency; a stripped install falls back to torch
     numba = None
     AVAILABLE = False
