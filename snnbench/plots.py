@@ -64,8 +64,12 @@ def layer_names(record: dict) -> dict[str, str]:
     return dict(zip(names, spiking_tokens, strict=True))
 
 
+LABEL_CHARS = 48  # a legend entry longer than this squeezes the axes; the table has the whole setting
+
+
 def row_label(row: Any) -> str:
-    return f"{row.method} {row.arch}" + (f" [{row.options}]" if row.options else "") + f", T={row.steps}"
+    label = f"{row.method} {row.arch}" + (f" [{row.options}]" if row.options else "") + f", T={row.steps}"
+    return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
 
 
 def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> list[Figure]:
@@ -78,10 +82,21 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
     except ImportError:
         return []
     out.mkdir(parents=True, exist_ok=True)
+    from snnbench.leaderboard import standings_tables
+
     by_run = {str(p): r for p, r in records}
     figures: list[Figure] = []
+    tables = standings_tables(rows)
+    for table in tables:
+        figure = _budget_curves(plt, table, by_run, out)
+        if figure is not None:
+            figures.append(figure)
     for dataset in sorted({r.dataset for r in rows}):
         subset = [r for r in rows if r.dataset == dataset]
+        ranked = [row for t in tables if t.dataset == dataset for _, row in t.entries]
+        if ranked:  # a dataset with standings plots the standings' rows (one per rule), not every exploration
+            subset = list({id(r): r for r in ranked}.values())
+        subset = subset[:MAX_PLOTTED]
         figures.append(_accuracy_vs_t(plt, dataset, subset, out))
         for device in sorted({r.device for r in subset}):
             figures.append(_accuracy_vs_time(plt, dataset, device, [r for r in subset if r.device == device], out))
@@ -99,6 +114,41 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
         if stale.name not in keep:
             stale.unlink()
     return figures
+
+
+MAX_PLOTTED = 10  # rows per figure: a legend that still reads
+
+
+def _budget_curves(plt: Any, table: Any, by_run: dict[str, dict], out: Path) -> Figure | None:
+    """Validation accuracy against cost (training samples seen, CPU seconds) at each budget point, mean over
+    seeds, one line per rule of a standings table; None when its runs have no budget curve."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    drawn = 0
+    for _standing, row in table.entries:
+        curves = [(by_run[run].get("budget") or {}).get("points") or [] for run in row.runs]
+        curves = [c for c in curves if c]
+        if not curves:
+            continue
+        points = min(len(c) for c in curves)
+        accuracy = [statistics.fmean(c[i]["val_acc"] or 0.0 for c in curves) for i in range(points)]
+        for ax, key in zip(axes, ("samples", "cpu_s"), strict=True):
+            ax.plot([statistics.fmean(c[i][key] for c in curves) for i in range(points)], accuracy, marker=".",
+                    lw=1.3, color=method_colour(row.method), label=f"{row.method} (n={len(curves)})")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    for ax, label in zip(axes, ("training samples seen", "CPU seconds in training steps"), strict=True):
+        ax.set(xlabel=label, ylabel="validation accuracy (%)", xscale="log")
+        ax.set_ylim(top=100)
+    axes[0].set_title(f"{table.dataset}: accuracy against cost", fontsize=10)
+    axes[1].set_title(f"suite {table.suite}, {table.budget}", fontsize=10)
+    _legend_outside(axes[1])
+    fig.tight_layout()
+    path = _save(fig, out / safe_file(f"{table.dataset}-{table.suite}-{table.budget}-budget-curves.png"))
+    return Figure(path, table.dataset, f"{table.dataset}, suite {table.suite} at {table.budget}: validation accuracy "
+                                       "against training samples and CPU time at the budget's 10 evaluation points, "
+                                       "mean over seeds")
 
 
 def _legend_outside(ax: Any) -> None:
@@ -138,8 +188,9 @@ def _accuracy_vs_time(plt: Any, dataset: str, device: str, rows: list[Any], out:
         cost = statistics.fmean(row.train_time_s)
         points.append((cost, row.mean))
         ax.scatter([cost], [row.mean], color=method_colour(row.method), label=row_label(row))
-    front = pareto_front(points)
-    ax.plot(*zip(*front, strict=True), "k--", lw=1, label="Pareto front")
+    if len(points) >= 3:  # a front of one or two points says nothing
+        front = pareto_front(points)
+        ax.plot(*zip(*front, strict=True), "k--", lw=1, label="Pareto front")
     ax.set(xlabel=f"training time per run on {device} (s)", ylabel="test accuracy (%)", xscale="log",
            title=f"{dataset} on {device}: accuracy against training time")
     _legend_outside(ax)
@@ -227,6 +278,9 @@ def _firing(plt: Any, row: Any, record: dict, out: Path) -> Figure | None:
 def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    for ax in fig.axes:  # accuracies never read above 100 %
+        if "accuracy" in ax.get_ylabel() and ax.get_ylim()[1] > 100:
+            ax.set_ylim(top=100)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

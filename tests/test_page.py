@@ -154,3 +154,42 @@ def test_a_wheel_ships_the_published_numbers_and_the_suites(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(target)}).stdout.splitlines()
     assert out[0].startswith(str(target)) and int(out[1]) > 10 and "smoke" in out[2]
+
+
+@pytest.mark.parametrize("width", [1400, 1000])
+def test_standings_page_fits_the_window_and_shows_the_comparison(tmp_path, width):
+    """A board with a declared suite's budget runs: the dataset opens with its standings (best first, the rule
+    that is not distinguishable from the best marked), the page never scrolls sideways at 1,400 or 1,000 px,
+    and the exploratory table is one click away. Screenshots go to SNNBENCH_SCREENSHOTS when it is set."""
+    import os
+    from pathlib import Path
+
+    from tests.test_plots_budget import _budget_records
+
+    if CHROMIUM is None:
+        pytest.skip("no chromium browser (Debian package 'chromium') is installed")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip install playwright) is missing")
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _budget_records(runs)
+    records, skipped = load_records(runs)
+    files = write_leaderboard(build_rows(records, published=[]), records, skipped, tmp_path / "board")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(files["html"].resolve().as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        standings = page.locator("section table.standings tbody tr")
+        assert standings.count() == 2
+        first, second = (standings.nth(i).locator("td").all_inner_texts() for i in range(2))
+        assert first[:2] == ["1", "tet"] and first[4] == "best" and second[1] == "stbp"
+        assert second[4].startswith("below") and "p=" in second[4]  # 80-82 against 90-92 over 3 seeds
+        assert not page.locator("details.runs table.board").first.is_visible()
+        page.locator("details.runs summary").first.click()
+        assert page.locator("details.runs table.board").first.is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the table scrolls
+        shots = os.environ.get("SNNBENCH_SCREENSHOTS")
+        if shots:
+            Path(shots).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(shots) / f"standings-{width}.png"), full_page=True)
+        browser.close()
