@@ -73,7 +73,8 @@ table.board th[data-dir=asc]:after{content:' \\25B2'}table.board th[data-dir=des
 table.board td{padding:4px 7px;border-bottom:1px solid #eee;white-space:nowrap}
 table.board td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700}
 .extra{display:none}body.all .extra{display:table-cell}
-tr.tied td{font-weight:600}table.standings th,table.standings td{white-space:normal}div.scroll{overflow-x:auto;max-width:100%}details.runs{margin:8px 0}
+tr.tied td{font-weight:600}table.standings th,table.standings td{white-space:normal}
+div.scroll{overflow-x:auto;max-width:100%}details.runs{margin:8px 0}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .small{font-size:11px;color:#666}details.repro summary{font-size:11px;color:#555;cursor:pointer}
 code.cmd{display:block;font-size:11px;white-space:nowrap;user-select:all}
@@ -182,7 +183,8 @@ def _standings(table: Any) -> str:
         body.append(f"<tr{tied}>" + "".join(f"<td>{c}</td>" for c in shown) + "</tr>")
     return (f"<h3 class='standings'>Standings: suite <code>{html.escape(table.suite)}</code>, "
             f"{html.escape(budget_text(table.budget))}</h3><div class='scroll'><table class='board standings'><thead>"
-            f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div><p class='small'>Mean ± 95% CI over seeds (Student's t). "
+            f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            "<p class='small'>Mean ± 95% CI over seeds (Student's t). "
             "Rank 1 and =1 (bold): not distinguishable from the best, Welch's t-test, Holm-corrected, p ≥ 0.05.</p>")
 
 
