@@ -102,6 +102,7 @@ def test_page_of_the_committed_records_in_a_real_browser(tmp_path):
         for dataset in {r.dataset for r in rows}:
             assert page.locator(f"section[id='{dataset}'] table.board tbody tr").count() >= 1
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        page.evaluate("document.querySelectorAll('details.runs').forEach(d => { d.open = true; })")
         first = page.locator("details.repro").first  # each row names the commands that re-run it
         assert not first.locator("code.cmd").first.is_visible()
         first.locator("summary").click()
