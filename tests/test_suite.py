@@ -233,3 +233,24 @@ optional = true
         (empty / "SHD" / file).write_bytes(b"")
     assert suites.missing_data(shd_cell, DataContext(tmp_path / "cache", (empty,))) == []
     assert suites.cell_status(suite, out, None, DataContext(tmp_path / "cache", (empty,)))[shd_cell.key] == "missing"
+
+
+def test_three_workers_started_together_on_a_new_postgres_database_all_work(tmp_path, postgres):
+    """The README's srun recipe: every worker starts at the same instant on a database with no tables yet;
+    the ones that lose the race to create Optuna's schema open it once it exists, and all finish (exit 0)."""
+    path, out = _write_suite(tmp_path, epochs=1, samples=200), tmp_path / "runs"
+    command = [sys.executable, "-m", "snnbench.cli", "suite", "run", str(path), "--out", str(out), "--storage",
+               postgres]
+    go = tmp_path / "go"
+    starter = ("import os, sys, time, runpy\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"
+               "sys.argv = ['snnbench'] + sys.argv[2:]\nfrom snnbench.cli import main\nsys.exit(main())\n")
+    workers = [subprocess.Popen([sys.executable, "-c", starter, str(go), *command[3:]], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(3)]
+    time.sleep(3.0)  # every interpreter has imported and waits for the same instant
+    go.write_text("")
+    for worker in workers:
+        worker.wait(timeout=600)
+    assert [w.returncode for w in workers] == [0, 0, 0], [w.stderr.read().decode()[-1500:] for w in workers]
+    suite = suites.load_suite(str(path))
+    hashes = sorted(json.loads(p.read_text())["config_hash"] for p in out.glob("*.json"))
+    assert hashes == sorted(c.config.hash() for c in suite.cells)
