@@ -22,7 +22,8 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 def test_registry_lists_every_dataset():
     assert list_datasets() == sorted(["cifar10", "cifar10-dvs", "cifar10-jpeg", "cifar100", "cifar100-coarse",
                                       "digits", "dvs-gesture", "fashion-mnist", "mnist", "nmnist", "nmnist-1k",
-                                      "shd", "ssc"])
+                                      "randman-10c-1d", "randman-10c-2d", "randman-10c-3d", "shd", "ssc",
+                                      "yin-yang"])
 
 
 def test_digits_split_is_fixed_and_disjoint(tmp_path):
