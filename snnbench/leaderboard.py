@@ -152,11 +152,11 @@ class Row:
             setattr(self, "accuracies" if name == "accuracy" else name, [v[name] for v in entries])
         for name in ("ms_per_step", "peak_mib", "sparsity"):
             setattr(self, name, [v[name] for v in entries if v[name] is not None])
-        self.samples = [v["samples"] for v in entries if v["samples"] is not None]
-        self.epoch_counts = [v["epochs_run"] for v in entries]
-        self.cpu_s = [v["cpu_s"] for v in entries if v["cpu_s"] is not None]
-        self.marks = set().union(*(v["marks"] for v in entries))
-        suites = {v["suite"] for v in entries}
+        self.samples = [v["samples"] for v in entries if v.get("samples") is not None]
+        self.epoch_counts = [v["epochs_run"] for v in entries if "epochs_run" in v]
+        self.cpu_s = [v["cpu_s"] for v in entries if v.get("cpu_s") is not None]
+        self.marks = set().union(*(v.get("marks", set()) for v in entries))
+        suites = {v.get("suite", "") for v in entries}
         self.suite = suites.pop() if len(suites) == 1 else ""
         ops = [v["ops"] for v in entries if v["ops"] is not None]
         self.acs, self.macs, self.energy_pj = ([o[i] for o in ops] for i in range(3))

@@ -138,7 +138,8 @@ def _sparse_dvs_frames(make_recording, seed: int = 0):
 
 def _tet_resize(frames):
     """TET's data_loaders.DVSCifar10: ToPILImage → Resize(size=(48, 48)) → ToTensor, frame by frame."""
-    from torchvision import transforms
+    transforms = pytest.importorskip("torchvision.transforms",
+                                     reason="torchvision is not installed (pip install -e '.[peers]')")
 
     to_pil, resize, to_tensor = transforms.ToPILImage(), transforms.Resize(size=(48, 48)), transforms.ToTensor()
     return torch.stack([to_tensor(resize(to_pil(torch.from_numpy(f)))) for f in frames])
