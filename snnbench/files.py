@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("snnbench.files")
 RETRIES = 4  # attempts per download
@@ -118,10 +119,15 @@ def _variants_here(dataset: str, ctx: DataContext) -> list[str]:
     here = []
     for name in list_datasets():
         variant = create_dataset(name)
-        if name != dataset and variant.recipe_family == dataset and variant.files and all(
-                any(path.is_file() for _, path in candidates(f, ctx)) for f in variant.files):
+        if name != dataset and variant.recipe_family == dataset and variant.files and not missing_files(variant, ctx):
             here.append(name)
     return here
+
+
+def missing_files(dataset: Any, ctx: DataContext) -> list[str]:
+    """The files of ``dataset`` found neither in the cache nor in a mirror (existence only: the md5s are
+    checked when the files are used)."""
+    return [f.name for f in dataset.files if not any(path.is_file() for _, path in candidates(f, ctx))]
 
 
 Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)

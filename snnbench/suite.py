@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from snnbench.config import ConfigError, RunConfig, resolve_config
-from snnbench.files import DataContext, candidates
+from snnbench.files import DataContext, missing_files
 from snnbench.logs import route_optuna_logging
 from snnbench.registry import UnknownNameError, create_dataset, create_method
 
@@ -185,8 +185,7 @@ def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None)
 def missing_data(cell: Cell, ctx: DataContext) -> list[str]:
     """The files of ``cell``'s dataset found neither in the cache nor in a mirror (existence only: the md5s
     are checked when the cell runs)."""
-    dataset = create_dataset(cell.config.dataset)
-    return [f.name for f in dataset.files if not any(path.is_file() for _, path in candidates(f, ctx))]
+    return missing_files(create_dataset(cell.config.dataset), ctx)
 
 
 def cell_status(suite: Suite, out: Path, storage_url: str = "", ctx: DataContext | None = None) -> dict[str, str]:
