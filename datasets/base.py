@@ -28,7 +28,7 @@ import torch
 
 from snnbench.config import ConfigError, config_digest
 from snnbench.events import Binning, bin_events, resize_frames
-from snnbench.files import DataContext, RemoteFile, atomic_write_bytes, resolve
+from snnbench.files import DataContext, RemoteFile, atomic_write_bytes, progress_reporter, resolve
 
 SPLITS = ("train", "test")  # every dataset's; one with an official validation split adds "valid"
 CACHE_FORMAT = 2  # 1: no header (before 2026-11-23); 2: header with sources, params and checksum
@@ -141,6 +141,8 @@ class Dataset:
     description: str = ""
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    tune_val_fraction: float | None = None  # the validation fraction `tune` uses where the recipe's split is
+    # too small to rank trials (it saturates); None: the recipe's
     sensor_size: tuple[int, int, int] = (0, 0, 0)  # events: (W, H, P); 1-D channels (SHD): (channels, 1, 1)
     splits: tuple[str, ...] = SPLITS  # "valid" too where the dataset publishes a validation split (SSC)
     recorded_with_saccades: bool = False  # events: the sensor moved (N-MNIST); see ``stabilize``
@@ -287,8 +289,10 @@ class EventDataset(Dataset):
         data_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = data_path.with_name(f".{data_path.name}.{os.getpid()}.tmp.npy")
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(len(recordings), width_bytes))
+        progress = progress_reporter(f"{self.name} {split}: binning events (T={steps}, once)", "recordings")
         try:
             for i, events in enumerate(recordings):
+                progress(i, len(recordings))
                 if binning.stabilize:
                     events = self.stabilize(events)
                 frames = bin_events(events, self.sensor_size, steps, binning)
@@ -309,6 +313,7 @@ class EventDataset(Dataset):
             checksum = _file_digest(tmp, labels_list)
             os.replace(tmp, data_path)
         finally:
+            progress(len(recordings), len(recordings))  # ends the bar, also on an error
             tmp.unlink(missing_ok=True)
         meta = {**header, "shape": list(shape), "storage": storage, "labels": labels_list, "checksum": checksum}
         atomic_write_bytes(meta_path, json.dumps(meta).encode())

@@ -90,9 +90,9 @@ def read_labels(text: str, name: str) -> np.ndarray:
             label, start, stop = (int(v) for v in row)
         except ValueError:
             raise DataFileError(f"{name}: line {number} is not three integers: {row}") from None
-        if not 1 <= label <= len(CLASSES) or stop <= start:
+        if not 1 <= label <= len(CLASSES) or not 0 <= start < stop:
             raise DataFileError(f"{name}: line {number}: class {label} from {start} to {stop} µs is not a "
-                                f"gesture (classes 1..{len(CLASSES)}, start < end)")
+                                f"gesture (classes 1..{len(CLASSES)}, 0 <= start < end)")
         out.append((label, start, stop))
     return np.asarray(out, dtype=np.int64).reshape(-1, 3)
 
@@ -130,6 +130,11 @@ class DVSGesture(EventDataset):
                     if member.isfile() and member.name.endswith(".aedat") and stem in tables:
                         data = archive.extractfile(member).read()  # type: ignore[union-attr]
                         events = read_aedat31(data, f"{path}:{member.name}")
+                        width, height, _ = self.sensor_size
+                        outside = int(((events["x"] >= width) | (events["y"] >= height)).sum())
+                        if outside:
+                            raise DataFileError(f"{path}:{member.name}: {outside} events lie outside the "
+                                                f"{self.sensor_size[0]}x{self.sensor_size[1]} sensor")
                         yield from gestures(events, tables[stem], f"{path}:{member.name}")
 
         labels = np.concatenate([tables[t][:, 0] - 1 for t in order]) if order else np.empty(0, np.int64)

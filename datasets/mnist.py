@@ -40,8 +40,9 @@ class IdxDataset(StaticDataset):
         return images, labels
 
 
-def idx_files(url: str, subdir: str, md5s: dict[str, str]) -> tuple[RemoteFile, ...]:
-    return tuple(RemoteFile(name, md5, url + name, subdir) for name, md5 in md5s.items())
+def idx_files(url: str, subdir: str, files: dict[str, tuple[str, int]]) -> tuple[RemoteFile, ...]:
+    """The four IDX files from ``{name: (md5, size in bytes)}``."""
+    return tuple(RemoteFile(name, md5, url + name, subdir, size) for name, (md5, size) in files.items())
 
 
 @register_dataset("mnist")
@@ -51,8 +52,8 @@ class MNIST(IdxDataset):
     mean = (0.1307,)
     std = (0.3081,)
     files = idx_files(_URL, "MNIST", {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+        "train-images-idx3-ubyte.gz": ("f68b3c2dcbeaaa9fbdd348bbdeb94873", 9912422),
+        "train-labels-idx1-ubyte.gz": ("d53e105ee54ea40749a09fcbcd1e9432", 28881),
+        "t10k-images-idx3-ubyte.gz": ("9fb629c4189551a2d022fa330f9573f3", 1648877),
+        "t10k-labels-idx1-ubyte.gz": ("ec29112dd5afa0611ce80d1b7f02629c", 4542),
     })

@@ -52,7 +52,11 @@ def read_heidelberg(path: Path, num_classes: int) -> tuple[Recordings, np.ndarra
                 missing = [k for k in ("spikes/times", "spikes/units", "labels") if k not in handle]
                 if missing:
                     raise DataFileError(f"{name}: no {', '.join(missing)} in the HDF5 file")
-                labels = np.asarray(handle["labels"][()], dtype=np.int64)
+                raw = np.asarray(handle["labels"][()])
+                if raw.ndim != 1 or not np.issubdtype(raw.dtype, np.integer):
+                    raise DataFileError(f"{name}: labels must be one integer per sample; found shape "
+                                        f"{raw.shape}, dtype {raw.dtype}")
+                labels = raw.astype(np.int64)
                 sizes = {len(handle["spikes/times"]), len(handle["spikes/units"])}
         except OSError as err:
             raise DataFileError(f"{name}: not a readable HDF5 file ({err})") from None
@@ -75,6 +79,9 @@ def read_heidelberg(path: Path, num_classes: int) -> tuple[Recordings, np.ndarra
                     if t.shape != u.shape or (len(u) and (u.min() < 0 or u.max() >= CHANNELS)):
                         raise DataFileError(f"{name}: sample {i} has {len(t)} times, {len(u)} channels "
                                             f"(channels must be 0..{CHANNELS - 1})")
+                    if len(t) and not (np.isfinite(t).all() and t.min() >= 0):
+                        raise DataFileError(f"{name}: sample {i} has spike times that are not finite and >= 0 "
+                                            f"(e.g. {t[~(np.isfinite(t) & (t >= 0))][0]})")
                     events = np.zeros(len(t), dtype=EVENT_DTYPE)
                     events["x"], events["t"] = u, np.rint(t * 1e6).astype(np.int64)
                     yield events

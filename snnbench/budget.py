@@ -17,6 +17,7 @@ upper bound. The spent budget is saved in every checkpoint, so a resumed run kee
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -124,3 +125,18 @@ class Meter:
             due.append(fractions[self.next_point])
             self.next_point += 1
         return due
+
+
+def projected_train_s(budget: Budget | None, spent: Spent, step_wall_s: float, step_cpu_s: float,
+                      batch: int, steps_left: int) -> float:
+    """Seconds of training a run has left: ``steps_left`` steps of ``step_wall_s`` each, or fewer where
+    its budget ends first (a CPU-time budget converts through the steps' CPU-to-wall ratio)."""
+    total = steps_left * step_wall_s
+    if budget is None:
+        return total
+    left = max(budget.value - spent.of(budget.kind), 0.0)
+    by_budget = {"wall_s": left,
+                 "cpu_s": left * step_wall_s / max(step_cpu_s, 1e-9),
+                 "samples": math.ceil(left / max(batch, 1)) * step_wall_s,
+                 "updates": left * step_wall_s}[budget.kind]
+    return min(total, by_budget)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import io
+import logging
 import math
 import os
 import random
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.budget import Meter, Spent, parse_budget
+from snnbench.budget import Meter, Spent, parse_budget, projected_train_s
 from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
@@ -58,6 +59,9 @@ from snnbench.records import (
 from snnbench.registry import create_dataset, create_method
 
 DEVICES = ("auto", "cpu", "cuda")
+LONG_RUN_S = 3600.0  # a run whose training is projected to take longer logs its estimate first
+ESTIMATE_STEPS = 5  # steps timed for that estimate (after the first, which pays for the warm-up)
+log = logging.getLogger(__name__)
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
 
@@ -181,6 +185,45 @@ class Run:
     @property
     def main(self) -> bool:
         return self.ddp is None or self.ddp.main
+
+
+class _Estimate:
+    """Times a fit's first steps and, when its training is projected to take longer than
+    :data:`LONG_RUN_S` on this device, logs the estimate once (the run continues)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run, self.done, self.steps = run, not run.main, 0
+        self.mark: tuple[float, float] | None = None
+
+    def step(self, meter: Meter, epoch: int, number: int, batches: int, batch: int) -> None:
+        if self.done:
+            return
+        if self.mark is None:  # the first step: warm-up, not timed
+            self.mark = (meter.spent.wall_s, meter.spent.cpu_s)
+            return
+        self.steps += 1
+        if self.steps < ESTIMATE_STEPS:
+            return
+        self.done = True
+        wall = (meter.spent.wall_s - self.mark[0]) / self.steps
+        cpu = (meter.spent.cpu_s - self.mark[1]) / self.steps
+        cfg = self.run.cfg
+        steps_left = (batches - number) + batches * (cfg.epochs - epoch - 1)
+        seconds = projected_train_s(meter.budget, meter.spent, wall, cpu, batch, steps_left)
+        if seconds >= LONG_RUN_S:
+            limit = f"budget {meter.budget}" if meter.budget is not None else f"{cfg.epochs} epochs"
+            log.warning("estimate: training takes about %s on %s (%.3g s a step, timed over %d steps; %s); "
+                        "continuing. For a shorter run pass --epochs N or --budget cpu_s=SECONDS",
+                        duration_text(seconds), self.run.device, wall, self.steps, limit)
+
+
+def duration_text(seconds: float) -> str:
+    """``5400`` → ``"1.5 h"``; minutes under an hour, seconds under a minute."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -404,12 +447,13 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
     monitors: dict = {}  # firing monitors of the last test pass
     counters: dict = {}  # synaptic-operation counters, gathered with the monitors on the last test pass
     meter = Meter(parse_budget(cfg.budget), Spent(**state.spent), state.next_point)
+    estimate = _Estimate(run)
     for epoch in range(state.epoch, cfg.epochs):
         if meter.exhausted:
             break
         lr = lr_at(epoch, cfg)
         set_lr(run.optimizer, lr)
-        row = _train_epoch(run, epoch, progress, meter)
+        row = _train_epoch(run, epoch, progress, meter, estimate)
         run.method.end_epoch(run.model, run.cfg)
         row["lr"] = lr
         eval_start = time.perf_counter()
@@ -486,7 +530,8 @@ def _budget_point(run: Run, meter: Meter, fraction: float, epoch_progress: float
     return time.perf_counter() - start
 
 
-def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None = None) -> dict[str, Any]:
+def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None = None,
+                 estimate: _Estimate | None = None) -> dict[str, Any]:
     cfg, data, device, method = run.cfg, run.data, run.device, run.method
     meter = meter if meter is not None else Meter(None)
     run.trained.train()
@@ -512,6 +557,8 @@ def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None =
         batch = labels.shape[0]
         meter.end_step(batch)
         timer.stop()
+        if estimate is not None:
+            estimate.step(meter, epoch, number, batches, batch)
         for fraction in meter.due_points():
             paused += _budget_point(run, meter, fraction, epoch + number / batches)
         seen += batch

@@ -32,14 +32,25 @@ class DataFileError(RuntimeError):
     """A dataset file is missing everywhere, or corrupt; the message names every place looked at."""
 
 
+UNKNOWN_SIZE_BOUND = 16 << 30  # bytes a download of a file without a declared size may bring (above every
+# registered dataset's largest file)
+
+
 @dataclass(frozen=True)
 class RemoteFile:
-    """A file a dataset needs: its name, md5, official URL and folder name inside a mirror."""
+    """A file a dataset needs: its name, md5, official URL and folder name inside a mirror, and its size
+    in bytes where known (a download is refused past :func:`size_bound` of it)."""
 
     name: str
     md5: str
     url: str
     mirror_subdir: str
+    size: int | None = None
+
+    def size_bound(self) -> int:
+        """The most bytes a download of this file may bring: its known size plus 5 % and 64 KiB, or
+        :data:`UNKNOWN_SIZE_BOUND` where the size is not declared."""
+        return UNKNOWN_SIZE_BOUND if self.size is None else int(self.size * 1.05) + (64 << 10)
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,8 @@ def _download_locked(file: RemoteFile, target: Path, part: Path, progress: Progr
 
     for attempt in range(1, retries + 1):
         try:
-            _fetch(file.url, part, progress, f"snnbench/{__version__} (+https://pypi.org/project/snnbench)")
+            _fetch(file.url, part, progress, f"snnbench/{__version__} (+https://pypi.org/project/snnbench)",
+                   file.size_bound())
             break
         except (urllib.error.URLError, OSError) as err:
             if isinstance(err, urllib.error.HTTPError) and err.code in (400, 401, 403, 404, 410):
@@ -185,8 +197,9 @@ def _download_locked(file: RemoteFile, target: Path, part: Path, progress: Progr
     return target
 
 
-def _fetch(url: str, part: Path, progress: Progress, agent: str) -> None:
-    """Append the rest of ``url`` to ``part`` (all of it when the server ignores the range)."""
+def _fetch(url: str, part: Path, progress: Progress, agent: str, bound: int = UNKNOWN_SIZE_BOUND) -> None:
+    """Append the rest of ``url`` to ``part`` (all of it when the server ignores the range); refuses a
+    response that declares, or brings, more than ``bound`` bytes in all."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": agent, **({"Range": f"bytes={have}-"} if have else {})}
     request = urllib.request.Request(url, headers=headers)
@@ -201,21 +214,32 @@ def _fetch(url: str, part: Path, progress: Progress, agent: str) -> None:
         length = response.headers.get("Content-Length")
         total = (have if resumed else 0) + int(length) if length else None
         done = have if resumed else 0
+        if total is not None and total > bound:
+            raise DataFileError(f"{url}: the server declares {total} bytes, more than this file's bound of "
+                                f"{bound} bytes; refused")
         with open(part, "ab" if resumed else "wb") as out:
             while block := response.read(CHUNK):
-                out.write(block)
                 done += len(block)
+                if done > bound:
+                    raise DataFileError(f"{url}: the response passed this file's bound of {bound} bytes; refused")
+                out.write(block)
                 progress(done, total)
         if total is not None and done < total:
             raise OSError(f"connection closed at {done} of {total} bytes")
 
 
 def _default_progress(name: str) -> Progress:
-    """A rich bar on a terminal; otherwise an INFO log line every 10 %."""
-    if sys.stderr.isatty():
-        from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+    return progress_reporter(name)
 
-        bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True)
+
+def progress_reporter(name: str, unit: str = "bytes") -> Progress:
+    """Progress of ``name`` in ``unit`` (``"bytes"``, or a count such as ``"recordings"``): a rich bar on a
+    terminal; otherwise an INFO log line every 10 %."""
+    if sys.stderr.isatty():
+        from rich.progress import DownloadColumn, MofNCompleteColumn, Progress, TransferSpeedColumn
+
+        extra = (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
+        bar = Progress(*Progress.get_default_columns(), *extra, transient=True)
         task = bar.add_task(name, total=None)
 
         def draw(done: int, total: int | None) -> None:
@@ -232,7 +256,10 @@ def _default_progress(name: str) -> Progress:
         tenth = done * 10 // total if total else done >> 27  # every 10 %, or every 128 MiB without a length
         if tenth != shown[0]:
             shown[0] = tenth
-            log.info("%s: %d MiB%s", name, done >> 20, f" of {total >> 20} MiB" if total else "")
+            if unit == "bytes":
+                log.info("%s: %d MiB%s", name, done >> 20, f" of {total >> 20} MiB" if total else "")
+            else:
+                log.info("%s: %d%s %s", name, done, f" of {total}" if total else "", unit)
 
     return lines
 

@@ -189,10 +189,21 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path
         if problems:
             bad.append((path, "; ".join(problems[:3])))
         elif record.get("status") != "completed" or not record.get("curves"):
-            bad.append((path, f"status {record.get('status')!r}: only completed runs are ranked"))
+            bad.append((path, f"status {record.get('status')!r}{UNRANKED}"))
         else:
             good.append((path, record))
     return good, bad
+
+
+UNRANKED = ": only completed runs are ranked"
+
+
+def unranked_status(reason: str) -> str | None:
+    """The status of a record :func:`load_records` left out for not having completed (a pruned trial, a
+    stopped or failed run), or None where it was left out for a problem in the file."""
+    if reason.startswith("status ") and reason.endswith(UNRANKED):
+        return reason.removeprefix("status ").removesuffix(UNRANKED).strip("'\"")
+    return None
 
 
 def _range_problems(record: dict) -> list[str]:

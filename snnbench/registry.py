@@ -132,4 +132,7 @@ def load_plugins(registry: Registry[Any]) -> list[str]:
             registry.register(point.name)(item)
         if point.name in registry._items:
             added.append(point.name)
+        else:  # neither a class nor a module that registered the name on import
+            log.warning("plug-in %s %r (%s) is refused: it loads a %s, not a class (and registers no %r)",
+                        registry.kind, point.name, point.value, type(item).__name__, point.name)
     return added

@@ -33,6 +33,8 @@ from snnbench.registry import create_dataset, create_method
 
 SAMPLERS = ("tpe", "cmaes", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
+PRUNE_FROM_EPOCH = 2  # no trial is pruned on its first report (slow starters are not judged on epoch 1)
+IMPORTANCE_MIN_TRIALS = 5  # fANOVA importances from fewer complete trials are noise
 OBJECTIVES = ("accuracy", "accuracy,time")
 METRIC_NAMES = {"accuracy": ["val_acc"], "accuracy,time": ["val_acc", "train_time_s"]}
 KINDS = ("float", "log", "int")
@@ -133,8 +135,8 @@ def make_pruner(name: str, multi: bool) -> Any:
     if multi or name == "none":
         return optuna.pruners.NopPruner()
     if name == "hyperband":
-        return optuna.pruners.HyperbandPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        return optuna.pruners.HyperbandPruner(min_resource=PRUNE_FROM_EPOCH)
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=PRUNE_FROM_EPOCH)
 
 
 @dataclass
@@ -186,7 +188,11 @@ def trial_config(spec: TuneSpec, params: dict[str, Any]) -> RunConfig:
     flags = dict(spec.flags)
     if spec.budget_epochs:
         flags["epochs"] = spec.budget_epochs
-    return resolve_config(create_method(spec.method), create_dataset(spec.dataset), flags, {**spec.sets, **params})
+    dataset = create_dataset(spec.dataset)
+    sets = {**spec.sets, **params}
+    if dataset.tune_val_fraction is not None and "val_fraction" not in {**flags, **sets}:
+        sets["val_fraction"] = dataset.tune_val_fraction  # a split large enough to rank trials
+    return resolve_config(create_method(spec.method), dataset, flags, sets)
 
 
 def load_study(spec: TuneSpec, create: bool = True) -> Any:
@@ -312,7 +318,7 @@ def rerun_best(spec: TuneSpec, seeds: int) -> list[Path]:
 
 
 def study_report(study: Any, top: int = 5) -> dict[str, Any]:
-    """Counts, best trials and (with at least two completed trials) parameter importances."""
+    """Counts, best trials and (from :data:`IMPORTANCE_MIN_TRIALS` completed trials) parameter importances."""
     import optuna
 
     states = optuna.trial.TrialState
@@ -324,7 +330,7 @@ def study_report(study: Any, top: int = 5) -> dict[str, Any]:
     else:
         best = sorted(complete, key=lambda t: -t.value)[:top]
     importances: dict[str, float] = {}
-    if len(complete) >= 2 and len(study.directions) == 1:
+    if len(complete) >= IMPORTANCE_MIN_TRIALS and len(study.directions) == 1:
         try:
             importances = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError, ZeroDivisionError):

@@ -90,3 +90,15 @@ def random_recording(rng, count: int, side: int, duration_us: int = 10_000, low:
 def make_recording():
     """:func:`random_recording`, for tests that build synthetic event datasets."""
     return random_recording
+
+
+@pytest.fixture(autouse=True)
+def _logging_level_restored():
+    """A test that calls the CLI (``-q``, ``-v``) sets the ``snnbench`` logger's level; the next test gets
+    the default back, so ``caplog`` sees its warnings whatever ran before."""
+    import logging
+
+    logger = logging.getLogger("snnbench")
+    level = logger.level
+    yield
+    logger.setLevel(level)

@@ -86,3 +86,31 @@ def test_the_budget_is_hashed_and_older_hashes_do_not_move():
     assert digits_cfg(2).hash() != digits_cfg(2, budget="samples=100").hash()
     assert "budget" not in __import__("snnbench.config", fromlist=["hashed_config"]).hashed_config(
         digits_cfg(2).as_dict())
+
+
+def test_the_projection_ends_where_the_budget_ends_first():
+    from snnbench.budget import Spent, projected_train_s
+
+    spent = Spent(cpu_s=10.0, wall_s=20.0, samples=640, updates=10)
+    assert projected_train_s(None, spent, 0.5, 0.25, 64, 1000) == 500.0
+    assert projected_train_s(Budget("wall_s", 100), spent, 0.5, 0.25, 64, 1000) == 80.0
+    assert projected_train_s(Budget("cpu_s", 60), spent, 0.5, 0.25, 64, 1000) == 100.0  # 50 CPU-s at 2 wall/CPU
+    assert projected_train_s(Budget("samples", 1000), spent, 0.5, 0.25, 64, 1000) == 3.0  # 360 left: 6 steps
+    assert projected_train_s(Budget("updates", 20), spent, 0.5, 0.25, 64, 1000) == 5.0
+    assert projected_train_s(Budget("updates", 20000), spent, 0.5, 0.25, 64, 4) == 2.0  # the epochs end first
+
+
+def test_a_run_projected_to_take_long_logs_its_estimate_and_continues(tmp_path, caplog, monkeypatch):
+    import snnbench.engine as engine
+
+    monkeypatch.setattr(engine, "LONG_RUN_S", 0.0)  # every run is "long"
+    with caplog.at_level("WARNING", logger="snnbench.engine"):
+        record, _ = train(digits_cfg(2), runtime(tmp_path, "e"))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("estimate:")]
+    assert len(lines) == 1 and "on cpu" in lines[0] and "2 epochs" in lines[0] and "--budget" in lines[0]
+    assert record["status"] == "completed" and record["epochs"] == 2
+    caplog.clear()
+    monkeypatch.setattr(engine, "LONG_RUN_S", 3600.0)  # a digits run takes seconds: nothing to say
+    with caplog.at_level("WARNING", logger="snnbench.engine"):
+        train(digits_cfg(1), runtime(tmp_path, "f"))
+    assert not [r for r in caplog.records if r.getMessage().startswith("estimate:")]

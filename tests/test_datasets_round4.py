@@ -323,3 +323,16 @@ def test_a_short_training_run_on_cifar100_and_dvs_gesture(tmp_path, monkeypatch,
     record = _only_record(tmp_path)
     assert record["status"] == "completed" and record["dataset"] == name
     assert record["dataset_info"]["num_classes"] == {"cifar100": 100, "dvs-gesture": 11}[name]
+
+
+def test_event_binning_reports_its_progress(tmp_path, caplog):
+    Generated = _generated_speech(tmp_path, "shd", np.random.default_rng(5), n_train=30)
+    with caplog.at_level("INFO", logger="snnbench.files"):
+        Generated().load("train", _ctx(tmp_path), 10, Binning("time_window", 10000, "binary"))
+    lines = [r.getMessage() for r in caplog.records if "binning events" in r.getMessage()]
+    assert lines[0] == "shd train: binning events (T=10, once): 0 of 30 recordings"
+    assert lines[-1].endswith(": 30 of 30 recordings") and 3 <= len(lines) <= 12  # about every 10 %
+    caplog.clear()
+    with caplog.at_level("INFO", logger="snnbench.files"):
+        Generated().load("train", _ctx(tmp_path), 10, Binning("time_window", 10000, "binary"))
+    assert not [r for r in caplog.records if "binning events" in r.getMessage()]  # cached: nothing to bin

@@ -234,3 +234,109 @@ def test_a_host_that_does_not_resolve_is_not_retried(tmp_path, monkeypatch):
         files.download(files.RemoteFile("x.bin", "0" * 32, "https://no.such.host/x.bin", "X"), tmp_path / "x.bin")
     assert calls == [1] and time.perf_counter() - start < 1.0
     assert list(tmp_path.iterdir()) == []  # neither a partial file nor the lock is left
+
+
+# ---- 6. downloads without a size bound ------------------------------------------------------------------------
+class _Oversized:
+    """A loopback server that declares ``declared`` bytes (or no length) and streams ``sent`` bytes."""
+
+    def __init__(self, declared: int | None, sent: int) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                if declared is not None:
+                    self.send_header("Content-Length", str(declared))
+                self.end_headers()
+                try:
+                    for _ in range(sent // 65536):
+                        self.wfile.write(b"\0" * 65536)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/f.bin"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("declared, sent", [(50 << 30, 1 << 20), (None, 8 << 20)])
+def test_a_response_larger_than_the_file_is_refused_and_leaves_nothing(tmp_path, declared, sent):
+    from snnbench import files
+
+    server = _Oversized(declared, sent)
+    file = files.RemoteFile("train-labels-idx1-ubyte.gz", "0" * 32, server.url, "MNIST", size=28881)
+    try:
+        with pytest.raises(files.DataFileError, match="bound of 95861 bytes; refused"):
+            files.download(file, tmp_path / file.name, backoff_s=0.01)
+    finally:
+        server.httpd.shutdown()
+    assert list(tmp_path.iterdir()) == []  # no partial file of the 28 KB file, no lock
+
+
+def test_every_downloadable_idx_file_declares_its_size():
+    for name in ("mnist", "fashion-mnist"):
+        for f in create_dataset(name).files:
+            assert f.size is not None and f.size_bound() < 2 * f.size + (64 << 10)
+
+
+# ---- 9. small ones: plug-ins that are not classes, event parsers that take NaN times and odd labels ----------
+def test_a_plugin_entry_point_that_is_not_a_class_is_refused_with_its_name(caplog):
+    from importlib import metadata
+
+    from snnbench import registry
+
+    point = metadata.EntryPoint(name="not-a-rule", value="snnbench.budget:POINTS", group="snnbench.methods")
+    original = metadata.entry_points
+    try:
+        metadata.entry_points = lambda group=None: [point] if group == "snnbench.methods" else []
+        registry.list_methods()
+        assert registry.load_plugins(registry.METHODS) == []
+    finally:
+        metadata.entry_points = original
+    assert "plug-in method 'not-a-rule' (snnbench.budget:POINTS) is refused: it loads a int, not a class" in caplog.text
+
+
+@pytest.mark.parametrize("case", ["nan time", "negative time", "2-D labels", "float labels"])
+def test_heidelberg_files_with_nan_times_or_odd_labels_are_refused(tmp_path, case):
+    h5py = pytest.importorskip("h5py", reason="h5py (a dependency, through tonic) is missing")
+    import zipfile
+
+    from snnbench.datasets.shd import read_heidelberg
+    from snnbench.files import DataFileError
+
+    times = {"nan time": [0.1, np.nan], "negative time": [-0.5, 0.1]}.get(case, [0.1, 0.2])
+    labels = {"2-D labels": np.zeros((2, 3), np.uint16), "float labels": np.array([0.5, 1.5])}.get(
+        case, np.array([0, 1], np.uint16))
+    h5_path = tmp_path / "shd_train.h5"
+    with h5py.File(h5_path, "w") as f:
+        t = f.create_dataset("spikes/times", (2,), dtype=h5py.vlen_dtype(np.float32))
+        u = f.create_dataset("spikes/units", (2,), dtype=h5py.vlen_dtype(np.uint16))
+        for i in range(2):
+            t[i], u[i] = np.asarray(times, np.float32), np.asarray([1, 2], np.uint16)
+        f["labels"] = labels
+    archive = tmp_path / "shd_train.h5.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(h5_path, h5_path.name)
+    says = "not finite and >= 0" if "time" in case else "labels must be one integer per sample"
+    with pytest.raises(DataFileError, match=says):
+        recordings, _ = read_heidelberg(archive, 20)
+        list(recordings)
+
+
+@pytest.mark.parametrize("case", ["event outside the sensor", "negative gesture start"])
+def test_dvs_gesture_files_with_events_off_the_sensor_or_negative_times_are_refused(tmp_path, case):
+    from snnbench.events import Binning
+    from snnbench.files import DataFileError
+    from tests.test_datasets_round4 import _aedat31, _ctx, _gesture_archive, _labels_csv
+
+    kwargs = {"event outside the sensor": {"aedat_override": _aedat31([(10, 20, 1, 1500), (500, 20, 0, 2500)])},
+              "negative gesture start": {"csv_override": _labels_csv([(3, -1000, 3000)])}}[case]
+    Generated = _gesture_archive(tmp_path, **kwargs)
+    says = "outside the 128x128 sensor" if "sensor" in case else "0 <= start < end"
+    with pytest.raises(DataFileError, match=says):
+        Generated().load("train", _ctx(tmp_path), 4, Binning("time_window", 1000, "count"))

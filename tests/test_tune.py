@@ -112,3 +112,53 @@ def test_cmaes_sampler_runs(tmp_path):
     assert main([*BASE, "--trials", "3", "--sampler", "cmaes", "--study", "cma", "--out", str(out)]) == 0
     study = _study(f"sqlite:///{out / 'tune' / 'optuna.db'}", "cma")
     assert [t.state.name for t in study.trials].count("COMPLETE") >= 2
+
+
+def test_the_median_pruner_never_judges_a_first_report():
+    from snnbench.tune import make_pruner
+
+    study = optuna.create_study(direction="maximize", pruner=make_pruner("median", multi=False))
+    for _ in range(3):  # three strong complete trials
+        trial = study.ask()
+        trial.report(90.0, 1)
+        trial.report(95.0, 2)
+        study.tell(trial, 95.0)
+    weak = study.ask()
+    weak.report(10.0, 1)
+    assert not weak.should_prune()  # epoch 1: never pruned, however slow the start
+    weak.report(11.0, 2)
+    assert weak.should_prune()  # the second report may be
+
+
+def test_importances_need_five_complete_trials():
+    from snnbench.tune import IMPORTANCE_MIN_TRIALS, study_report
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("a", 0, 1) + 0.1 * t.suggest_float("b", 0, 1),
+                   n_trials=IMPORTANCE_MIN_TRIALS - 1)
+    assert study_report(study)["importances"] == {}
+    study.optimize(lambda t: t.suggest_float("a", 0, 1) + 0.1 * t.suggest_float("b", 0, 1), n_trials=1)
+    assert set(study_report(study)["importances"]) == {"a", "b"}
+
+
+def test_tuning_on_digits_validates_on_a_split_that_can_rank_trials():
+    from snnbench.tune import TuneSpec, trial_config
+
+    assert trial_config(TuneSpec("stbp", "digits"), {}).val_fraction == 0.3  # 431 images, not the recipe's 144
+    assert trial_config(TuneSpec("stbp", "digits", sets={"val_fraction": 0.2}), {}).val_fraction == 0.2
+    assert trial_config(TuneSpec("stbp", "mnist"), {}).val_fraction == 0.1  # the recipe's: 6,000 images
+
+
+def test_pruned_trials_are_counted_in_one_line_not_listed_by_leaderboard(tmp_path, capsys):
+    from tests.test_reliability import _a_record
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    good = _a_record()
+    (runs / "good.json").write_text(json.dumps(good))
+    for i in range(4):
+        (runs / f"pruned{i}.json").write_text(json.dumps({**good, "run_id": f"p{i}", "status": "stopped"}))
+    (runs / "broken.json").write_text("{not json")
+    assert main(["leaderboard", "--runs", str(runs), "--no-files"]) == 0
+    err = capsys.readouterr().err
+    assert "not ranked: 4 stopped" in err and err.count("left out") == 1 and "broken.json" in err

@@ -47,8 +47,17 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError(f"unknown --columns {', '.join(unknown) or '(none)'}; valid: {', '.join(lb.COLUMNS)}")
     records, skipped = lb.load_records(Path(args.runs))
     rows = lb.build_rows(records, args.dataset)
+    unfinished: dict[str, int] = {}  # stopped (pruned trials, interruptions) and failed runs: counted, not listed
     for path, why in skipped:
-        errors.print(f"[yellow]left out[/] {esc(str(path))}: {esc(why)}", highlight=False)
+        status = lb.unranked_status(why)
+        if status is not None:
+            unfinished[status] = unfinished.get(status, 0) + 1
+        else:
+            errors.print(f"[yellow]left out[/] {esc(str(path))}: {esc(why)}", highlight=False)
+    if unfinished:
+        counts = ", ".join(f"{n} {esc(status)}" for status, n in sorted(unfinished.items()))
+        errors.print(f"[dim]not ranked: {counts} (only completed runs are ranked; LEADERBOARD.md lists them)[/]",
+                     highlight=False)
     if not rows:
         where = f" for {args.dataset}" if args.dataset else ""
         console.print(esc(f"no completed run records{where} under {args.runs}"))
