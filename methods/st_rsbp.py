@@ -222,8 +222,19 @@ JAM_FRACTION = 0.75  # counts above this share of the densest packing jam the re
 
 def effect_grid(steps: int, t_ref: int) -> int:
     """The counts the table covers: 1..100 as the reference (T = 400), fewer where T cannot hold them
-    (at most 75 % of the densest packing of spikes T_REF + 1 apart; 100 for T = 400, T_REF = 2)."""
+    (at most 75 % of the densest packing of spikes T_REF + 1 apart; 100 for T = 400, T_REF = 2). A T
+    too short to hold the EFFECT_DEGREE + 1 counts the quartic fit needs is refused."""
+    if max_spikes(steps, t_ref) < EFFECT_DEGREE + 1:
+        shortest = EFFECT_DEGREE * (t_ref + 1)
+        raise ConfigError(f"steps={steps} is too short for the generated effect polynomial: with t_ref={t_ref} a "
+                          f"train holds at most {max_spikes(steps, t_ref)} spikes, and the fit needs counts "
+                          f"1..{EFFECT_DEGREE + 1}; use steps >= {shortest}, or pass effect_file")
     return max(EFFECT_DEGREE + 1, min(EFFECT_GRID, int(JAM_FRACTION * (steps + 1) / (t_ref + 1))))
+
+
+def max_spikes(steps: int, t_ref: int) -> int:
+    """The most spikes a train over times 0..T holds with spikes at least T_REF + 1 apart."""
+    return steps // (t_ref + 1) + 1
 
 
 def random_spike_trains(counts: torch.Tensor, end_time: int, t_ref: int, generator: torch.Generator) -> torch.Tensor:
@@ -233,6 +244,8 @@ def random_spike_trains(counts: torch.Tensor, end_time: int, t_ref: int, generat
     Each draw is taken directly from the free times with round()'s weights (½ at 0 and T), the
     distribution rejection sampling converges to; a row that jams (no free time left) starts over."""
     positions, rows = end_time + 1, counts.shape[0]
+    if rows and int(counts.max()) > max_spikes(end_time, t_ref):  # it would jam and start over for ever
+        raise ValueError(f"{int(counts.max())} spikes do not fit times 0..{end_time} at least {t_ref + 1} apart")
     base = torch.ones(positions, dtype=torch.float64)
     base[0] = base[-1] = 0.5
     trains = torch.zeros(rows, positions, dtype=torch.float32)

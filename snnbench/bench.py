@@ -71,8 +71,10 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("mnist-fc-t400", "mnist", "400-400", 16, 400, (1, 28, 28), spike_input=True),
     # ST-RSBP's spiking CNN (Config/SpikingCNNMnistConfig.txt) at its T; `--set st-rsbp.recipe=cnn` for its ν
     BenchCase("mnist-cnn-t400", "mnist", "15C5-P2-40C5-P2-300", 16, 400, (1, 28, 28), spike_input=True),
-    # the CPU track's networks (suites/cpu.toml): Yin-Yang 4-120-3 and Randman 100-128-10 at T = 100
+    # the CPU track's networks (suites/cpu.toml): Yin-Yang 4-120-3 at the fast rules' T = 8 and, online at
+    # T = 100, as ST-RSBP and HM2-BP run it; Randman 100-128-10 at T = 100
     BenchCase("yin-yang", "yin-yang", "120", 20, 8, (4, 1, 1), classes=3),
+    BenchCase("yin-yang-t100", "yin-yang", "120", 1, 100, (4, 1, 1), classes=3, spike_input=True),
     BenchCase("randman", "randman-10c-3d", "128", 32, 100, (100, 1, 1), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")

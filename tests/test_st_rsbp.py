@@ -676,3 +676,19 @@ def test_auto_picks_numba_on_the_cpu_and_refuses_it_elsewhere():
     assert resolve_backend("auto", "cpu") == "torch" and resolve_backend("auto", "cuda", "numba") == "triton"
     with pytest.raises(ValueError, match="only ST-RSBP"):
         resolve_backend("numba", "cpu")
+
+
+def test_a_t_too_short_for_the_effect_fit_is_refused_not_sampled_for_ever():
+    import time
+
+    from snnbench.config import ConfigError
+    from snnbench.methods.st_rsbp import effect_grid, max_spikes, random_spike_trains
+
+    assert max_spikes(8, 2) == 3 and max_spikes(12, 2) == 5 and max_spikes(400, 2) == 134
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"steps=8 is too short.*at most 3 spikes.*steps >= 12"):
+        effect_grid(8, 2)  # the bench's yin-yang case used to hang here, drawing 5 spikes into 9 slots
+    with pytest.raises(ValueError, match="4 spikes do not fit times 0..8"):
+        random_spike_trains(torch.tensor([1, 4]), 8, 2, torch.Generator().manual_seed(0))
+    assert time.perf_counter() - start < 1.0
+    assert effect_grid(12, 2) == 5 and effect_grid(400, 2) == 100  # unchanged where T holds the counts
