@@ -264,7 +264,7 @@ def test_effect_means_are_the_matlab_estimate_on_the_same_trains(monkeypatch):
         drawn.append(trains)
         return trains
 
-    monkeypatch.setattr(sr, "random_spike_trains", keep)
+    monkeypatch.setattr(sr.effect, "random_spike_trains", keep)
     steps, grid, trials = 30, 5, 3
     means = sr.effect_means(steps, TAU_M, TAU_S, T_REF, grid=grid, trials=trials, seed=1, chunk=trials)
     pre, post = drawn
@@ -457,7 +457,7 @@ def test_ablation_switch_scales_the_weight_gradient_as_the_spec_says():
     delta = torch.tensor([[1.0, -2.0, 3.0, 0.5]])
     coeffs = torch.tensor([[0, 0, 0.001, 0.05, 0.1]] * 5, dtype=torch.float64)
     base = dict(tau_m=20.0, tau_s=4.0, lambda_reg=0.0)
-    e = sr._effects(x * 2, spikes, _opts(**base))
+    e = sr.chain._effects(x * 2, spikes, _opts(**base))
     grads = {d: sr.layer_gradients(layer, x * 2, spikes, delta, _opts(dadw=d, **base), coeffs)[0]["synapse.weight"]
              for d in sr.DADW}
     g = (delta / 1.0).T
@@ -660,11 +660,11 @@ def test_the_numba_cpu_loops_equal_the_torch_references_bit_for_bit():
     compiled = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
                 rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
     try:
-        rule.NUMBA = False
+        rule.psp.NUMBA = False
         torch_made = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
                       rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
     finally:
-        rule.NUMBA = True
+        rule.psp.NUMBA = True
     for a, b in zip(compiled, torch_made, strict=True):
         assert a.dtype == b.dtype and torch.equal(a, b)
 

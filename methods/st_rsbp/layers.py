@@ -1,0 +1,155 @@
+"""ST-RSBP and HM2-BP: layers."""
+
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnbench.kernels.dispatch import strsbp_scan
+from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
+from snnbench.monitor import SpikingModule
+
+from ..layers import SpikingNetwork
+from .scan import spiking_forward
+
+
+class STRSBPLayer(SpikingModule):
+    """A layer of the reference's LIF neurons (:func:`spiking_forward`) on ``[T, B, N_in]`` spikes:
+    ``spiking`` (feed-forward), ``reservoir`` (trained sparse recurrent weights, masked to the topology)
+    or ``output`` (fixed lateral inhibition −strength between distinct neurons). The synapse is an
+    ``nn.Linear`` without bias (the reference's bias is never added), initialised U(−initW, initW)."""
+
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
+    def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
+                 tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0,
+                 backend: str = "auto") -> None:
+        super().__init__()
+        self.kind, self.threshold, self.backend = kind, threshold, backend
+        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        self.synapse = nn.Linear(n_in, n, bias=False)
+        nn.init.uniform_(self.synapse.weight, -init_w, init_w)
+        if kind == "reservoir":
+            rec = torch.as_tensor(recurrent) if recurrent is not None else torch.zeros(n, n)
+            self.recurrent = nn.Parameter(rec.clone().float())
+            self.register_buffer("mask", rec != 0)
+        if kind == "output":
+            self.register_buffer("lateral", -lateral_strength * (1 - torch.eye(n)))
+
+    @property
+    def counted_synapse(self) -> nn.Module:
+        return self.synapse
+
+    def lateral_weights(self) -> torch.Tensor | None:
+        """The weights on this layer's own previous spikes (recurrent or lateral), if any."""
+        if self.kind == "reservoir":
+            return self.recurrent.detach()
+        return self.lateral if self.kind == "output" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spikes = spiking_forward(x, self.synapse.weight.detach(), threshold=self.threshold, tau_m=self.tau_m,
+                                 tau_s=self.tau_s, t_ref=self.t_ref, recurrent=self.lateral_weights(),
+                                 backend=self.backend)
+        self.record(spikes)
+        return spikes
+
+    def extra_repr(self) -> str:
+        return (f"kind={self.kind!r}, threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}, "
+                f"backend={self.backend!r}")
+
+
+class STRSBPConv(SpikingModule):
+    """``ConvSpiking`` (spec §8): a convolution of ``[T, B, C, H, W]`` spikes (no bias, stride 1, zero
+    padding), then the layer's LIF neurons with the exact test v > ν. Weights U(−initW, initW). The
+    integer side-effect state of ``cnn_reference_quirks`` lives in the ``side_state`` buffer."""
+
+    kind = "conv"
+
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
+    def __init__(self, in_channels: int, channels: int, kernel: int, padding: int, out_shape: tuple[int, ...], *,
+                 threshold: float, init_w: float, tau_m: float, tau_s: float, t_ref: int, backend: str = "auto"
+                 ) -> None:
+        super().__init__()
+        self.threshold, self.backend, self.padding = threshold, backend, padding
+        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        self.out_shape = tuple(out_shape)
+        self.synapse = nn.Conv2d(in_channels, channels, kernel, padding=padding, bias=False)
+        nn.init.uniform_(self.synapse.weight, -init_w, init_w)
+        self.register_buffer("side_state", torch.zeros(self.out_shape))
+
+    @property
+    def counted_synapse(self) -> nn.Module:
+        return self.synapse
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, batch = x.shape[:2]
+        drive = nn.functional.conv2d(x.reshape(steps * batch, *x.shape[2:]).float(), self.synapse.weight.detach(),
+                                     padding=self.padding)
+        spikes = _scan(drive.reshape(steps, batch, -1), self, eps=0.0).reshape(steps, batch, *self.out_shape)
+        self.record(spikes)
+        return spikes.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}, backend={self.backend!r}"
+
+
+class STRSBPPool(SpikingModule):
+    """``PoolingSpiking`` (spec §8): each neuron's drive is the sum of the spikes in its p×p window (no
+    weight, size = skip), then the LIF neurons with v > ν − 1e-6."""
+
+    kind = "pool"
+
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
+    def __init__(self, size: int, out_shape: tuple[int, ...], *, threshold: float, tau_m: float, tau_s: float,
+                 t_ref: int, backend: str = "auto") -> None:
+        super().__init__()
+        self.size, self.threshold, self.backend = size, threshold, backend
+        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        self.out_shape = tuple(out_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        steps, batch = x.shape[:2]
+        drive = nn.functional.avg_pool2d(x.reshape(steps * batch, *x.shape[2:]).float(), self.size,
+                                         divisor_override=1)
+        spikes = _scan(drive.reshape(steps, batch, -1), self, eps=THRESHOLD_EPS)
+        spikes = spikes.reshape(steps, batch, *self.out_shape)
+        self.record(spikes)
+        return spikes.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, threshold={self.threshold}, backend={self.backend!r}"
+
+
+def _scan(drive: torch.Tensor, layer: nn.Module, eps: float) -> torch.Tensor:
+    """The neurons of a layer without recurrence on its drive ``[T, B, N]``."""
+    index, values = ell(None, drive.shape[2], drive.device)
+    params = STRSBPParams(threshold=float(layer.threshold), tau_m=float(layer.tau_m), tau_s=float(layer.tau_s),
+                          t_ref=int(layer.t_ref), eps=eps)
+    return strsbp_scan(drive, index, values, params, layer.backend)
+
+
+RULE_LAYERS = (STRSBPLayer, STRSBPConv, STRSBPPool)
+
+
+class STRSBPNetwork(SpikingNetwork):
+    """The layers in order; in training mode the forward keeps every layer's input and output trains
+    (``trains[k]`` is the k-th spiking layer's input, ``trains[-1]`` the output) for the backward chain."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        trains = []
+        for layer in self.layers:
+            if isinstance(layer, RULE_LAYERS):
+                trains.append(x)
+            x = layer(x)
+        trains.append(x)
+        self.trains = trains if self.training else []
+        return x
+
+    def spiking_layers(self) -> list[STRSBPLayer | STRSBPConv | STRSBPPool]:
+        return [layer for layer in self.layers if isinstance(layer, RULE_LAYERS)]
+
+
