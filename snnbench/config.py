@@ -282,8 +282,10 @@ def parse_sets(pairs: list[str]) -> dict[str, Any]:
 
 
 def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = None,
-                   sets: dict[str, Any] | None = None) -> RunConfig:
-    """Resolve the frozen config of ``method`` on ``dataset``; see the module docstring for the order."""
+                   sets: dict[str, Any] | None = None, check: bool = True) -> RunConfig:
+    """Resolve the frozen config of ``method`` on ``dataset``; see the module docstring for the order.
+    ``check=False`` skips the method's network check (a build on the meta device; its first arithmetic
+    there imports torch's compiler stack, ~3 s): for readers of configs already run, never for a new run."""
     values: dict[str, Any] = dict(BASE_DEFAULTS)
     options: dict[str, Any] = dict(method.option_defaults)
     variant = (sets or {}).get("recipe") or (flags or {}).get("recipe") or ""
@@ -319,7 +321,8 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     if cfg.event_stabilize and not getattr(dataset, "recorded_with_saccades", False):
         raise ConfigError(f"event_stabilize=True: {dataset.name} was not recorded with saccades "
                           "(valid for nmnist, nmnist-1k)")
-    method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
+    if check:
+        method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
     return cfg
 
 

@@ -341,7 +341,7 @@ def _recipe_config(method: str, dataset: str, recipe: str) -> Any:
     from snnbench.registry import create_dataset, create_method
 
     try:
-        return resolve_config(create_method(method), create_dataset(dataset), {"recipe": recipe})
+        return resolve_config(create_method(method), create_dataset(dataset), {"recipe": recipe}, check=False)
     except Exception:  # noqa: BLE001
         return None
 

@@ -72,3 +72,23 @@ def test_pareto_front_and_published_match():
                   "mean": 99.5, "std": 0.02, "source": "paper"}]
     assert match_published(published, "mnist", "tsslbp", "15C5-P2-40C5-P2-300", 5)["text"] == "99.50 ± 0.02"
     assert match_published(published, "mnist-variant", "tsslbp", "15C5-P2-40C5-P2-300", 5) is None
+
+
+def test_the_board_reads_recipes_without_building_networks(monkeypatch):
+    """Grouping rows compares each record with its recipe; that needs no network (whose first build on the
+    meta device costs ~3 s of imports), so no method's check runs."""
+    from pathlib import Path
+
+    from snnbench.leaderboard import _recipe_config, build_rows, load_records
+    from snnbench.methods.base import Method
+
+    def no_build(self, cfg, dataset):
+        raise AssertionError("the board must not build a network")
+
+    monkeypatch.setattr(Method, "check", no_build)
+    _recipe_config.cache_clear()
+    good, _ = load_records(Path(__file__).parents[1] / "leaderboards" / "runs")
+    assert good
+    rows = build_rows(good)
+    assert rows and _recipe_config("stbp", "mnist", "") is not None
+    _recipe_config.cache_clear()
