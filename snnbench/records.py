@@ -379,14 +379,38 @@ def write_record(record: dict, directory: Path) -> Path:
     if problems:
         raise ValueError("refusing to write an invalid record: " + "; ".join(problems))
     path = Path(directory) / f"{record['run_id']}.json"
-    text = json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n"
-    atomic_write_bytes(path, text.encode(), exclusive=True)
+    atomic_write_bytes(path, record_text(record).encode(), exclusive=True)
     return path
 
 
 def read_record(path: Path) -> dict:
-    """Read a record and upgrade it to the current schema."""
+    """Read a record and upgrade it to the current schema (in memory; ``snnbench records upgrade`` rewrites
+    the file)."""
     return upgrade_record(json.loads(Path(path).read_text()), path)
+
+
+def record_text(record: dict) -> str:
+    """The one on-disk form of a record (what :func:`write_record` and :func:`upgrade_file` write)."""
+    return json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n"
+
+
+def upgrade_file(path: Path, write: bool = True) -> int | None:
+    """Rewrite the record at ``path`` in the current schema (atomically, validated first); returns the
+    schema version it had, or None where it was current already. ``write=False`` only says so."""
+    raw = json.loads(Path(path).read_text())
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if not isinstance(version, int) or version not in _UPGRADES:
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"{path}: schema_version {version!r} is not one this snnbench upgrades "
+                             f"(1..{SCHEMA_VERSION})")
+        return None
+    if write:
+        record = upgrade_record(raw, Path(path))
+        problems = validate_record(record)
+        if problems:
+            raise ValueError(f"{path}: the upgraded record is invalid: " + "; ".join(problems[:3]))
+        atomic_write_bytes(Path(path), record_text(record).encode())
+    return version
 
 
 def environment(device: str) -> dict[str, Any]:

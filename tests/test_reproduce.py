@@ -127,3 +127,34 @@ def test_a_committed_record_rerun_from_record_gives_its_accuracy_exactly(tmp_pat
     assert rerun["config_hash"] == recorded["config_hash"]
     assert [row["test_acc"] for row in rerun["curves"]] == [row["test_acc"] for row in recorded["curves"]]
     assert rerun["results"]["test_acc_at_best_val"] == recorded["results"]["test_acc_at_best_val"]
+
+
+def test_records_upgrade_rewrites_older_records_once_and_keeps_their_hash_and_accuracy(tmp_path):
+    from snnbench.cli import main
+    from snnbench.records import SCHEMA_VERSION, read_record
+    from tests.test_reliability import _a_record
+
+    old = _a_record()
+    old = {**old, "schema_version": 6}
+    old.pop("budget", None)  # schema 7 added it
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    expected = read_record(path)  # the in-memory upgrade every reader did
+    assert main(["records", "upgrade", str(tmp_path), "--check"]) == 1  # stale: --check says so, writes nothing
+    assert json.loads(path.read_text())["schema_version"] == 6
+    assert main(["records", "upgrade", str(tmp_path)]) == 0
+    on_disk = json.loads(path.read_text())
+    assert on_disk == expected and on_disk["schema_version"] == SCHEMA_VERSION
+    assert on_disk["config_hash"] == old["config_hash"] and on_disk["results"] == old["results"]
+    assert main(["records", "upgrade", str(tmp_path), "--check"]) == 0  # idempotent
+    (tmp_path / "future.json").write_text(json.dumps({**old, "schema_version": 99}))
+    assert main(["records", "upgrade", str(tmp_path)]) == 1  # a schema it does not know is left as it is
+
+
+def test_every_committed_record_is_in_the_current_schema_on_disk():
+    from snnbench.records import SCHEMA_VERSION
+
+    runs = Path(__file__).parents[1] / "leaderboards" / "runs"
+    stale = [p.name for p in runs.rglob("*.json") if "checkpoints" not in p.parts
+             and json.loads(p.read_text()).get("schema_version") != SCHEMA_VERSION]
+    assert not stale, f"run `snnbench records upgrade`: {stale[:5]}"
