@@ -692,3 +692,22 @@ def test_a_t_too_short_for_the_effect_fit_is_refused_not_sampled_for_ever():
         random_spike_trains(torch.tensor([1, 4]), 8, 2, torch.Generator().manual_seed(0))
     assert time.perf_counter() - start < 1.0
     assert effect_grid(12, 2) == 5 and effect_grid(400, 2) == 100  # unchanged where T holds the counts
+
+
+def test_the_compiled_frozen_encoding_hash_equals_the_torch_one_bit_for_bit(monkeypatch):
+    """The strsbp-frozen uniforms: the compiled loop (the CPU default) gives exactly the int64 tensor hash's
+    values, for MNIST-, Yin-Yang- and N-MNIST-shaped batches, seeds and split offsets."""
+    import snnbench.data as data
+    from snnbench.kernels.strsbp_numba import AVAILABLE
+
+    if not AVAILABLE:
+        pytest.skip("numba is not installed (pip install numba)")
+    cases = [((400, 4, 1, 28, 28), np.array([0, 5, 59999, 123]), 0, 0), ((100, 3, 4, 1, 1), np.array([7, 0, 2]), 2, 1),
+             ((60, 2, 2, 34, 34), np.array([13, 26]), 3, 2)]
+    for shape, index, seed, offset in cases:
+        compiled = data._hashed_uniform(torch.Size(shape), index, seed, offset, torch.device("cpu"))
+        monkeypatch.setattr(data, "HASH_NUMBA", False)
+        reference = data._hashed_uniform(torch.Size(shape), index, seed, offset, torch.device("cpu"))
+        monkeypatch.setattr(data, "HASH_NUMBA", True)
+        assert compiled.dtype == reference.dtype == torch.float32 and torch.equal(compiled, reference)
+        assert 0 <= float(compiled.min()) and float(compiled.max()) < 1

@@ -148,3 +148,34 @@ def analytic_scan_numba(events_m: torch.Tensor, events_s: torch.Tensor, windows:
 
 
 __all__ = ["AVAILABLE", "analytic_scan_numba", "post_kernel_numba", "pre_trace_numba", "strsbp_scan_numba"]
+
+
+@_jit
+def _hashed(samples, steps, per_sample, salt, out):  # noqa: ANN001, ANN202
+    mask = (1 << 62) - 1
+    for t in range(steps):
+        for b in range(samples.shape[0]):
+            base = (samples[b] * 4096 + t) * per_sample
+            for e in range(per_sample):
+                key = (base + e) ^ salt
+                key = (key * 0x5851F42D4C957F2D) & mask
+                key = key ^ (key >> 29)
+                key = (key * 0x14057B7EF767814F) & mask
+                key = key ^ (key >> 32)
+                out[t, b, e] = np.float32(key & 0xFFFFFF) / np.float32(1 << 24)
+
+
+def hashed_uniform_numba(steps: int, index: np.ndarray, per_sample: int, seed: int, offset: int) -> torch.Tensor:
+    """``snnbench.data._hashed_uniform``'s uniforms ``[T, B, per_sample]`` (the same int64 hash, wrapping
+    multiplications included, and the same float32 division) in one loop, without its ten int64 temporaries."""
+    samples = np.ascontiguousarray(index, dtype=np.int64)
+    salt = _salt(seed, offset)
+    out = np.empty((steps, len(samples), per_sample), dtype=np.float32)
+    _hashed(samples, steps, per_sample, salt, out)
+    return torch.from_numpy(out)
+
+
+def _salt(seed: int, offset: int) -> np.int64:
+    """``(seed·1000003 + offset) << 40`` as torch computes it in int64 (wrapping)."""
+    value = ((seed * 1_000_003 + offset) << 40) & ((1 << 64) - 1)
+    return np.int64(value - (1 << 64) if value >= 1 << 63 else value)
