@@ -222,46 +222,12 @@ def cell_status(suite: Suite, out: Path, storage_url: str = "", ctx: DataContext
 
 # ---- the queue -------------------------------------------------------------------------------------------
 def open_queue_storage(url: str, out: Path) -> Any:
-    """The Optuna storage holding the queue (SQLite ``suites.db`` beside the records by default)."""
-    import optuna
+    """The Optuna storage holding the queue (SQLite ``suites.db`` beside the records by default; a worker's
+    stale cell goes back to the queue up to ``MAX_RETRY`` times)."""
+    from snnbench.storage import open_storage
 
-    from snnbench.tune import open_storage
-
-    if url.startswith("journal:"):
-        return open_storage(url, out)
-    url = url or f"sqlite:///{(Path(out) / 'suites.db').resolve()}"
-    Path(out).mkdir(parents=True, exist_ok=True)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            if hasattr(optuna.storages, "RetryHeartbeatStaleTrialCallback"):  # Optuna >= 4.9
-                retry = {"heartbeat_stale_trial_callback":
-                         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)}
-            else:
-                retry = {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)}
-            return _first_start(lambda: optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S, engine_kwargs={"pool_pre_ping": True},
-                **retry))
-    except Exception as err:  # an unreachable server, a missing driver, a bad URL
-        raise ConfigError(f"cannot open the suite queue at {url!r}: {type(err).__name__}: {err}") from None
-
-
-SCHEMA_RACE = ("already exists", "duplicate key", "uniqueviolation", "duplicatetable", "integrityerror")
-
-
-def _first_start(open_storage: Any, attempts: int = 8) -> Any:
-    """``open_storage()``, again when it lost the race to create the schema: workers started together on a new
-    database all try to create Optuna's tables, and all but one get a duplicate-table or unique-key error from
-    the server; once the winner has created them, opening just reads them."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return open_storage()
-        except Exception as err:  # noqa: BLE001 - only the schema race is retried, everything else raises
-            text = f"{type(err).__name__} {err} {type(getattr(err, 'orig', None)).__name__}".lower()
-            if attempt == attempts or not any(word in text for word in SCHEMA_RACE):
-                raise
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+    return open_storage(url, out, filename="suites.db", heartbeat_s=HEARTBEAT_S, grace_s=GRACE_S,
+                        max_retry=MAX_RETRY, what="suite queue")
 
 
 def _open_study(suite: Suite, url: str, out: Path, create: bool = True) -> Any:

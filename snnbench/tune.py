@@ -90,25 +90,10 @@ def parse_space(method: Any, overrides: list[str]) -> list[Dimension]:
 
 
 def open_storage(url: str, out: Path) -> Any:
-    """An Optuna storage for ``url`` ("" = SQLite under ``out``; ``journal:PATH`` = a journal file)."""
-    import optuna
+    """The studies' Optuna storage (:func:`snnbench.storage.open_storage`; "" = SQLite ``optuna.db`` under ``out``)."""
+    from snnbench.storage import open_storage as open_any
 
-    try:
-        if url.startswith("journal:"):
-            from optuna.storages.journal import JournalFileBackend
-
-            path = Path(url.removeprefix("journal:"))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-        if not url:
-            out.mkdir(parents=True, exist_ok=True)
-            url = f"sqlite:///{(out / 'optuna.db').resolve()}"
-        with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna's words
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            # a worker that stops beating for grace_period seconds has its trial marked FAIL by the next one
-            return optuna.storages.RDBStorage(url, heartbeat_interval=20, grace_period=60)
-    except Exception as err:  # sqlalchemy's errors for a bad or unreachable URL, a bad journal path
-        raise ConfigError(f"cannot open storage {url!r}: {type(err).__name__}: {err}") from err
+    return open_any(url, out)
 
 
 def make_sampler(name: str, dims: list[Dimension], seed: int, multi: bool) -> Any:

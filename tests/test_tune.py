@@ -77,7 +77,7 @@ def test_multi_objective_reports_a_pareto_front(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra,message", [
     (["--space", "nonsense=1:2"], "unknown search-space parameter"),
-    (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open storage"),
+    (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "cannot open the storage at"),
     (["--sampler", "annealing"], "invalid choice: 'annealing'"),
 ])
 def test_bad_input_fails_before_training(tmp_path, capsys, extra, message):
