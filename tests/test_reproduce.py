@@ -158,3 +158,15 @@ def test_every_committed_record_is_in_the_current_schema_on_disk():
     stale = [p.name for p in runs.rglob("*.json") if "checkpoints" not in p.parts
              and json.loads(p.read_text()).get("schema_version") != SCHEMA_VERSION]
     assert not stale, f"run `snnbench records upgrade`: {stale[:5]}"
+
+
+def test_the_source_hash_covers_every_subpackage_once():
+    from snnbench.records import source_files, source_hash
+
+    files = source_files()
+    for name in ("snnbench/engine.py", "snnbench/commands/run.py", "snnbench/records/schema.py",
+                 "snnbench/kernels/lif.py", "snnbench.methods/st_rsbp/chain.py", "snnbench.methods/stbp.py",
+                 "snnbench.datasets/yin_yang.py"):
+        assert name in files, name
+    assert len({p.resolve() for p in files.values()}) == len(files)  # no file counted twice
+    assert len(source_hash()) == 16

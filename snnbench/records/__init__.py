@@ -1,0 +1,105 @@
+"""Run records: the schema (:mod:`.schema`), its migrations (:mod:`.migrations`), the provenance of a run
+(:mod:`.provenance`), and here the file operations (write, read, upgrade on disk, the checkpoint a record
+names). The package re-exports the public names of its modules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from snnbench.files import atomic_write_bytes
+
+from .migrations import _UPGRADES, LIF_RESET_NAMES, upgrade_record
+from .provenance import environment, source_files, source_hash
+from .schema import (
+    DEFAULT_RUNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    STATUSES,
+    Cost,
+    Curve,
+    Execution,
+    Number,
+    Record,
+    Results,
+    validate_record,
+)
+
+
+def record_checkpoint(record: dict, path: Path) -> Path | None:
+    """The checkpoint file of ``record`` read from ``path`` (its path is relative to the record's folder; one
+    that leads outside that folder, ``../../etc/passwd``, is no checkpoint: None)."""
+    checkpoint = record.get("checkpoint")
+    if not isinstance(checkpoint, str) or not checkpoint:
+        return None
+    folder = Path(path).parent.resolve()
+    target = (folder / checkpoint).resolve()
+    if not target.is_relative_to(folder):  # a record names only a checkpoint inside its own folder
+        return None
+    return target
+
+
+def write_record(record: dict, directory: Path) -> Path:
+    """Validate and write ``record`` atomically as ``<directory>/<run_id>.json``; never replaces an
+    existing record (exclusive create: concurrent runs never lose one another's records)."""
+    problems = validate_record(record)
+    if problems:
+        raise ValueError("refusing to write an invalid record: " + "; ".join(problems))
+    path = Path(directory) / f"{record['run_id']}.json"
+    atomic_write_bytes(path, record_text(record).encode(), exclusive=True)
+    return path
+
+
+def read_record(path: Path) -> dict:
+    """Read a record and upgrade it to the current schema (in memory; ``snnbench records upgrade`` rewrites
+    the file)."""
+    return upgrade_record(json.loads(Path(path).read_text()), path)
+
+
+def record_text(record: dict) -> str:
+    """The one on-disk form of a record (what :func:`write_record` and :func:`upgrade_file` write)."""
+    return json.dumps(record, indent=1, sort_keys=False, allow_nan=False) + "\n"
+
+
+def upgrade_file(path: Path, write: bool = True) -> int | None:
+    """Rewrite the record at ``path`` in the current schema (atomically, validated first); returns the
+    schema version it had, or None where it was current already. ``write=False`` only says so."""
+    raw = json.loads(Path(path).read_text())
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if not isinstance(version, int) or version not in _UPGRADES:
+        if version != SCHEMA_VERSION:
+            raise ValueError(
+                f"{path}: schema_version {version!r} is not one this snnbench upgrades (1..{SCHEMA_VERSION})"
+            )
+        return None
+    if write:
+        record = upgrade_record(raw, Path(path))
+        problems = validate_record(record)
+        if problems:
+            raise ValueError(f"{path}: the upgraded record is invalid: " + "; ".join(problems[:3]))
+        atomic_write_bytes(Path(path), record_text(record).encode())
+    return version
+
+
+__all__ = [
+    "Cost",
+    "Curve",
+    "DEFAULT_RUNS",
+    "Execution",
+    "LIF_RESET_NAMES",
+    "Number",
+    "Record",
+    "Results",
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "environment",
+    "read_record",
+    "record_checkpoint",
+    "record_text",
+    "source_files", "source_hash",
+    "upgrade_file",
+    "upgrade_record",
+    "validate_record",
+    "write_record",
+]
