@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.argv = argv
+    args.parser = parser  # the whole parser, for commands that describe it (completion) without importing cli
     setup_logging(args.verbosity)
     # a log file (SLURM) gets whole lines: no wrapping at 80 columns, no live views (see snnbench.ui)
     terminal = sys.stdout.isatty()

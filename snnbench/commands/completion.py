@@ -22,9 +22,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     dataset names (those installed when it was generated: generate it again after adding a plug-in)."""
     import shtab
 
-    from snnbench.cli import build_parser
-
-    parser = build_parser()
+    parser = args.parser  # set by snnbench.cli.main (commands never import the CLI that assembles them)
     for action in _actions(parser):
         names = getattr(action, "valid_names", None)
         if names is not None and action.choices is None:
