@@ -469,7 +469,11 @@ def standings_cells(standing: Any, row: Row) -> list[str]:
 
 
 def standing_rank(standing: Any) -> str:
-    return "1" if standing.best else ("=1" if standing.tied_with_best else "")
+    """``1`` for the best, ``=1`` for a rule tested and not distinguishable from it; nothing for the rest,
+    and nothing for a rule with one seed (untested: its column says so; it is not ranked beside the best)."""
+    if standing.best:
+        return "1"
+    return "=1" if standing.tied_with_best and standing.p_holm is not None else ""
 
 
 def load_published(path: Path | None = None) -> list[dict]:

@@ -179,7 +179,7 @@ def _standings(table: Any) -> str:
         cells[1] = (f"<span class='swatch' style='background:{method_colour(row.method)}'></span>"
                     f"{html.escape(cells[1])}")
         shown = [cells[1] if i == 1 else html.escape(c) for i, c in enumerate(cells)]
-        tied = " class='tied'" if standing.tied_with_best else ""
+        tied = " class='tied'" if standing.tied_with_best and (standing.best or standing.p_holm is not None) else ""
         body.append(f"<tr{tied}>" + "".join(f"<td>{c}</td>" for c in shown) + "</tr>")
     return (f"<h3 class='standings'>Standings: suite <code>{html.escape(table.suite)}</code>, "
             f"{html.escape(budget_text(table.budget))}</h3><div class='scroll'><table class='board standings'><thead>"

@@ -37,3 +37,11 @@ def test_standings_mark_rules_not_distinguishable_from_the_best():
     assert [s.name for s in ranked] == ["a", "b", "c"]
     assert ranked[0].best and ranked[0].tied_with_best and ranked[1].tied_with_best
     assert not ranked[2].tied_with_best and ranked[2].p_holm < 0.05
+
+
+def test_a_one_seed_rule_is_not_ranked_beside_the_best_on_the_board():
+    from snnbench.leaderboard import standing_rank
+
+    table = {s.name: s for s in standings({"a": [97.0, 97.2, 96.8], "b": [96.9, 97.3, 96.5], "c": [10.0]})}
+    assert standing_rank(table["a"]) == "1" and standing_rank(table["b"]) == "=1"
+    assert standing_rank(table["c"]) == ""  # untested with one seed: neither "=1" nor "below"
