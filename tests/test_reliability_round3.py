@@ -128,6 +128,20 @@ def test_a_badly_structured_from_record_file_exits_2(tmp_path, capsys, damage):
     assert "--from-record" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("text", "says"), [
+    ("options = 3\n", "options must be a table"),
+    ("bogus = 1\n", "unknown key(s) bogus for method stbp"),
+    ("[options]\nnope = 1\n", "unknown key(s) options.nope"),
+    ("epochs = [1\n", "--config"),
+])
+def test_a_badly_structured_config_file_exits_2_naming_the_file_and_key(tmp_path, capsys, text, says):
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    assert main(["run", "--config", str(path), "--print-config"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert says in err and str(path) in err
+
+
 # ---- 7. torch loader errors ----------------------------------------------------------------------------------
 def test_any_unreadable_checkpoint_is_one_clear_refusal(tmp_path):
     rng = np.random.default_rng(0)

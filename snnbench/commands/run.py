@@ -49,9 +49,26 @@ def config_file_values(path: str) -> dict[str, Any]:
         raise ConfigError(f"--config {path}: {err.strerror}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"--config {path}: {err}") from None
+    options = data.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"--config {path}: options must be a table ([options] with KEY = VALUE lines), "
+                          f"got {type(options).__name__}")
     out = {k: v for k, v in data.items() if k != "options"}
-    out.update({f"options.{k}": v for k, v in (data.get("options") or {}).items()})
+    out.update({f"options.{k}": v for k, v in options.items()})
     return out
+
+
+def check_config_file_keys(path: str, values: dict[str, Any], method: Any) -> None:
+    """Every key of a ``--config`` file is a config field or one of ``method``'s options (exit 2 naming
+    the file, the key and the valid keys, before any data loads)."""
+    from snnbench.config import TOP_LEVEL_KEYS
+
+    unknown = [k for k in values if not (k in TOP_LEVEL_KEYS and not k.startswith("options."))
+               and k.removeprefix("options.") not in method.option_defaults]
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown key(s) {', '.join(unknown)} for method {method.name}; valid "
+                          f"config fields: {', '.join(TOP_LEVEL_KEYS)}; valid [options]: "
+                          f"{', '.join(sorted(method.option_defaults))}")
 
 
 def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
@@ -87,6 +104,7 @@ def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         for key in ("method", "dataset"):
             if key in from_file:
                 raise ConfigError(f"--config {args.config}: pick the {key} with --{key}, not in the file")
+        check_config_file_keys(args.config, from_file, method)
         sets = {**{k: v for k, v in from_file.items() if flags.get(k) is None}, **sets}
     return resolve_config(method, dataset, flags, sets), {}
 
