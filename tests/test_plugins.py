@@ -83,18 +83,25 @@ def test_a_plugin_package_adds_a_method_and_a_dataset(tmp_path):
                                             capture_output=True, text=True, timeout=300).stdout  # not installed
 
 
-def test_a_plugin_cannot_take_a_bundled_name(caplog):
+def load_method_plugin(name: str, value: str) -> list[str]:
+    """Load one entry point ``name = value`` of the methods group as if it were installed; the names added."""
     from importlib import metadata
 
     from snnbench import registry
 
-    point = metadata.EntryPoint(name="stbp", value="snnbench.methods.tet:TET", group="snnbench.methods")
+    point = metadata.EntryPoint(name=name, value=value, group="snnbench.methods")
     original = metadata.entry_points
     try:
         metadata.entry_points = lambda group=None: [point] if group == "snnbench.methods" else []
         registry.list_methods()
-        assert registry.load_plugins(registry.METHODS) == []
+        return registry.load_plugins(registry.METHODS)
     finally:
         metadata.entry_points = original
+
+
+def test_a_plugin_cannot_take_a_bundled_name(caplog):
+    from snnbench import registry
+
+    assert load_method_plugin("stbp", "snnbench.methods.tet:TET") == []
     assert "refused: the name is taken" in caplog.text
     assert registry.METHODS.get("stbp").__name__ == "STBP"

@@ -300,18 +300,9 @@ def test_every_downloadable_idx_file_declares_its_size():
 
 # ---- 9. small ones: plug-ins that are not classes, event parsers that take NaN times and odd labels ----------
 def test_a_plugin_entry_point_that_is_not_a_class_is_refused_with_its_name(caplog):
-    from importlib import metadata
+    from tests.test_plugins import load_method_plugin
 
-    from snnbench import registry
-
-    point = metadata.EntryPoint(name="not-a-rule", value="snnbench.budget:POINTS", group="snnbench.methods")
-    original = metadata.entry_points
-    try:
-        metadata.entry_points = lambda group=None: [point] if group == "snnbench.methods" else []
-        registry.list_methods()
-        assert registry.load_plugins(registry.METHODS) == []
-    finally:
-        metadata.entry_points = original
+    assert load_method_plugin("not-a-rule", "snnbench.budget:POINTS") == []
     assert "plug-in method 'not-a-rule' (snnbench.budget:POINTS) is refused: it loads a int, not a class" in caplog.text
 
 
