@@ -154,7 +154,7 @@ def download(file: RemoteFile, target: Path, progress: Progress | None = None, r
 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.parent / f".{file.name}.part"
-    progress = progress or _default_progress(file.name)
+    progress = progress or progress_reporter(file.name)
     with open(target.parent / f".{file.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one process downloads a file; the others wait for its result
         if target.is_file() and md5sum(target) == file.md5:
@@ -226,10 +226,6 @@ def _fetch(url: str, part: Path, progress: Progress, agent: str, bound: int = UN
                 progress(done, total)
         if total is not None and done < total:
             raise OSError(f"connection closed at {done} of {total} bytes")
-
-
-def _default_progress(name: str) -> Progress:
-    return progress_reporter(name)
 
 
 def progress_reporter(name: str, unit: str = "bytes") -> Progress:
