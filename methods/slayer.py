@@ -70,6 +70,7 @@ class SRMLayer(SpikingModule):
     per output neuron and step (``synaptic_filter``), whichever order runs."""
 
     synaptic_filter = True
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled refractory scan (snnbench.kernels.srm_numba)
 
     def __init__(self, synapse: nn.Module, params: SRMParams, psp_first: bool, psp_form: str = "auto",
                  backend: str = "auto") -> None:

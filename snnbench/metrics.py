@@ -28,6 +28,7 @@ Operation-count convention (one for every method, independent of how the code co
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -45,16 +46,24 @@ def _binary(t: torch.Tensor) -> torch.Tensor:
     return (t != 0).to(torch.float32)
 
 
+@functools.lru_cache(maxsize=256)
+def _dense_conv_operations(device: str, x_shape: tuple, w_shape: tuple, stride: tuple, padding: tuple | str,
+                           dilation: tuple, groups: int) -> float:
+    """All (input, weight) pairs of a convolution: a function of the shapes alone, computed once per shape
+    (on the layer's device, as the effective count is)."""
+    ones = functools.partial(torch.ones, device=device, dtype=torch.float32)
+    out = F.conv2d(ones(x_shape), ones(w_shape), None, stride, padding, dilation, groups)
+    return float(out.sum())
+
+
 def layer_operations(layer: nn.Module, x: torch.Tensor) -> tuple[float, float]:
     """(effective, dense) synaptic operations of ``layer`` on input ``x`` ``[N, ...]``: non-zero
     (input, weight) pairs, and all pairs."""
     weight = layer.weight.detach()
     if isinstance(layer, nn.Conv2d):
-        def geometry(inp: torch.Tensor, w: torch.Tensor) -> float:
-            out = F.conv2d(inp, w, None, layer.stride, layer.padding, layer.dilation, layer.groups)  # type: ignore[arg-type]
-            return float(out.sum())
-
-        return geometry(_binary(x), _binary(weight)), geometry(torch.ones_like(x), torch.ones_like(weight))
+        geometry = (layer.stride, layer.padding, layer.dilation, layer.groups)
+        dense = _dense_conv_operations(str(x.device), tuple(x.shape), tuple(weight.shape), *geometry)  # type: ignore[arg-type]
+        return float(F.conv2d(_binary(x), _binary(weight), None, *geometry).sum()), dense
     per_input = _binary(weight).sum(0)  # non-zero weights leaving each input
     effective = float((_binary(x).reshape(-1, x.shape[-1]) @ per_input).sum())
     return effective, float(x.numel() // x.shape[-1]) * weight.numel()

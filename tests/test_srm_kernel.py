@@ -170,3 +170,49 @@ def test_bad_parameters_are_named():
         SRMParams(tau_rho=0.0)
     with pytest.raises(ValueError, match="valid backends"):
         srm_spikes(torch.zeros(2, 2), SRMParams(), backend="cuda")
+
+
+@pytest.mark.parametrize("params", [SRMParams(theta=10.0, tau_sr=1.0, tau_ref=1.0, scale_ref=2.0, tau_rho=0.1,
+                                              scale_rho=0.25),
+                                    SRMParams(theta=3.3, tau_ref=4.7, scale_ref=1.3, exact_reset=True)],
+                         ids=["slayer-mnist", "long-refractory-exact-reset"])
+def test_the_numba_refractory_scan_equals_the_torch_reference_bit_for_bit(params):
+    """SLAYER's compiled CPU scan (auto on the CPU): the same spikes, ρ and gradients as the reference, for
+    a short and a long refractory kernel (the ring buffer wraps), and evaluation without ρ gives the same
+    spikes."""
+    from snnbench.kernels.numba_jit import AVAILABLE
+    from snnbench.kernels.srm import refractory_potential, srm_torch
+    from snnbench.kernels.srm_numba import refractory_potential_numba, srm_numba
+
+    if not AVAILABLE:
+        pytest.skip("numba is not installed (pip install numba)")
+    gen = torch.Generator().manual_seed(5)
+    u = torch.randn(120, 3, 7, 11, generator=gen) * 8 + 5
+    nu = refractory_kernel(params)
+    reference = refractory_potential(u.reshape(120, -1), nu, params)
+    assert (reference >= params.theta).float().mean() > 0.05  # enough spikes that ν overlaps
+    assert torch.equal(refractory_potential_numba(u.reshape(120, -1), nu, params), reference)
+    grad = torch.randn(u.shape, generator=gen)
+    results = []
+    for spikes_of in (srm_torch, srm_numba):
+        leaf = u.clone().requires_grad_()
+        spikes = spikes_of(leaf, params)
+        spikes.backward(grad)
+        with torch.no_grad():
+            results.append((spikes.detach(), leaf.grad, spikes_of(u, params)))
+    (s1, g1, e1), (s2, g2, e2) = results
+    assert torch.equal(s1, s2) and torch.equal(g1, g2) and torch.equal(e1, s1) and torch.equal(e2, s1)
+
+
+def test_slayer_layers_pick_the_numba_scan_on_the_cpu():
+    from snnbench.arch import parse_arch
+    from snnbench.config import resolve_config
+    from snnbench.kernels.backends import bind_backends, numba_available
+    from snnbench.registry import create_dataset, create_method
+
+    if not numba_available():
+        pytest.skip("numba is not installed (pip install numba)")
+    method = create_method("slayer")
+    cfg = resolve_config(method, create_dataset("yin-yang"))
+    model = method.build(parse_arch(cfg.arch), (4,), 3, cfg)
+    assert bind_backends(model, "cpu") == ["numba"]

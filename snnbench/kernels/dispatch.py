@@ -1,5 +1,5 @@
 """The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel (and, for ST-RSBP's
-neuron, the Numba loop for the CPU).
+and SLAYER's neurons, the Numba loop for the CPU).
 
 Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
 ``srm``, ``strsbp``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
@@ -39,6 +39,10 @@ def tsslbp_scan(current: torch.Tensor, params: TSSLBPParams, backend: str = "aut
 
 def srm_spikes(u: torch.Tensor, params: SRMParams, backend: str = "auto") -> torch.Tensor:
     """SLAYER's SRM spikes ``[T, ...]`` (0 or 1/ts) from membrane potentials ``u``."""
+    if backend == "numba":
+        from .srm_numba import srm_numba
+
+        return srm_numba(u, params)
     if pick_backend(backend, u) == "triton":
         from .srm_triton import srm_spikes_triton
 

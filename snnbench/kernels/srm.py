@@ -21,6 +21,7 @@ All tensors are time-major ``[T, ...]`` with bins of ``ts`` ms; a spike has ampl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -70,12 +71,10 @@ def refractory_kernel(params: SRMParams) -> torch.Tensor:
 
 
 # ---- spike generation with refractoriness --------------------------------------------------------------
-def srm_forward(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Reference scan over ``u`` ``[T, M]``: returns spikes (amplitude 1/ts) and ρ(u_t).
-
-    Only the neurons that fired at t receive ν (an index update), so the loop costs O(spikes·K)
-    beyond the O(T·M) reads; the spikes and ρ are then computed for all steps at once.
-    """
+def refractory_potential(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """Reference scan over ``u`` ``[T, M]``: u_t, the potential after the refractory contributions of
+    earlier spikes. Only the neurons that fired at t receive ν (an index update), so the loop costs
+    O(spikes·K) beyond the O(T·M) reads."""
     steps, m = u.shape
     taps = nu.to(device=u.device, dtype=u.dtype)[1:, None]
     k = len(taps) + 1
@@ -86,9 +85,23 @@ def srm_forward(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> tuple[t
         fired = (after[t] >= params.theta).nonzero().squeeze(1)
         if k > 1 and fired.numel():
             pending[t + 1: t + k, fired] += taps  # ν[j]·1 for each neuron that fired
-    spikes = (after >= params.theta).to(u.dtype) / params.ts
-    rho = params.rho_scale * torch.exp(-(after - params.theta).abs() / params.rho_tau)
-    return spikes, rho
+    return after
+
+
+def srm_spikes_from(after: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """Spikes (amplitude 1/ts) where the post-refractory potential reaches θ."""
+    return (after >= params.theta).to(after.dtype) / params.ts
+
+
+def srm_rho(after: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """ρ(u_t), the spike derivative at the post-refractory potential."""
+    return params.rho_scale * torch.exp(-(after - params.theta).abs() / params.rho_tau)
+
+
+def srm_forward(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference forward over ``u`` ``[T, M]``: returns spikes (amplitude 1/ts) and ρ(u_t)."""
+    after = refractory_potential(u, nu, params)
+    return srm_spikes_from(after, params), srm_rho(after, params)
 
 
 def srm_backward(grad: torch.Tensor, rho: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
@@ -104,26 +117,40 @@ def srm_backward(grad: torch.Tensor, rho: torch.Tensor, nu: torch.Tensor, params
     return gu[:steps]
 
 
-class _SRMTorch(torch.autograd.Function):
+PotentialScan = Callable[[torch.Tensor, torch.Tensor, SRMParams], torch.Tensor]
+
+
+class _SRM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, params):  # type: ignore[override]
+    def forward(ctx, u, params, scan):  # type: ignore[override]
         flat = u.reshape(u.shape[0], -1).float()
         nu = refractory_kernel(params)
-        spikes, rho = srm_forward(flat, nu, params)
+        after = scan(flat, nu, params)
+        rho = srm_rho(after, params)
         ctx.save_for_backward(rho)
         ctx.params, ctx.nu, ctx.shape, ctx.dtype = params, nu, u.shape, u.dtype
-        return spikes.to(u.dtype).reshape(u.shape)
+        return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (rho,) = ctx.saved_tensors
         g = srm_backward(grad.reshape(rho.shape).float(), rho, ctx.nu, ctx.params)
-        return g.to(ctx.dtype).reshape(ctx.shape), None
+        return g.to(ctx.dtype).reshape(ctx.shape), None, None
+
+
+def srm_with(u: torch.Tensor, params: SRMParams, scan: PotentialScan) -> torch.Tensor:
+    """Spikes ``[T, ...]`` from potentials ``u`` with ``scan`` computing u_t; ρ (the backward's only
+    input) is computed only when a gradient will be taken, so evaluation pays for the scan alone."""
+    if not (torch.is_grad_enabled() and u.requires_grad):
+        after = scan(u.reshape(u.shape[0], -1).float(), refractory_kernel(params), params)
+        return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
+    return _SRM.apply(u, params, scan)
 
 
 def srm_torch(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
     """Spikes ``[T, ...]`` (0 or 1/ts) from membrane potentials ``u`` with the reference scans."""
-    return _SRMTorch.apply(u, params)
+    return srm_with(u, params, refractory_potential)
 
 
-__all__ = ["SRMParams", "psp_kernel", "refractory_kernel", "srm_backward", "srm_forward", "srm_torch"]
+__all__ = ["SRMParams", "psp_kernel", "refractory_kernel", "refractory_potential", "srm_backward", "srm_forward",
+           "srm_rho", "srm_spikes_from", "srm_torch", "srm_with"]

@@ -10,24 +10,12 @@ these loops run the whole scan in one call. Imported only where Numba is install
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
+from .numba_jit import AVAILABLE
+from .numba_jit import jit as _jit
 from .strsbp import STRSBPParams
-
-try:
-    import numba
-
-    AVAILABLE = os.environ.get("SNNBENCH_NUMBA", "1") != "0"  # SNNBENCH_NUMBA=0: the PyTorch loops everywhere
-except ImportError:  # pragma: no cover - numba is a dependency; a stripped install falls back to torch
-    numba = None
-    AVAILABLE = False
-
-
-def _jit(function):  # noqa: ANN001, ANN202 - a decorator that is a no-op without numba
-    return numba.njit(cache=True, nogil=True)(function) if AVAILABLE else function
 
 
 @_jit

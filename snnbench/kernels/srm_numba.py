@@ -1,0 +1,55 @@
+"""SLAYER's SRM refractory scan compiled for the CPU with Numba.
+
+:func:`~snnbench.kernels.srm.refractory_potential` runs T index updates (a nonzero, a gather and a
+scatter per step); this loop does the same float32 additions in the same order (u_t = u[t] + pending[t];
+each neuron that fires at t adds ν[j] to pending[t + j], earlier spikes first), so the potentials, and
+the spikes and ρ computed from them in PyTorch, are bit for bit the reference's (tests/test_srm_kernel.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .numba_jit import jit
+from .srm import SRMParams, srm_with
+
+
+@jit
+def _refractory(u, taps, theta, after):  # noqa: ANN001, ANN202
+    steps, m = u.shape
+    k = taps.shape[0]
+    slots = k + 1  # pending[t] lives in row t % slots: a spike at t writes rows t+1 … t+k, read later
+    pending = np.zeros((slots, m), dtype=np.float32)
+    zero = np.float32(0.0)
+    for t in range(steps):
+        row = t % slots
+        for i in range(m):
+            a = u[t, i] + pending[row, i]
+            pending[row, i] = zero
+            after[t, i] = a
+            if a >= theta:
+                for j in range(k):
+                    later = row + 1 + j
+                    if later >= slots:
+                        later -= slots
+                    pending[later, i] += taps[j]
+
+
+def refractory_potential_numba(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """:func:`~snnbench.kernels.srm.refractory_potential` on a float32 CPU tensor ``[T, M]``, compiled."""
+    if u.device.type != "cpu":
+        raise ValueError(f"the numba backend runs on CPU tensors, got device {u.device}")
+    flat = np.ascontiguousarray(u.detach().numpy())
+    after = np.empty_like(flat)
+    # torch compares the float32 potential with θ cast to float32
+    _refractory(flat, np.ascontiguousarray(nu[1:].to(torch.float32).numpy()), np.float32(params.theta), after)
+    return torch.from_numpy(after)
+
+
+def srm_numba(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """:func:`~snnbench.kernels.srm.srm_torch` with the compiled refractory scan (CPU tensors)."""
+    return srm_with(u, params, refractory_potential_numba)
+
+
+__all__ = ["refractory_potential_numba", "srm_numba"]
