@@ -139,10 +139,11 @@ class NeuNorm(nn.Module):
         return torch.stack(outputs)
 
 
-def td_batchnorm(channels: int, alpha: float, threshold: float) -> nn.BatchNorm2d:
+def td_batchnorm(channels: int, alpha: float, threshold: float, dense: bool = False) -> nn.BatchNorm1d | nn.BatchNorm2d:
     """tdBN: batch norm whose statistics pool batch, time and space (time is folded into the batch
-    by :class:`TimeDistributed`), with the affine weight initialised to α·V_th."""
-    bn = nn.BatchNorm2d(channels)
+    by :class:`TimeDistributed`), with the affine weight initialised to α·V_th. ``dense``: the form for a
+    fully connected layer, each neuron a channel whose statistics pool batch and time."""
+    bn = nn.BatchNorm1d(channels) if dense else nn.BatchNorm2d(channels)
     nn.init.constant_(bn.weight, alpha * threshold)
     return bn
 

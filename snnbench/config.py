@@ -212,6 +212,7 @@ LATE_FIELDS: dict[str, Any] = {
     "options.thresholds": "", "options.cnn_reference_quirks": False,  # ST-RSBP's spiking CNN path
     "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0,
     "options.bn_backend": "torch",  # TET's batch norm implementation
+    "options.tdbn_dense": False,  # STBP-tdBN's fully connected layers; records before it had no BN there
 }
 
 

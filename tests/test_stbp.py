@@ -82,6 +82,34 @@ def test_tdbn_statistics_pool_batch_and_time():
     torch.testing.assert_close(bn.running_mean, expected, rtol=1e-4, atol=1e-6)
 
 
+def test_tdbn_normalises_hidden_dense_layers_per_neuron_over_batch_and_time():
+    """STBP-tdBN's MLPs: a BatchNorm1d (weight α·V_th, no linear bias) after each hidden fully connected
+    layer, whose statistics pool batch and time per neuron; none on the output. ``tdbn_dense=false`` builds
+    STBP's network exactly (what the stbp-tdbn records before the option ran)."""
+    method = create_method("stbp-tdbn")
+    cfg = cfg_for("stbp-tdbn", "yin-yang")
+    assert cfg.arch == "120" and cfg.options["tdbn_dense"] is True
+    net = method.build(parse_arch("20-30"), (4,), 3, cfg)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+    assert [bn.num_features for bn in norms] == [20, 30]
+    assert all(torch.equal(bn.weight, torch.full_like(bn.weight, cfg.options["threshold"])) for bn in norms)
+    linear, bn = net.layers[0].module
+    assert linear.bias is None and net.layers[-2].module.bias is not None  # the output layer keeps its bias
+    x = torch.randn(cfg.steps, 5, 4)
+    net.train()
+    with torch.no_grad():
+        pre = linear(x.flatten(0, 1))
+        net(x)
+    torch.testing.assert_close(bn.running_mean, 0.1 * pre.mean(0), rtol=1e-4, atol=1e-6)
+    plain = cfg_for("stbp-tdbn", "yin-yang", tdbn_dense=False)
+    torch.manual_seed(0)
+    without = method.build(parse_arch("20-30"), (4,), 3, plain)
+    torch.manual_seed(0)
+    stbp = create_method("stbp").build(parse_arch("20-30"), (4,), 3, cfg_for("stbp", "yin-yang"))
+    assert [(k, v.shape) for k, v in without.state_dict().items()] == [(k, v.shape) for k, v in stbp.state_dict().items()]
+    assert all(torch.equal(a, b) for a, b in zip(without.state_dict().values(), stbp.state_dict().values(), strict=True))
+
+
 def test_stbp_learns_real_mnist(mirror, short_run):
     """A short real-data regression check: 1 epoch on 6000 MNIST images reaches >= 93%."""
     record = short_run("stbp", "mnist", mirror, epochs=1, max_train_samples=6000, max_test_samples=2000)
