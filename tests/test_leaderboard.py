@@ -7,7 +7,8 @@ import json
 import pytest
 
 from snnbench.cli import main
-from snnbench.leaderboard import _time_to, build_rows, load_records, match_published, pareto_front
+from snnbench.leaderboard import build_rows, load_records, match_published, pareto_front
+from snnbench.leaderboard.rows import _time_to
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,8 @@ def test_the_board_reads_recipes_without_building_networks(monkeypatch):
     meta device costs ~3 s of imports), so no method's check runs."""
     from pathlib import Path
 
-    from snnbench.leaderboard import _recipe_config, build_rows, load_records
+    from snnbench.leaderboard import build_rows, load_records
+    from snnbench.leaderboard.rows import _recipe_config
     from snnbench.methods.base import Method
 
     def no_build(self, cfg, dataset):

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from snnbench import plots
-from snnbench.leaderboard import build_rows, load_records
+from snnbench.leaderboard import build_rows, load_records, plots
 from tests.test_reliability import _a_record
 
 pytest.importorskip("matplotlib", reason="matplotlib is not installed")

@@ -110,7 +110,7 @@ def test_committed_older_records_upgrade_and_validate():
 
 
 def test_an_upgraded_lif_record_groups_with_a_fresh_run_of_the_same_config():
-    from snnbench.leaderboard import _setting
+    from snnbench.leaderboard.rows import _setting
 
     cfg = resolve_config(create_method("stbp"), create_dataset("digits"))
     old = {"schema_version": 2, "method": "stbp", "config": json.loads(json.dumps(cfg.as_dict()))}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from snnbench.ui import esc, table
+from snnbench.ui import esc
 
 HELP = "aggregate run records into the leaderboard (table, files, plots)"
 EXAMPLES = """\
@@ -15,9 +15,6 @@ EXAMPLES = """\
   snnbench leaderboard --out leaderboards         # regenerate the repository's committed board
   snnbench leaderboard --dataset mnist --format csv --no-files"""
 FORMATS = ("md", "html", "csv", "json")
-# the console gets the columns that decide a comparison (--columns picks others); the files have all of them
-CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "budget", "device", "seeds", "accuracy",
-                   "train time", "diff", "notes")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,11 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder for LEADERBOARD.md, leaderboard.html, csv, json and plots/ (default ./leaderboard; the "
                         "repository's committed board is regenerated with --out leaderboards, or nox -s board)")
     p.add_argument("--no-files", action="store_true", help="only print; write nothing")
+    from snnbench.leaderboard.columns import COLUMNS
+    from snnbench.leaderboard.console import CONSOLE_COLUMNS
+
     p.add_argument("--columns", default=",".join(CONSOLE_COLUMNS),
-                   help="comma-separated console columns (of: dataset, method, options, arch, T, epochs, recipe, "
-                        "device, seeds, accuracy, best, max test (ref. conv.), train time, per epoch, ms/step, "
-                        "peak MiB, params, sparsity, ACs/sample, MACs/sample, energy est. nJ, time to accuracy, "
-                        "published, diff, budget, notes)")
+                   help=f"comma-separated console columns (of: {', '.join(COLUMNS)})")
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
@@ -67,21 +64,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 "json": lambda: lb.to_json(rows, skipped), "html": lambda: lb.to_html(rows, skipped)}
         print(text[args.format](), end="")
     else:
-        for standing in lb.standings_tables(rows):
-            view = table(f"standings: {standing.dataset}, suite {standing.suite}, {lb.budget_text(standing.budget)}",
-                         lb.STANDINGS_COLUMNS, overflow="fold")
-            for entry, row in standing.entries:
-                view.add_row(*(esc(c) for c in lb.standings_cells(entry, row)))
-            console.print(view)
-        index = [lb.COLUMNS.index(c) for c in columns]
-        out = table(f"snnbench leaderboard ({len(records)} runs)", columns, overflow="fold")
-        published, device = lb.COLUMNS.index("published"), lb.COLUMNS.index("device")
-        for row in rows:
-            cells = lb.table_cells(row)
-            cells[published] = cells[published].split(" (")[0]
-            cells[device] = cells[device].removeprefix("NVIDIA ").split(" ")[0]  # "H100", "cpu"
-            out.add_row(*(esc(cells[i]) for i in index))
-        console.print(out)  # folds to the terminal's width
+        from snnbench.leaderboard.console import console_tables
+
+        for view in console_tables(rows, len(records), columns):
+            console.print(view)  # folds to the terminal's width
     if not args.no_files:
         files = lb.write_leaderboard(rows, records, skipped, Path(args.out))
         if not any((Path(args.out) / "plots").glob("*.png")):

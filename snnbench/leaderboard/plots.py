@@ -82,7 +82,7 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
     except ImportError:
         return []
     out.mkdir(parents=True, exist_ok=True)
-    from snnbench.leaderboard import standings_tables
+    from .standings import standings_tables
 
     by_run = {str(p): r for p, r in records}
     figures: list[Figure] = []
@@ -92,23 +92,10 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
         if figure is not None:
             figures.append(figure)
     for dataset in sorted({r.dataset for r in rows}):
-        subset = [r for r in rows if r.dataset == dataset]
         ranked = [row for t in tables if t.dataset == dataset for _, row in t.entries]
-        if ranked:  # a dataset with standings plots the standings' rows (one per rule), not every exploration
-            subset = list({id(r): r for r in ranked}.values())
-        subset = subset[:MAX_PLOTTED]
-        figures.append(_accuracy_vs_t(plt, dataset, subset, out))
-        for device in sorted({r.device for r in subset}):
-            figures.append(_accuracy_vs_time(plt, dataset, device, [r for r in subset if r.device == device], out))
-        figures.append(_curves(plt, dataset, subset, by_run, out))
-        scaled = _time_scaling(plt, dataset, subset, by_run, out)
-        if scaled is not None:
-            figures.append(scaled)
-        for row in subset:
-            best = max(row.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"] or 0)
-            figure = _firing(plt, row, by_run[best], out)
-            if figure is not None:
-                figures.append(figure)
+        # a dataset with standings plots the standings' rows (one per rule), not every exploration
+        subset = list({id(r): r for r in ranked}.values()) if ranked else [r for r in rows if r.dataset == dataset]
+        figures += _dataset_figures(plt, dataset, subset[:MAX_PLOTTED], by_run, out)
     keep = {f.path.name for f in figures}
     for stale in out.glob("*.png"):  # figures of rows that are gone
         if stale.name not in keep:
@@ -117,6 +104,20 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
 
 
 MAX_PLOTTED = 10  # rows per figure: a legend that still reads
+
+
+def _dataset_figures(plt: Any, dataset: str, subset: list[Any], by_run: dict[str, dict], out: Path) -> list[Figure]:
+    """The figures of one dataset's plotted rows: accuracy against T and against time (per device), the
+    curves, the time scaling where recorded, and each row's firing histogram."""
+    figures = [_accuracy_vs_t(plt, dataset, subset, out)]
+    figures += [_accuracy_vs_time(plt, dataset, device, [r for r in subset if r.device == device], out)
+                for device in sorted({r.device for r in subset})]
+    figures.append(_curves(plt, dataset, subset, by_run, out))
+    figures.append(_time_scaling(plt, dataset, subset, by_run, out))
+    for row in subset:
+        best = max(row.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"] or 0)
+        figures.append(_firing(plt, row, by_run[best], out))
+    return [f for f in figures if f is not None]
 
 
 def _budget_curves(plt: Any, table: Any, by_run: dict[str, dict], out: Path) -> Figure | None:

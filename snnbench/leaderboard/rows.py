@@ -1,35 +1,8 @@
-"""``snnbench leaderboard``: aggregate run records into the table a researcher reads.
-
-One row per setting: dataset (its variant named, e.g. ``nmnist-1k``, ``cifar10-jpeg``), method, what
-differs from the recipe (``loss=sdt``, ``exact_reset=True``, ``augment=jitter:8``), architecture, T,
-epochs, recipe or tuned, and the device (GPU name, else ``cpu``). Runs that differ only in their seed
-share a row; anything else (another GPU, another dataset variant, any other config field) never does.
-
-Per row: test accuracy at the best-validation epoch, mean ± std over seeds (n shown) and best, and
-the reference codes' convention (the maximum test accuracy over epochs) beside it, labelled as such;
-training time per run and per epoch; ms per step; peak GPU memory; parameters; activation sparsity
-(1 − the spike rate over all spiking neurons and steps on the test set); the training time to
-reach accuracy thresholds (MLPerf-style, from the per-epoch test curve; the mean over the seeds that
-reached it, with their count); NeuroBench's effective ACs and MACs per sample and the energy estimate
-(:mod:`snnbench.metrics`; records made before it have none); and the published number for the same
-method, dataset, network and T (``snnbench/published.json``, shipped with the package, each with its
-source). A difference to it is given only when the recipe (including a TIT stage) and options match
-and every seed trained at least the published epochs; otherwise the number is context ("budget
-differs"). Repeat runs of one seed count once (the latest).
-
-Records that fail the schema or cannot be read are reported with their path and reason and left
-out; one bad record never stops the leaderboard. Names from records are checked before they touch
-the file system, CSV cells cannot start formulas, and Markdown/HTML output escapes markup.
-"""
+"""Run records → leaderboard rows: one row per setting, its seeds pooled (see the package docstring)."""
 
 from __future__ import annotations
 
-import csv
 import functools
-import html
-import importlib.resources
-import io
-import json
 import math
 import re
 import shlex
@@ -41,8 +14,9 @@ from typing import Any
 
 from snnbench.config import config_digest, hashed_config, resolve_config, with_defaults
 from snnbench.metrics import METRICS_CONVENTION, activation_sparsity
-from snnbench.plots import pareto_front
 from snnbench.records import read_record, validate_record
+
+from .published import load_published, match_published
 
 SAFE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # method and dataset names as the registries spell them
 # accuracy thresholds (%) for time-to-accuracy, per dataset family
@@ -147,14 +121,18 @@ class Row:
         self.seeds = [s for s, _ in kept_runs]
         self.finished = [f for _, (f, _, _) in kept_runs]
         self.runs = [p for _, (_, p, _) in kept_runs]
-        entries = [v for _, (_, _, v) in kept_runs]
-        for name in ("accuracy", "max_test", "train_time_s", "epoch_time_s"):
-            setattr(self, "accuracies" if name == "accuracy" else name, [v[name] for v in entries])
-        for name in ("ms_per_step", "peak_mib", "sparsity"):
-            setattr(self, name, [v[name] for v in entries if v[name] is not None])
-        self.samples = [v["samples"] for v in entries if v.get("samples") is not None]
+        self._derive([v for _, (_, _, v) in kept_runs])
+
+    # (attribute, value key, None kept): the per-seed lists derived from each seed's kept run
+    _PER_SEED = (("accuracies", "accuracy", True), ("max_test", "max_test", True),
+                 ("train_time_s", "train_time_s", True), ("epoch_time_s", "epoch_time_s", True),
+                 ("ms_per_step", "ms_per_step", False), ("peak_mib", "peak_mib", False),
+                 ("sparsity", "sparsity", False), ("samples", "samples", False), ("cpu_s", "cpu_s", False))
+
+    def _derive(self, entries: list[dict[str, Any]]) -> None:
+        for attribute, key, keep_none in self._PER_SEED:
+            setattr(self, attribute, [v.get(key) for v in entries if keep_none or v.get(key) is not None])
         self.epoch_counts = [v["epochs_run"] for v in entries if "epochs_run" in v]
-        self.cpu_s = [v["cpu_s"] for v in entries if v.get("cpu_s") is not None]
         self.marks = set().union(*(v.get("marks", set()) for v in entries))
         suites = {v.get("suite", "") for v in entries}
         self.suite = suites.pop() if len(suites) == 1 else ""
@@ -411,264 +389,5 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
     return sorted(rows.values(), key=lambda r: (r.dataset, -r.mean))
 
 
-@dataclass
-class StandingsTable:
-    """One comparison a researcher reads first: the rules of one declared suite on one dataset at one budget
-    (a compute budget, or "N epochs"), one row per rule with its statistics (:mod:`snnbench.stats`)."""
-
-    dataset: str
-    suite: str
-    budget: str
-    entries: list[tuple[Any, Row]]  # (snnbench.stats.Standing, its row), best first
-
-
-def standings_tables(rows: list[Row]) -> list[StandingsTable]:
-    """Per dataset, suite and budget: the suite's rules ranked, each against the best (Welch, Holm). Only rows
-    of a declared suite count (exploratory runs stay in "all runs"); a rule with several rows there keeps
-    the one with the most seeds."""
-    from snnbench.stats import standings
-
-    groups: dict[tuple[str, str, str], dict[str, Row]] = {}
-    for row in rows:
-        if not row.suite or "tuned" in row.marks:
-            continue
-        label = row.budget or f"{row.epochs} epochs"
-        chosen = groups.setdefault((row.dataset, row.suite, label), {})
-        if row.method not in chosen or len(row.seeds) > len(chosen[row.method].seeds):
-            chosen[row.method] = row
-    tables = []
-    for (dataset, suite, label), by_method in sorted(groups.items()):
-        if sum(len(r.seeds) >= 2 for r in by_method.values()) < 2:
-            continue  # a comparison needs at least two rules with two seeds (the smoke suite has one)
-        ranked = standings({m: r.accuracies for m, r in by_method.items()})
-        tables.append(StandingsTable(dataset, suite, label, [(s, by_method[s.name]) for s in ranked]))
-    return tables
-
-
-STANDINGS_COLUMNS = ("rank", "rule", "seeds", "test acc (mean ± 95% CI)", "vs best (Holm p)", "epochs",
-                     "samples seen", "samples per CPU-s", "energy est. nJ", "notes")
-
-
-def standings_cells(standing: Any, row: Row) -> list[str]:
-    """The cells of one standings row (console, Markdown and page print these)."""
-    ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
-    if standing.best:
-        versus = "best"
-    elif standing.p_holm is None:
-        versus = "not tested (n=1)"
-    else:
-        versus = ("≈ best" if standing.tied_with_best else "below") + f" (p={standing.p_holm:.3f})"
-    samples = _mean(row.samples, 0)
-    speed = (round(sum(row.samples) / sum(row.cpu_s)) if row.cpu_s and sum(row.cpu_s) > 0 else None)
-    energy = _mean([e / 1000 for e in row.energy_pj], 1)
-    notes = ", ".join(sorted(m for m in row.marks if m != "shared")) or "-"
-    epochs = f"{_mean([float(e) for e in row.epoch_counts], 1)}" if row.epoch_counts else str(row.epochs)
-    return [str(standing_rank(standing)), row.method, str(standing.n), f"{standing.mean:.2f}{ci}", versus, epochs,
-            "-" if samples is None else f"{samples:,.0f}", "-" if speed is None else f"{speed:,}",
-            "-" if energy is None else str(energy), notes]
-
-
-def standing_rank(standing: Any) -> str:
-    """``1`` for the best, ``=1`` for a rule tested and not distinguishable from it; nothing for the rest,
-    and nothing for a rule with one seed (untested: its column says so; it is not ranked beside the best)."""
-    if standing.best:
-        return "1"
-    return "=1" if standing.tied_with_best and standing.p_holm is not None else ""
-
-
-def load_published(path: Path | None = None) -> list[dict]:
-    """The table of paper results (``snnbench/published.json``, package data); each entry names its source."""
-    if path is not None:
-        return json.loads(Path(path).read_text())["results"]
-    text = importlib.resources.files("snnbench").joinpath("published.json").read_text()
-    return json.loads(text)["results"]
-
-
-def load_context() -> list[dict]:
-    """Published results on a dataset that are not one of snnbench's rules (e.g. Yin-Yang's ANN references)."""
-    text = importlib.resources.files("snnbench").joinpath("published.json").read_text()
-    return json.loads(text).get("context", [])
-
-
-def match_published(published: list[dict], dataset: str, method: str, arch: str, steps: int) -> dict | None:
-    """The published result for exactly this method, dataset (not a variant of it), network and T."""
-    for entry in published:
-        if (entry["method"], entry["dataset"], entry["arch"], entry["steps"]) == (method, dataset, arch, steps):
-            mean, std = entry.get("mean"), entry.get("std")
-            text = f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "") if mean is not None else "-"
-            return {**entry, "text": text}
-    return None
-
-
-# ---- writers -------------------------------------------------------------------------------------------
-COLUMNS = ("dataset", "method", "options", "arch", "T", "epochs", "recipe", "device", "seeds", "accuracy",
-           "best", "max test (ref. conv.)", "train time", "per epoch", "ms/step", "peak MiB", "params", "sparsity",
-           "ACs/sample", "MACs/sample", "energy est. nJ", "time to accuracy", "published", "diff", "budget", "notes")
-
-
-def table_cells(row: Row) -> list[str]:
-    s = row.summary()
-
-    def num(value: Any, unit: str = "") -> str:
-        return "-" if value is None else f"{value}{unit}"
-
-    accuracy = (f"{s['acc_mean']:.2f} ± {s['acc_std']:.2f}" if s["seeds"] > 1 else f"{s['acc_mean']:.2f} (n=1)")
-    diff = num(s["diff_vs_published"]) if s["published_note"] is None else s["published_note"]
-    return [s["dataset"], s["method"], s["options"] or "-", s["arch"], str(s["T"]), str(s["epochs"]), s["recipe"],
-            str(s["device"]), str(s["seeds"]), accuracy, f"{s['acc_best']:.2f}", num(s["max_test_mean"]),
-            num(s["train_time_s"], " s"), num(s["epoch_time_s"], " s"), num(s["ms_per_step"]),
-            num(s["peak_gpu_mib"]), num(s["params"]), num(s["activation_sparsity"]), num(s["effective_acs"]),
-            num(s["effective_macs"]), num(s["energy_estimate_nj"]),
-            "; ".join(f"{k}: {v}" for k, v in s["time_to_accuracy"].items()) or "-",
-            f"{s['published']} ({s['published_source']})" if s["published"] else "-", diff, row.budget or "-",
-            ", ".join(sorted(row.marks)) or "-"]
-
-
-MD_COLUMNS = ("method", "options", "arch", "T", "epochs", "budget", "device", "seeds", "accuracy",
-              "max test (ref. conv.)", "train time", "ms/step", "published", "diff", "notes")
-
-
-def to_markdown(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[Any] | None = None,
-                base: Path | None = None) -> str:
-    """``LEADERBOARD.md``: the protocol in a paragraph, then per dataset its headline table (all columns
-    are in the CSV, JSON and HTML page) and links to its figures."""
-    lines = ["# snnbench leaderboard", "",
-             "Generated by `snnbench leaderboard` from the run records in `leaderboards/runs/`. Accuracy: test "
-             "accuracy (%) at the best-validation epoch, mean ± std over the seeds (n=1: a single seed); max test "
-             "(ref. conv.): the reference codes' convention, the best test accuracy over epochs (no selection "
-             "claim). A dataset variant (nmnist-1k, cifar10-jpeg) is not the published dataset and gets no "
-             "published number; a published number is compared (diff) only at the same recipe, options and at "
-             "least its epochs, else it is context (budget differs). Times compare only within one device. "
-             "Every column, numbers only: `leaderboard.csv`, `leaderboard.json`; the page: `leaderboard.html`."]
-    index = [COLUMNS.index(c) for c in MD_COLUMNS]
-    tables = standings_tables(rows)
-    datasets = sorted({r.dataset for r in rows}, key=lambda d: (not any(t.dataset == d for t in tables), d))
-    lines += ["", "Datasets: " + ", ".join(f"[{_md(d)}](#{_anchor(d)})" for d in datasets)]
-    for dataset in datasets:
-        lines += ["", f"## {_md(dataset)}"]
-        for standing in (t for t in tables if t.dataset == dataset):
-            lines += ["", f"**Standings: suite `{_md(standing.suite)}`, {_md(budget_text(standing.budget))}.** "
-                          "Rank 1 and =1: not distinguishable from the best (Welch's t-test, Holm-corrected, "
-                          "p ≥ 0.05).", "", "| " + " | ".join(STANDINGS_COLUMNS) + " |",
-                      "|" + "---|" * len(STANDINGS_COLUMNS)]
-            lines += ["| " + " | ".join(_md(c) for c in standings_cells(st, row)) + " |"
-                      for st, row in standing.entries]
-        context = [c for c in load_context() if c["dataset"] == dataset]
-        if context:
-            lines += ["", "Reference results (not snnbench runs): " + "; ".join(
-                _md(f"{c['what']}: {c['mean']:.1f} ± {c['std']:.1f} % ({c['source']})") for c in context)]
-        lines += ["", "<details><summary>All runs on " + _md(dataset) + " (exploratory runs included: subsets, one "
-                  "seed, tuned, earlier code; see notes)</summary>", "",
-                  "| " + " | ".join(MD_COLUMNS) + " |", "|" + "---|" * len(MD_COLUMNS)]
-        lines += ["| " + " | ".join(_md(table_cells(r)[i]) for i in index) + " |" for r in rows if r.dataset == dataset]
-        lines += ["", "</details>"]
-        links = [f for f in figures or [] if f.dataset == dataset]
-        if links:
-            lines += [""] + [f"- [{_md(f.caption)}]({_link(f.path, base)})" for f in links]
-    if skipped:
-        lines += ["", "## Records left out", ""] + [f"- {_md(str(p))}: {_md(why)}" for p, why in skipped]
-    return "\n".join(lines) + "\n"
-
-
-def budget_text(budget: str) -> str:
-    """``cpu_s=30`` → "budget 30 s of CPU time per run"; ``40 epochs`` stays as it is."""
-    kind, _, value = budget.partition("=")
-    words = {"cpu_s": "{} s of CPU time in training steps (one thread)", "wall_s": "{} s of wall time",
-             "samples": "{} training samples", "updates": "{} optimiser steps"}
-    return f"budget {words[kind].format(value)}" if kind in words else budget
-
-
-def _anchor(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "", text.lower().replace(" ", "-"))
-
-
-def _link(path: Path, base: Path | None) -> str:
-    return (Path(path).relative_to(base).as_posix() if base is not None and Path(path).is_relative_to(base)
-            else Path(path).name)
-
-
-def _md(text: str) -> str:
-    """Markdown text from a record: HTML escaped (GitHub renders raw HTML), pipes and newlines neutralised, and
-    the characters that make links, images, emphasis and code (``[ ] ( ) ! * _ ` < >``) backslash-escaped, so a
-    record can never plant a link."""
-    text = html.escape(str(text)).replace("|", "/").replace("\n", " ").replace("\r", " ")
-    return re.sub(r"([\\`*_\[\]()!#])", r"\\\1", text)
-
-
-def _csv_cell(value: Any) -> Any:
-    """A CSV cell that no spreadsheet runs as a formula (OWASP: prefix =, +, -, @, tab, CR with ')."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        try:
-            float(value)
-        except ValueError:
-            return "'" + value
-    return value
-
-
-def numeric_summary(row: Row) -> dict[str, Any]:
-    """One setting as numbers (the CSV and JSON rows): accuracy mean, std (null for n=1), n, best;
-    seconds, ms, MiB, counts; time to each accuracy threshold and how many seeds reached it."""
-    s = row.summary()
-    out = {k: v for k, v in s.items() if k not in ("time_to_accuracy", "published", "published_source")}
-    out["acc_std"] = s["acc_std"] if s["seeds"] > 1 else None
-    out["n"] = out.pop("seeds")
-    pub = row.published or {}
-    out.update({"published_mean": pub.get("mean"), "published_std": pub.get("std"),
-                "published_source": pub.get("source")})
-    for level, values in row.time_to.items():
-        key = level.rstrip("%")
-        out[f"time_to_{key}_s"] = _mean(values) if values else None
-        out[f"reached_{key}"] = len(values)
-    return out
-
-
-def to_csv(rows: list[Row]) -> str:
-    """Numeric columns, one row per setting (``pandas.read_csv`` gets numbers, not presentation text)."""
-    summaries = [numeric_summary(r) for r in rows]
-    columns: list[str] = []
-    for summary in summaries:
-        columns += [k for k in summary if k not in columns]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    writer.writerows([_csv_cell(s.get(c)) if s.get(c) is not None else "" for c in columns] for s in summaries)
-    return out.getvalue()
-
-
-def to_json(rows: list[Row], skipped: list[tuple[Path, str]]) -> str:
-    return json.dumps({"rows": [{**numeric_summary(r), "runs": r.runs, "seeds_list": r.seeds,
-                                  "reproduce": r.reproduce()} for r in rows],
-                       "skipped": [{"path": str(p), "reason": why} for p, why in skipped]}, indent=1)
-
-
-def to_html(rows: list[Row], skipped: list[tuple[Path, str]], figures: list[Any] | None = None,
-            page_path: Path = Path("leaderboard.html")) -> str:
-    """The self-contained page (:mod:`snnbench.page`); ``figures`` are inlined, links relative to ``page_path``."""
-    from snnbench import page
-
-    return page.render(rows, skipped, figures or [], page_path)
-
-
-def write_leaderboard(rows: list[Row], records: list[tuple[Path, dict]], skipped: list[tuple[Path, str]],
-                      out: Path) -> dict[str, Path]:
-    """Write ``LEADERBOARD.md``, the self-contained ``leaderboard.html`` (figures inlined; the PNGs also
-    under ``plots/``), csv and json."""
-    from snnbench.plots import plot_all
-
-    out.mkdir(parents=True, exist_ok=True)
-    figures = plot_all(rows, records, out / "plots")
-    files = {"md": out / "LEADERBOARD.md", "html": out / "leaderboard.html", "csv": out / "leaderboard.csv",
-             "json": out / "leaderboard.json"}
-    files["md"].write_text(to_markdown(rows, skipped, figures, out))
-    files["html"].write_text(to_html(rows, skipped, figures, files["html"]))
-    files["csv"].write_text(to_csv(rows))
-    files["json"].write_text(to_json(rows, skipped))
-    stale = out / "plots" / "leaderboard.html"  # where the page was before it was self-contained
-    if stale.exists():
-        stale.unlink()
-    return files
-
-
-__all__ = ["Row", "StandingsTable", "build_rows", "load_published", "load_records", "match_published",
-           "numeric_summary", "pareto_front", "standings_tables", "to_csv", "to_html", "to_json", "to_markdown",
-           "write_leaderboard"]
+__all__ = ["MARKS", "THRESHOLDS", "Row", "build_rows", "load_records", "mark_overlaps", "record_marks",
+           "record_values", "unranked_status"]

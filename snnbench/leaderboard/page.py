@@ -12,22 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from snnbench.plots import Figure, method_colour
-
-# (header, summary key, unit, better: "max" | "min" | None, compact)
-COLUMNS: tuple[tuple[str, str, str, str | None, bool], ...] = (
-    ("method", "method", "", None, True), ("options", "options", "", None, True), ("network", "arch", "", None, True),
-    ("T", "T", "steps", None, True), ("epochs", "epochs", "", None, True), ("device", "device", "", None, True),
-    ("n", "seeds", "seeds", None, True), ("accuracy", "acc_mean", "%", "max", True),
-    ("± std", "acc_std", "%", None, True), ("best seed", "acc_best", "%", "max", False),
-    ("max test (ref. conv.)", "max_test_mean", "%", "max", False), ("train time", "train_time_s", "s", "min", True),
-    ("per epoch", "epoch_time_s", "s", "min", False), ("step", "ms_per_step", "ms", "min", True),
-    ("peak memory", "peak_gpu_mib", "MiB", "min", False), ("params", "params", "", None, False),
-    ("sparsity", "activation_sparsity", "", "max", False), ("ACs", "effective_acs", "/sample", "min", False),
-    ("MACs", "effective_macs", "/sample", "min", False), ("energy est.", "energy_estimate_nj", "nJ", "min", False),
-    ("recipe", "recipe", "", None, False), ("published", "published", "%", None, True),
-    ("diff", "diff_vs_published", "pp", None, True),
-)
+from .columns import PAGE_COLUMNS, STANDINGS_COLUMNS, Column
+from .plots import Figure, method_colour
+from .standings import StandingsTable, budget_text, standings_cells, standings_tables
 
 HOW_TO_READ = (
     "Each row is one setting (method, options, network, T, epochs, recipe, device); its seeds are pooled. "
@@ -102,76 +89,80 @@ def _best(values: list[Any], better: str | None) -> Any:
 
 def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figure], page: Path) -> str:
     """The page for ``rows`` (leaderboard rows), with ``figures`` inlined; links relative to ``page``."""
-    from snnbench.leaderboard import standings_tables
-
-    sections = []
     tables = standings_tables(rows)
-    for dataset in sorted({r.dataset for r in rows}, key=lambda d: (not any(t.dataset == d for t in tables), d)):
-        subset = [r for r in rows if r.dataset == dataset]
-        summaries = [r.summary() for r in subset]
-        head = "".join(
-            f"<th class='{'num' if unit or better else ''}{'' if compact else ' extra'}' title='{html.escape(key)}'>"
-            f"{html.escape(name)}{(' (' + html.escape(unit) + ')') if unit else ''}</th>"
-            for name, key, unit, better, compact in COLUMNS) + "<th>records</th>"
-        bests = {key: _best([s[key] for s in summaries], better) for _, key, _, better, _ in COLUMNS}
-        body = []
-        for row, s in zip(subset, summaries, strict=True):
-            cells = []
-            for _, key, unit, _better, compact in COLUMNS:
-                value = s[key]
-                if key == "published" and value:
-                    source = html.escape(s["published_source"] or "")
-                    shown = f"{html.escape(str(value))}<div class='small'>{source}</div>"
-                elif key == "diff_vs_published" and value is None and s["published_note"]:
-                    shown = html.escape(s["published_note"])
-                elif key == "method":
-                    shown = (f"<span class='swatch' style='background:{method_colour(row.method)}'></span>"
-                             f"{html.escape(str(value))}")
-                elif key == "acc_std" and s["seeds"] == 1:
-                    shown = "n=1"
-                else:
-                    shown = html.escape(_cell(value))
-                numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-                classes = ["num"] if numeric or unit else []
-                if bests.get(key) is not None and value == bests[key]:
-                    classes.append("best")
-                if not compact:
-                    classes.append("extra")
-                sort_value = html.escape(str(value if value is not None else ""), quote=True)
-                cells.append(f"<td class='{' '.join(classes)}' data-v='{sort_value}'>{shown}</td>")
-            links = " ".join(f"<a href='{html.escape(_relative(Path(run), page))}'>s{seed}</a>"
-                             for seed, run in zip(row.seeds, row.runs, strict=True))
-            run_ids = {Path(run).stem for run in row.runs}
-            links += "".join(f" <a href='#{html.escape(f.path.stem)}'>firing</a>" for f in figures
-                             if f.run_id and f.run_id in run_ids)
-            commands = "".join(f"<code class='cmd'>{html.escape(c)}</code>" for c in row.reproduce())
-            links += f"<details class='repro'><summary>reproduce</summary>{commands}</details>"
-            cells.append(f"<td data-v='{len(row.runs)}'>{links}</td>")
-            body.append("<tr>" + "".join(cells) + "</tr>")
-        shown_figures = "".join(
-            f"<figure id='{html.escape(f.path.stem)}'><img src='{_inline(f.path)}' alt='{html.escape(f.caption)}'>"
-            f"<figcaption>{html.escape(f.caption)}</figcaption></figure>" for f in figures if f.dataset == dataset)
-        standings = "".join(_standings(t) for t in tables if t.dataset == dataset)
-        sections.append(f"<section id='{html.escape(dataset)}'><h2>{html.escape(dataset)}</h2>{standings}"
-                        f"<details class='runs'{'' if standings else ' open'}><summary>All runs on "
-                        f"{html.escape(dataset)} ({len(subset)} settings; exploratory runs included, see notes)"
-                        f"</summary><div class='scroll'><table class='board'><thead><tr>{head}</tr></thead>"
-                        f"<tbody>{''.join(body)}</tbody></table></div></details>"
-                        f"{shown_figures}</section>")
+    datasets = sorted({r.dataset for r in rows}, key=lambda d: (not any(t.dataset == d for t in tables), d))
+    sections = "".join(_section(d, [r for r in rows if r.dataset == d], [t for t in tables if t.dataset == d],
+                                figures, page) for d in datasets)
     left = "".join(f"<li><code>{html.escape(str(p))}</code>: {html.escape(w)}</li>" for p, w in skipped)
     nav = " · ".join(f"<a href='#{html.escape(d)}'>{html.escape(d)}</a>" for d in sorted({r.dataset for r in rows}))
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>snnbench leaderboard</title>"
             f"<style>{STYLE}</style></head><body><h1>snnbench leaderboard</h1><p class='small'>{nav}</p>"
             f"<p class='read'>{HOW_TO_READ}</p><label><input type='checkbox' id='all-columns'> all columns</label>"
-            + "".join(sections)
+            + sections
             + (f"<h2 class='left'>Records left out</h2><ul>{left}</ul>" if skipped else "")
             + f"<script>{SCRIPT}</script></body></html>\n")
 
 
-def _standings(table: Any) -> str:
-    """One standings table (the rules of a suite at one budget, best first) as HTML."""
-    from snnbench.leaderboard import STANDINGS_COLUMNS, budget_text, standings_cells
+def _section(dataset: str, subset: list[Any], tables: list[StandingsTable], figures: list[Figure], page: Path) -> str:
+    """One dataset: its standings, its runs (folded when there are standings) and its figures."""
+    summaries = [r.summary() for r in subset]
+    head = "".join(f"<th class='{'num' if c.numeric else ''}{'' if c.page == 'compact' else ' extra'}' "
+                   f"title='{html.escape(c.key)}'>{html.escape(c.header)}</th>" for c in PAGE_COLUMNS)
+    head += "<th>records</th>"
+    bests = {c.key: _best([s[c.key] for s in summaries], c.better) for c in PAGE_COLUMNS}
+    body = "".join("<tr>" + "".join(_cell_html(c, s, row, bests.get(c.key)) for c in PAGE_COLUMNS)
+                   + _records_cell(row, figures, page) + "</tr>" for row, s in zip(subset, summaries, strict=True))
+    shown_figures = "".join(
+        f"<figure id='{html.escape(f.path.stem)}'><img src='{_inline(f.path)}' alt='{html.escape(f.caption)}'>"
+        f"<figcaption>{html.escape(f.caption)}</figcaption></figure>" for f in figures if f.dataset == dataset)
+    standings = "".join(_standings(t) for t in tables)
+    return (f"<section id='{html.escape(dataset)}'><h2>{html.escape(dataset)}</h2>{standings}"
+            f"<details class='runs'{'' if standings else ' open'}><summary>All runs on "
+            f"{html.escape(dataset)} ({len(subset)} settings; exploratory runs included, see notes)"
+            f"</summary><div class='scroll'><table class='board'><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div></details>{shown_figures}</section>")
 
+
+def _shown(column: Column, s: dict[str, Any], row: Any) -> str:
+    """The cell's HTML content: the value formatted, with the page's few special forms."""
+    value = s[column.key]
+    if column.key == "published" and value:
+        return f"{html.escape(str(value))}<div class='small'>{html.escape(s['published_source'] or '')}</div>"
+    if column.key == "diff_vs_published" and value is None and s["published_note"]:
+        return html.escape(s["published_note"])
+    if column.key == "method":
+        return f"<span class='swatch' style='background:{method_colour(row.method)}'></span>{html.escape(str(value))}"
+    if column.key == "acc_std" and s["seeds"] == 1:
+        return "n=1"
+    return html.escape(_cell(value))
+
+
+def _cell_html(column: Column, s: dict[str, Any], row: Any, best: Any) -> str:
+    value = s[column.key]
+    numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+    classes = ["num"] if numeric or column.numeric else []
+    if best is not None and value == best:
+        classes.append("best")
+    if column.page != "compact":
+        classes.append("extra")
+    sort_value = html.escape(str(value if value is not None else ""), quote=True)
+    return f"<td class='{' '.join(classes)}' data-v='{sort_value}'>{_shown(column, s, row)}</td>"
+
+
+def _records_cell(row: Any, figures: list[Figure], page: Path) -> str:
+    """Links to the row's records (one per seed) and firing figures, and its reproduce commands."""
+    links = " ".join(f"<a href='{html.escape(_relative(Path(run), page))}'>s{seed}</a>"
+                     for seed, run in zip(row.seeds, row.runs, strict=True))
+    run_ids = {Path(run).stem for run in row.runs}
+    links += "".join(f" <a href='#{html.escape(f.path.stem)}'>firing</a>" for f in figures
+                     if f.run_id and f.run_id in run_ids)
+    commands = "".join(f"<code class='cmd'>{html.escape(c)}</code>" for c in row.reproduce())
+    links += f"<details class='repro'><summary>reproduce</summary>{commands}</details>"
+    return f"<td data-v='{len(row.runs)}'>{links}</td>"
+
+
+def _standings(table: StandingsTable) -> str:
+    """One standings table (the rules of a suite at one budget, best first) as HTML."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in STANDINGS_COLUMNS)
     body = []
     for standing, row in table.entries:
