@@ -43,10 +43,6 @@ def standings_tables(rows: list[Row]) -> list[StandingsTable]:
     return tables
 
 
-STANDINGS_COLUMNS = ("rank", "rule", "seeds", "test acc (mean ± 95% CI)", "vs best (Holm p)", "epochs",
-                     "samples seen", "samples per CPU-s", "energy est. nJ", "notes")
-
-
 def standings_cells(standing: Any, row: Row) -> list[str]:
     """The cells of one standings row (console, Markdown and page print these)."""
     ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
