@@ -17,11 +17,16 @@ upper bound. The spent budget is saved in every checkpoint, so a resumed run kee
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+LONG_RUN_S = 3600.0  # a run whose training is projected to take longer logs its estimate first
+ESTIMATE_STEPS = 5  # steps timed for that estimate (after the first, which pays for the warm-up)
+log = logging.getLogger("snnbench.engine")
 
 BUDGET_KINDS = ("cpu_s", "wall_s", "samples", "updates")
 INTEGER_KINDS = ("samples", "updates")
@@ -140,3 +145,43 @@ def projected_train_s(budget: Budget | None, spent: Spent, step_wall_s: float, s
                  "samples": math.ceil(left / max(batch, 1)) * step_wall_s,
                  "updates": left * step_wall_s}[budget.kind]
     return min(total, by_budget)
+
+
+class Estimate:
+    """Times a fit's first steps and, when its training is projected to take longer than
+    :data:`LONG_RUN_S` on this device, logs the estimate once (the run continues)."""
+
+    def __init__(self, cfg: Any, device: Any, active: bool = True) -> None:
+        self.cfg, self.device, self.done, self.steps = cfg, device, not active, 0
+        self.mark: tuple[float, float] | None = None
+
+    def step(self, meter: Meter, epoch: int, number: int, batches: int, batch: int) -> None:
+        """After step ``number`` of ``batches`` in ``epoch`` (0-based), of ``batch`` samples."""
+        if self.done:
+            return
+        if self.mark is None:  # the first step: warm-up, not timed
+            self.mark = (meter.spent.wall_s, meter.spent.cpu_s)
+            return
+        self.steps += 1
+        if self.steps < ESTIMATE_STEPS:
+            return
+        self.done = True
+        wall = (meter.spent.wall_s - self.mark[0]) / self.steps
+        cpu = (meter.spent.cpu_s - self.mark[1]) / self.steps
+        cfg = self.cfg
+        steps_left = (batches - number) + batches * (cfg.epochs - epoch - 1)
+        seconds = projected_train_s(meter.budget, meter.spent, wall, cpu, batch, steps_left)
+        if seconds >= LONG_RUN_S:
+            limit = f"budget {meter.budget}" if meter.budget is not None else f"{cfg.epochs} epochs"
+            log.warning("estimate: training takes about %s on %s (%.3g s a step, timed over %d steps; %s); "
+                        "continuing. For a shorter run pass --epochs N or --budget cpu_s=SECONDS",
+                        duration_text(seconds), self.device, wall, self.steps, limit)
+
+
+def duration_text(seconds: float) -> str:
+    """``5400`` → ``"1.5 h"``; minutes under an hour, seconds under a minute."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:.0f} s"

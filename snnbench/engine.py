@@ -6,21 +6,16 @@
   checkpoint every epoch (``--resume`` continues from the last one with identical results);
 - :func:`report` runs the measured test pass (firing statistics, synaptic operations) and writes
   the run record.
-
-Checkpoints hold plain data only (tensors, numbers, strings, lists, dicts) and are loaded with
-``torch.load(weights_only=True)``: a file that needs anything else is refused, never executed.
+Checkpoints are :mod:`snnbench.checkpoints`, the record is built by :mod:`snnbench.records.build`, and
+evaluation is :mod:`snnbench.evaluation`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import io
 import logging
 import math
-import os
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -32,35 +27,29 @@ import numpy as np
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.budget import Meter, Spent, parse_budget, projected_train_s
+from snnbench.budget import Estimate, Meter, Spent, parse_budget
+from snnbench.checkpoints import (
+    checkpoint_path,
+    init_from,
+    load_weights,
+    resume_blob,
+    save_checkpoint,
+    set_rng_state,
+)
 from snnbench.config import ConfigError, RunConfig
 from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
-from snnbench.files import DataContext, atomic_write_bytes
+from snnbench.evaluation import evaluate, measured_test
+from snnbench.files import DataContext
 from snnbench.graphs import CapturedStep, graph_mode_error, training_graph, use_graphs
 from snnbench.kernels import bind_backends
-from snnbench.metrics import attach_counters, detach_counters, model_metrics
-from snnbench.monitor import attach_monitors, detach_monitors
+from snnbench.metrics import model_metrics
 from snnbench.optim import lr_at, make_optimizer, set_capturable, set_lr
-from snnbench.records import (
-    DEFAULT_RUNS,
-    SCHEMA_VERSION,
-    Cost,
-    Curve,
-    Execution,
-    Record,
-    Results,
-    environment,
-    read_record,
-    record_checkpoint,
-    validate_record,
-    write_record,
-)
+from snnbench.records import DEFAULT_RUNS, environment, write_record
+from snnbench.records.build import build_record, now
 from snnbench.registry import create_dataset, create_method
 
 DEVICES = ("auto", "cpu", "cuda")
-LONG_RUN_S = 3600.0  # a run whose training is projected to take longer logs its estimate first
-ESTIMATE_STEPS = 5  # steps timed for that estimate (after the first, which pays for the warm-up)
 log = logging.getLogger(__name__)
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -187,45 +176,6 @@ class Run:
         return self.ddp is None or self.ddp.main
 
 
-class _Estimate:
-    """Times a fit's first steps and, when its training is projected to take longer than
-    :data:`LONG_RUN_S` on this device, logs the estimate once (the run continues)."""
-
-    def __init__(self, run: Run) -> None:
-        self.run, self.done, self.steps = run, not run.main, 0
-        self.mark: tuple[float, float] | None = None
-
-    def step(self, meter: Meter, epoch: int, number: int, batches: int, batch: int) -> None:
-        if self.done:
-            return
-        if self.mark is None:  # the first step: warm-up, not timed
-            self.mark = (meter.spent.wall_s, meter.spent.cpu_s)
-            return
-        self.steps += 1
-        if self.steps < ESTIMATE_STEPS:
-            return
-        self.done = True
-        wall = (meter.spent.wall_s - self.mark[0]) / self.steps
-        cpu = (meter.spent.cpu_s - self.mark[1]) / self.steps
-        cfg = self.run.cfg
-        steps_left = (batches - number) + batches * (cfg.epochs - epoch - 1)
-        seconds = projected_train_s(meter.budget, meter.spent, wall, cpu, batch, steps_left)
-        if seconds >= LONG_RUN_S:
-            limit = f"budget {meter.budget}" if meter.budget is not None else f"{cfg.epochs} epochs"
-            log.warning("estimate: training takes about %s on %s (%.3g s a step, timed over %d steps; %s); "
-                        "continuing. For a shorter run pass --epochs N or --budget cpu_s=SECONDS",
-                        duration_text(seconds), self.run.device, wall, self.steps, limit)
-
-
-def duration_text(seconds: float) -> str:
-    """``5400`` → ``"1.5 h"``; minutes under an hour, seconds under a minute."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds:.0f} s"
-
-
 def resolve_device(name: str) -> torch.device:
     if name not in DEVICES and not name.startswith("cuda:"):
         raise ConfigError(f"unknown device {name!r}; valid devices: {', '.join(DEVICES)} (or cuda:N)")
@@ -240,50 +190,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # type: ignore[misc]
-    state = {"python": random.getstate(), "numpy": [kind, torch.from_numpy(np.asarray(keys).copy()), pos,
-                                                    has_gauss, gauss], "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors whatever the run's device
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def checkpoint_path(cfg: RunConfig, out: Path) -> Path:
-    return Path(out) / "checkpoints" / f"{cfg.method}-{cfg.dataset}-{cfg.lineage_hash()}.pt"
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Load a checkpoint as plain data (``weights_only=True``); anything else is refused with a
-    :class:`ConfigError` naming the file, and nothing in it runs."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any file torch cannot read as plain data (fuzzed files raise
-        # IndexError, KeyError, TypeError, ... besides UnpicklingError): one refusal, never torch's advice
-        lines = [line.strip() for line in str(err).splitlines() if line.strip() and "weights_only" not in line]
-        fallback = lines[0] if lines else type(err).__name__
-        first = next((line for line in lines if "Unsupported global" in line), fallback)
-        raise ConfigError(f"refusing checkpoint {path}: it is not a plain-data snnbench checkpoint "
-                          f"(tensors, numbers, strings, lists, dicts) ({type(err).__name__}: {first[:200]})") from None
-    if not isinstance(blob, dict) or "model" not in blob:
-        raise ConfigError(f"refusing checkpoint {path}: no model state in it")
-    return blob
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
 
 
 def train(cfg: RunConfig, runtime: RuntimeOptions, progress: Progress | None = None,
@@ -324,14 +230,6 @@ def check_finite(model: torch.nn.Module, loss: float, epoch: int) -> None:
                              f"{', ...' if len(bad) > 4 else ''}); the run stopped (status failed)")
 
 
-def feed_ratio(samples: int, train_time_s: float, step_ms: list[float], batch_size: int) -> float | None:
-    """Samples per second over what the training steps alone allow (``1000 × batch / mean ms per step``):
-    1 when the input pipeline never makes a step wait, below 1 by the share of time it costs."""
-    if not step_ms or not train_time_s or not samples:
-        return None
-    return round((samples / train_time_s) / (1000.0 * batch_size / statistics.fmean(step_ms)), 4)
-
-
 def check_output_dir(out: Path) -> None:
     """Refuse an output folder that cannot be written, before any data loads or training starts."""
     out = Path(out)
@@ -347,23 +245,6 @@ def check_output_dir(out: Path) -> None:
         raise ConfigError(f"--out {out}: cannot write in {existing} ({err.strerror or err})") from None
 
 
-def _resume_blob(cfg: RunConfig, ckpt: Path, resume: bool) -> dict[str, Any] | None:
-    """The checkpoint to resume from (checked against ``cfg`` before any data loads), or None."""
-    if not resume or not ckpt.is_file():
-        return None
-    blob = load_checkpoint(ckpt)
-    done = int(blob.get("state", {}).get("epoch", 0))
-    saved_epochs = blob.get("config", {}).get("epochs")
-    if done > cfg.epochs:
-        raise ConfigError(f"--resume: the checkpoint {ckpt} has already trained {done} epochs, more than "
-                          f"--epochs {cfg.epochs}; ask for at least {done} epochs")
-    if cfg.lr_schedule == "cosine" and saved_epochs is not None and saved_epochs != cfg.epochs and done:
-        raise ConfigError(f"--resume: the cosine schedule depends on the number of epochs, and the checkpoint "
-                          f"{ckpt} was trained for a {saved_epochs}-epoch run; resume with --epochs {saved_epochs}, "
-                          f"or start a new run (without --resume)")
-    return blob
-
-
 def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     """Everything before the first epoch: checks, device, data, network, optimiser, resumed state."""
     device = resolve_device(runtime.device)
@@ -377,8 +258,8 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     ckpt = checkpoint_path(cfg, runtime.out)
     if ddp is None or ddp.main:
         check_output_dir(runtime.out)
-    blob = _resume_blob(cfg, ckpt, runtime.resume)
-    parents, weights = _init_from(cfg.init_from) if cfg.init_from else ([], None)
+    blob = resume_blob(cfg, ckpt, runtime.resume)
+    parents, weights = init_from(cfg.init_from) if cfg.init_from else ([], None)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
     problem = graph_mode_error(runtime.cuda_graph, device, method, ddp is not None)
@@ -393,7 +274,7 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     backends = bind_backends(model, device)
     method_facts = method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels))
     if weights is not None:
-        _load_weights(model, weights, cfg.init_from)
+        load_weights(model, weights, cfg.init_from)
     capturable = device.type == "cuda"  # graphed or not, the same optimiser arithmetic on a GPU
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=capturable)
     trained: torch.nn.Module = model
@@ -403,13 +284,13 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     # the environment (git commit, source hash, versions) as the run starts: the code that trains
-    state = RunState(started_at=_now(), environment=environment(str(device)))
+    state = RunState(started_at=now(), environment=environment(str(device)))
     if blob is not None:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])
         set_capturable(optimizer, capturable)
         state = RunState.from_dict(blob["state"])
-        _set_rng_state(blob["rng"])
+        set_rng_state(blob["rng"])
         parents = blob.get("lineage", parents)
     run = Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
               backends, ddp, method_facts)
@@ -447,7 +328,7 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
     monitors: dict = {}  # firing monitors of the last test pass
     counters: dict = {}  # synaptic-operation counters, gathered with the monitors on the last test pass
     meter = Meter(parse_budget(cfg.budget), Spent(**state.spent), state.next_point)
-    estimate = _Estimate(run)
+    estimate = Estimate(cfg, run.device, active=run.main)
     for epoch in range(state.epoch, cfg.epochs):
         if meter.exhausted:
             break
@@ -464,11 +345,11 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
         if final_point is not None and final_point.get("val_acc") is not None:
             row["val_acc"] = final_point["val_acc"]
         else:
-            row["val_acc"] = _evaluate(run.model, run.method, val, cfg, run.eval_graph) if val is not None else None
+            row["val_acc"] = evaluate(run.model, run.method, val, cfg, run.eval_graph) if val is not None else None
         if last:
-            row["test_acc"], monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
+            row["test_acc"], monitors, counters = measured_test(run.model, run.method, run.data, cfg)
         else:
-            row["test_acc"] = _evaluate(run.model, run.method, run.data.test, cfg, run.eval_graph)
+            row["test_acc"] = evaluate(run.model, run.method, run.data.test, cfg, run.eval_graph)
         if final_point is not None:
             final_point["test_acc"] = row["test_acc"]
         state.eval_time_s += time.perf_counter() - eval_start
@@ -478,12 +359,12 @@ def fit(run: Run, progress: Progress, callback: EpochCallback | None = None) -> 
         if last:
             state.stopped_by = "budget" if meter.exhausted else "epochs"
         if run.main:
-            _save_checkpoint(run)
+            save_checkpoint(run)
         progress.end_epoch(row)
         if callback is not None:
             callback(epoch + 1, row)
     if not monitors:  # nothing left to train (resumed a finished run): one pass for the statistics
-        _, monitors, counters = _measured_test(run.model, run.method, run.data, cfg)
+        _, monitors, counters = measured_test(run.model, run.method, run.data, cfg)
     return monitors, counters
 
 
@@ -523,7 +404,7 @@ def _budget_point(run: Run, meter: Meter, fraction: float, epoch_progress: float
     (evaluation never counts against the budget or the training time)."""
     start = time.perf_counter()
     val = run.data.val
-    acc = _evaluate(run.model, run.method, val, run.cfg, run.eval_graph) if val is not None else None
+    acc = evaluate(run.model, run.method, val, run.cfg, run.eval_graph) if val is not None else None
     run.trained.train()
     run.state.budget_curve.append({"fraction": fraction, "epoch": round(epoch_progress, 6), **meter.spent.as_dict(),
                                    "val_acc": acc, "test_acc": None})
@@ -531,7 +412,7 @@ def _budget_point(run: Run, meter: Meter, fraction: float, epoch_progress: float
 
 
 def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None = None,
-                 estimate: _Estimate | None = None) -> dict[str, Any]:
+                 estimate: Estimate | None = None) -> dict[str, Any]:
     cfg, data, device, method = run.cfg, run.data, run.device, run.method
     meter = meter if meter is not None else Meter(None)
     run.trained.train()
@@ -580,147 +461,3 @@ def _train_epoch(run: Run, epoch: int, progress: Progress, meter: Meter | None =
             "train_acc": 100.0 * float(correct) / max(seen, 1), "epoch_time_s": elapsed}
 
 
-@torch.no_grad()
-def _evaluate(model, method, loader, cfg: RunConfig, graph: CapturedStep | None = None) -> float:
-    """Test accuracy (%) over ``loader``; ``graph`` replays the forward (the measured pass, with its
-    hooks, runs eagerly)."""
-    model.eval()
-    device = next(model.parameters()).device
-    correct, total = torch.zeros((), dtype=torch.long, device=device), 0
-    for inputs, labels in loader:
-        if graph is not None:
-            (output,) = graph(inputs)
-        else:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                output = model(inputs)
-        correct += (method.scores(output.float(), cfg).argmax(1) == labels).sum()
-        total += labels.shape[0]
-    return 100.0 * int(correct) / max(total, 1)
-
-
-def _measured_test(model, method, data: DataBundle, cfg: RunConfig) -> tuple[float, dict, dict]:
-    """The test pass with firing monitors and synaptic-operation counters attached."""
-    monitors, counters = attach_monitors(model), attach_counters(model)
-    try:
-        return _evaluate(model, method, data.test, cfg), monitors, counters
-    finally:
-        detach_monitors(model)
-        detach_counters(counters)
-
-
-def _save_checkpoint(run: Run) -> None:
-    buffer = io.BytesIO()
-    torch.save({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-                "state": run.state.as_dict(), "rng": _rng_state(), "lineage": run.lineage,
-                "config": run.cfg.as_dict()}, buffer)
-    atomic_write_bytes(run.checkpoint, buffer.getvalue())
-
-
-def _init_from(source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The lineage and checkpoint of a checkpoint (``.pt``) or run record (``.json``) to start from;
-    checked before any data loads."""
-    path = Path(source)
-    if not path.is_file():
-        raise ConfigError(f"init_from {source!r}: no such checkpoint or record file")
-    if path.suffix == ".json":
-        record = read_record(path)
-        problems = validate_record(record)
-        if problems:
-            raise ConfigError(f"init_from {source!r}: not a valid run record ({problems[0]})")
-        parent = record.get("lineage", []) + [{
-            "run_id": record["run_id"], "config_hash": record["config_hash"], "steps": record["steps"],
-            "epochs": record["epochs"], "train_time_s": record["cost"]["train_time_s"]}]
-        ckpt = record_checkpoint(record, path)
-        if ckpt is None or not ckpt.is_file():
-            raise ConfigError(f"init_from {source!r}: its checkpoint {record.get('checkpoint')!r} is not there")
-        return parent, load_checkpoint(ckpt)
-    blob = load_checkpoint(path)
-    config, state = blob.get("config", {}), blob.get("state", {})
-    return blob.get("lineage", []) + [{
-        "checkpoint": str(path), "config_hash": _config_hash(config), "steps": config.get("steps"),
-        "epochs": state.get("epoch"), "train_time_s": state.get("train_time_s", 0.0)}], blob
-
-
-def _load_weights(model: torch.nn.Module, blob: dict[str, Any], source: str) -> None:
-    try:
-        model.load_state_dict(blob["model"])
-    except RuntimeError as err:
-        raise ConfigError(f"init_from {source!r}: its network does not match this run's ({err})") from err
-
-
-def _config_hash(config: dict[str, Any]) -> str | None:
-    try:
-        return RunConfig(**config).hash()
-    except (TypeError, ConfigError):  # a checkpoint from an older config schema
-        return None
-
-
-def best_epoch_index(curves: list[dict[str, Any]]) -> int | None:
-    """The epoch (0-based) the headline reports: the highest validation accuracy, the earliest on a
-    tie; the last epoch when there is no validation split; None before any epoch."""
-    val = [(row["val_acc"], i) for i, row in enumerate(curves) if row.get("val_acc") is not None]
-    if val:
-        return max(val, key=lambda v: (v[0], -v[1]))[1]
-    return len(curves) - 1 if curves else None
-
-
-def budget_summary(cfg: RunConfig, state: RunState) -> dict[str, Any] | None:
-    """The record's ``budget``: what was allowed, what was spent, what stopped the run, and the
-    accuracy-against-cost points (None for a run without a budget)."""
-    budget = parse_budget(cfg.budget)
-    if budget is None:
-        return None
-    return {"kind": budget.kind, "value": budget.value, "spent": Spent(**state.spent).as_dict(),
-            "stopped_by": state.stopped_by or "not finished", "points": [dict(p) for p in state.budget_curve]}
-
-
-def build_record(run: Run, monitors: dict, status: str, stop_reason: str) -> dict[str, Any]:
-    """The run record (schema :data:`~snnbench.records.SCHEMA_VERSION`) of ``run`` as it stands."""
-    cfg, state, curves = run.cfg, run.state, run.state.curves
-    best = best_epoch_index(curves)
-    step_ms = state.step_ms[1:] if len(state.step_ms) > 1 else state.step_ms
-    finished = _now()
-    stamp = finished[:26].replace(":", "").replace(".", "")
-    run_id = f"{cfg.method}-{cfg.dataset}-T{cfg.steps}-{cfg.hash()[:8]}-s{cfg.seed}-{stamp}-{os.urandom(3).hex()}"
-    peak = torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == "cuda" else None
-    tests = [row["test_acc"] for row in curves]
-    return Record(
-        schema_version=SCHEMA_VERSION, run_id=run_id, status=status, stop_reason=stop_reason,
-        method=cfg.method, dataset=cfg.dataset, dataset_info=run.data.info, arch=cfg.arch,
-        arch_resolved=str(run.plan), steps=cfg.steps, epochs=len(curves), seed=cfg.seed,
-        config=cfg.as_dict(), config_hash=cfg.hash(), curves=[Curve(**row) for row in curves],
-        results=Results(
-            best_val_epoch=best + 1 if best is not None else None,
-            test_acc_at_best_val=curves[best]["test_acc"] if best is not None else None,
-            test_acc_last=curves[-1]["test_acc"] if curves else None,
-            best_val_acc=curves[best]["val_acc"] if best is not None else None,
-            max_test_acc=max(tests) if tests else None,  # the reference codes' convention
-            max_test_epoch=tests.index(max(tests)) + 1 if tests else None,
-        ),
-        cost=Cost(
-            train_time_s=state.train_time_s, eval_time_s=state.eval_time_s,
-            ms_per_step=statistics.fmean(step_ms) if step_ms else None,
-            median_ms_per_step=statistics.median(step_ms) if step_ms else None,
-            samples_per_s=state.train_samples / state.train_time_s if state.train_time_s else None,
-            peak_gpu_mem_mib=peak, params=sum(p.numel() for p in run.model.parameters() if p.requires_grad),
-            total_train_time_s=state.train_time_s + sum(p.get("train_time_s", 0.0) for p in run.lineage),
-            feed_ratio=feed_ratio(state.train_samples, state.train_time_s, step_ms, cfg.batch_size),
-        ),
-        execution=Execution(
-            backends=run.backends,
-            param_groups=[{"name": g.get("name", str(i)), "lr_scale": g.get("lr_scale", 1.0),
-                           "params": sum(p.numel() for p in g["params"])}
-                          for i, g in enumerate(run.optimizer.param_groups)],
-            shared_device=bool(run.runtime.tags.get("shared_device", False)),
-            method=run.method_facts,
-            cuda_graph=run.train_graph.status if run.train_graph is not None else run.graph_reason,
-        ),
-        firing={name: m.summary() for name, m in monitors.items()}, metrics={},
-        distributed={"world_size": run.ddp.world_size if run.ddp else 1,
-                     "backend": run.ddp.backend if run.ddp else None},
-        lineage=run.lineage, tags=dict(run.runtime.tags), command=run.runtime.command or None, time_scaling=[],
-        budget=budget_summary(cfg, state),
-        checkpoint=os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
-        started_at=state.started_at, finished_at=finished,
-        environment=state.environment or environment(str(run.device)),
-    ).as_dict()

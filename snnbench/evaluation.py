@@ -1,31 +1,70 @@
 """Time scalability: a trained run evaluated at other numbers of time steps without retraining (the
 question of TET's Fig. 3: does a network trained at T = 2 hold up at T = 8?). The inputs are encoded
 at each T (event recordings re-binned into T frames), the saved weights are loaded as they are, and the
-curve is stored in the record's ``time_scaling`` (one entry per T, replacing an earlier one at that T)."""
+curve is stored in the record's ``time_scaling`` (one entry per T, replacing an earlier one at that T).
+
+:func:`evaluate` (accuracy over a loader) and :func:`measured_test` (the test pass with firing monitors
+and operation counters) are the evaluation every run uses."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from snnbench.arch import parse_arch
-from snnbench.config import ConfigError, record_config
-from snnbench.data import prepare_data
-from snnbench.engine import RuntimeOptions, _evaluate, load_checkpoint, resolve_device
+from snnbench.checkpoints import load_checkpoint
+from snnbench.config import ConfigError, RunConfig, record_config
+from snnbench.data import DataBundle, prepare_data
 from snnbench.files import DataContext, atomic_write_bytes
+from snnbench.graphs import CapturedStep
 from snnbench.kernels import bind_backends
+from snnbench.metrics import attach_counters, detach_counters
+from snnbench.monitor import attach_monitors, detach_monitors
 from snnbench.records import read_record, record_checkpoint, validate_record
 from snnbench.registry import create_dataset, create_method
+
+if TYPE_CHECKING:
+    from snnbench.engine import RuntimeOptions
+
+
+@torch.no_grad()
+def evaluate(model, method, loader, cfg: RunConfig, graph: CapturedStep | None = None) -> float:
+    """Test accuracy (%) over ``loader``; ``graph`` replays the forward (the measured pass, with its
+    hooks, runs eagerly)."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct, total = torch.zeros((), dtype=torch.long, device=device), 0
+    for inputs, labels in loader:
+        if graph is not None:
+            (output,) = graph(inputs)
+        else:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                output = model(inputs)
+        correct += (method.scores(output.float(), cfg).argmax(1) == labels).sum()
+        total += labels.shape[0]
+    return 100.0 * int(correct) / max(total, 1)
+
+
+def measured_test(model, method, data: DataBundle, cfg: RunConfig) -> tuple[float, dict, dict]:
+    """The test pass with firing monitors and synaptic-operation counters attached."""
+    monitors, counters = attach_monitors(model), attach_counters(model)
+    try:
+        return evaluate(model, method, data.test, cfg), monitors, counters
+    finally:
+        detach_monitors(model)
+        detach_counters(counters)
 
 
 def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, write: bool = True
                       ) -> list[dict[str, Any]]:
     """Test accuracy (%) of the run recorded at ``path`` for each T in ``steps``; stored in the record
     unless ``write`` is false. Everything is checked before any data loads."""
+    from snnbench.engine import resolve_device  # the engine imports this module
+
     if not steps or any(t < 1 for t in steps):
         raise ConfigError(f"--steps needs positive numbers of time steps, got {steps}")
     record = read_record(path)
@@ -51,7 +90,7 @@ def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, wri
         bind_backends(model, device)
         method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels), training=False)  # its buffers
         model.load_state_dict(blob["model"])
-        curve.append({"steps": cfg.steps, "test_acc": _evaluate(model, method, data.test, cfg)})
+        curve.append({"steps": cfg.steps, "test_acc": evaluate(model, method, data.test, cfg)})
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from snnbench.budget import Budget, BudgetError, parse_budget
+from snnbench.checkpoints import checkpoint_path
 from snnbench.config import ConfigError
-from snnbench.engine import checkpoint_path, train
+from snnbench.engine import train
 from tests.test_engine import digits_cfg, runtime
 
 
@@ -101,16 +102,16 @@ def test_the_projection_ends_where_the_budget_ends_first():
 
 
 def test_a_run_projected_to_take_long_logs_its_estimate_and_continues(tmp_path, caplog, monkeypatch):
-    import snnbench.engine as engine
+    import snnbench.budget as budget
 
-    monkeypatch.setattr(engine, "LONG_RUN_S", 0.0)  # every run is "long"
+    monkeypatch.setattr(budget, "LONG_RUN_S", 0.0)  # every run is "long"
     with caplog.at_level("WARNING", logger="snnbench.engine"):
         record, _ = train(digits_cfg(2), runtime(tmp_path, "e"))
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("estimate:")]
     assert len(lines) == 1 and "on cpu" in lines[0] and "2 epochs" in lines[0] and "--budget" in lines[0]
     assert record["status"] == "completed" and record["epochs"] == 2
     caplog.clear()
-    monkeypatch.setattr(engine, "LONG_RUN_S", 3600.0)  # a digits run takes seconds: nothing to say
+    monkeypatch.setattr(budget, "LONG_RUN_S", 3600.0)  # a digits run takes seconds: nothing to say
     with caplog.at_level("WARNING", logger="snnbench.engine"):
         train(digits_cfg(1), runtime(tmp_path, "f"))
     assert not [r for r in caplog.records if r.getMessage().startswith("estimate:")]

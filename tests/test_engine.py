@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from snnbench.checkpoints import checkpoint_path
 from snnbench.config import ConfigError, parse_sets, resolve_config
-from snnbench.engine import RuntimeOptions, checkpoint_path, train
+from snnbench.engine import RuntimeOptions, train
 from snnbench.records import SCHEMA_VERSION, validate_record, write_record
 from snnbench.registry import create_dataset, create_method
 
@@ -146,7 +147,7 @@ def test_mixed_precision_and_rate_encoding_train(tmp_path):
 
 
 def test_headline_epoch_is_the_validation_argmax_never_the_test_one():
-    from snnbench.engine import best_epoch_index
+    from snnbench.records.build import best_epoch_index
 
     curves = [{"val_acc": 80.0, "test_acc": 95.0}, {"val_acc": 90.0, "test_acc": 85.0},
               {"val_acc": 90.0, "test_acc": 99.0}, {"val_acc": 70.0, "test_acc": 60.0}]
@@ -157,7 +158,7 @@ def test_headline_epoch_is_the_validation_argmax_never_the_test_one():
 
 def test_the_record_says_how_much_the_input_pipeline_costs(tmp_path):
     """cost.feed_ratio = samples/s over 1000 × batch / ms_per_step (issue 19's pipeline target)."""
-    from snnbench.engine import feed_ratio
+    from snnbench.records.build import feed_ratio
 
     assert feed_ratio(1000, 2.0, [1.0] * 10, 100) == 0.005  # 500 samples/s where the steps allow 100000
     assert feed_ratio(0, 1.0, [], 10) is None

@@ -58,7 +58,7 @@ def test_crafted_checkpoints_never_run_on_any_path(tmp_path, capsys):
     assert main(["run", "--init-from", str(tmp_path / "rec.json"), *common]) == 2
     assert "refusing checkpoint" in capsys.readouterr().err and not marker.exists()
     # 3. planted where --resume looks
-    from snnbench.engine import checkpoint_path
+    from snnbench.checkpoints import checkpoint_path
 
     run_cfg = resolve_config(create_method("stbp"), create_dataset("digits"),
                              {"max_train_samples": 100, "epochs": 1})

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from snnbench import engine
+from snnbench.checkpoints import load_checkpoint
 from snnbench.cli import main
 from snnbench.config import ConfigError, resolve_config
-from snnbench.engine import RuntimeOptions, load_checkpoint, train
+from snnbench.engine import RuntimeOptions, train
 from snnbench.leaderboard import build_rows, load_records, to_markdown
 from snnbench.records import record_checkpoint
 from snnbench.registry import create_dataset, create_method
