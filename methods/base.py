@@ -187,7 +187,7 @@ class LIFOptions(Options):
     surrogate_width: float = num(1.0, gt=0)
     reset: str = choice("zero", RESETS)
     detach_reset: bool = False
-    backend: str = choice("auto", BACKENDS)
+    backend: str = choice("auto", BACKENDS, late="auto")
 
     def lif(self) -> LIFParams:
         return LIFParams(decay=self.decay, threshold=self.threshold, reset=self.reset,

@@ -56,7 +56,7 @@ class SLAYEROptions(Options):
     weight_scale_dense: float = num(10.0, gt=0)
     pool_scale: float = num(POOL_SCALE, gt=0)  # × θ
     psp_form: str = choice("auto", PSP_FORMS)
-    backend: str = choice("auto", BACKENDS)
+    backend: str = choice("auto", BACKENDS, late="auto")
 
     def srm(self) -> SRMParams:
         return SRMParams(theta=self.theta, tau_sr=self.tau_sr, tau_ref=self.tau_ref, scale_ref=self.scale_ref,

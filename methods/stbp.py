@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnbench.arch import LayerSpec
-from snnbench.config import RunConfig, choice, num
+from snnbench.config import RunConfig, added, choice, num
 from snnbench.registry import register_method
 
 from .base import SPEECH_FRAMES, SPEECH_SOURCE, LIFMethod, LIFOptions
@@ -34,9 +34,10 @@ class STBPOptions(LIFOptions):
     tdbn: bool = False
     # tdBN on the hidden fully connected layers too (per neuron over batch and time; snnbench's extension:
     # the paper's networks are convolutional). Without it tdBN leaves an MLP exactly STBP.
-    tdbn_dense: bool = False
+    tdbn_dense: bool = added(False, late=False)
     loss: str = choice("mse_rate", LOSSES)
-    fc_lr_scale: float = num(1.0, gt=0)  # the fully connected layers' lr relative to the convs' (CIFARNet: 0.1)
+    # the fully connected layers' lr relative to the convs' (CIFARNet: 0.1)
+    fc_lr_scale: float = num(1.0, gt=0, late=1.0)
 
 
 _MNIST_RECIPE = {
@@ -155,7 +156,7 @@ class STBPTdBN(STBP):
     @dataclass(frozen=True)
     class Options(STBPOptions):
         tdbn: bool = True
-        tdbn_dense: bool = True
+        tdbn_dense: bool = added(True, late=False)
 
     options_type = Options
     recipes = {

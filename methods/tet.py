@@ -41,7 +41,8 @@ class TETOptions(LIFOptions):
     loss: str = choice("tet", LOSSES)
     lam: float = num(0.05, ge=0, le=1)  # λ, the MSE term's weight
     phi: float = num(1.0)  # φ, the MSE target (V_th)
-    bn_backend: str = choice("torch", BACKENDS)  # the conv's BN: nn.BatchNorm2d's formula, or the fused kernels
+    # the conv's BN: nn.BatchNorm2d's formula, or the fused kernels
+    bn_backend: str = choice("torch", BACKENDS, late="torch")
 
 
 def tet_loss(output: torch.Tensor, labels: torch.Tensor, lam: float, phi: float) -> torch.Tensor:

@@ -44,7 +44,7 @@ class TSSLBPOptions(Options):
     tau_m: float = num(5.0, gt=1)
     tau_s: float = num(3.0, gt=1)
     threshold: float = num(1.0, gt=0)
-    backend: str = choice("auto", BACKENDS)
+    backend: str = choice("auto", BACKENDS, late="auto")
     loss: str = choice("kernel", LOSSES)
     pattern: str = "head"  # head | paper | a 0/1 string
     target_filters: int = num(2, ge=0)

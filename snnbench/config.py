@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
 import json
 import math
 import re
 import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args, get_origin
 
@@ -28,15 +30,30 @@ class ConfigError(ValueError):
 
 
 # ---- typed, validated fields ---------------------------------------------------------------------
+_NOT_LATE = object()  # a field that existed when the first records were written
+
+
+def _late(metadata: dict[str, Any], late: Any) -> dict[str, Any]:
+    return metadata if late is _NOT_LATE else {**metadata, "late": late}
+
+
 def num(default: Any, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
-        lt: float | None = None) -> Any:
-    """A numeric dataclass field with its valid range (checked by :func:`validate_fields`)."""
-    return field(default=default, metadata={"range": (ge, gt, le, lt)})
+        lt: float | None = None, late: Any = _NOT_LATE) -> Any:
+    """A numeric dataclass field with its valid range (checked by :func:`validate_fields`); ``late``: see
+    :func:`added`."""
+    return field(default=default, metadata=_late({"range": (ge, gt, le, lt)}, late))
 
 
-def choice(default: str, choices: tuple[str, ...]) -> Any:
-    """A string dataclass field that must be one of ``choices`` (module constants, listed in errors)."""
-    return field(default=default, metadata={"choices": tuple(choices)})
+def choice(default: str, choices: tuple[str, ...], *, late: Any = _NOT_LATE) -> Any:
+    """A string dataclass field that must be one of ``choices`` (module constants, listed in errors);
+    ``late``: see :func:`added`."""
+    return field(default=default, metadata=_late({"choices": tuple(choices)}, late))
+
+
+def added(default: Any, late: Any) -> Any:
+    """A field added after run records existed: ``late`` is the value that reproduces what a run made
+    before it did (see :data:`LATE_FIELDS`). :func:`num` and :func:`choice` take ``late=`` the same way."""
+    return field(default=default, metadata={"late": late})
 
 
 def _range_text(ge: Any, gt: Any, le: Any, lt: Any) -> str:
@@ -130,7 +147,7 @@ class RunConfig:
     method: str
     dataset: str
     arch: str
-    recipe: str = ""  # which published recipe of the method for this dataset ("" = its first)
+    recipe: str = added("", late="")  # which published recipe of the method for this dataset ("" = its first)
     steps: int = num(5, ge=1)  # number of time steps T
     epochs: int = num(1, ge=1)
     batch_size: int = num(64, ge=1)
@@ -144,9 +161,9 @@ class RunConfig:
     grad_clip: float = num(0.0, ge=0)  # global gradient-norm clip, 0 = off
     seed: int = num(0, ge=0, le=2**32 - 1)  # numpy's seeds are 32-bit
     encoding: str = choice("direct", ENCODINGS)  # static images (see ENCODINGS)
-    normalize: str = choice("dataset", NORMALIZE_STATS)  # direct encoding: whose mean/std
+    normalize: str = choice("dataset", NORMALIZE_STATS, late="dataset")  # direct encoding: whose mean/std
     augment: str = "none"  # none | crop_flip | flip_roll | jitter:N | elastic:SCALE,ROTATION,DISTORTION
-    shuffle: str = choice("permutation", SHUFFLES)
+    shuffle: str = choice("permutation", SHUFFLES, late="permutation")
     val_fraction: float = num(0.1, ge=0, lt=1)
     max_train_samples: int = num(0, ge=0)  # 0 = all
     max_test_samples: int = num(0, ge=0)
@@ -155,10 +172,12 @@ class RunConfig:
     event_window_us: int = num(0, ge=0)
     event_values: str = choice("binary", FRAME_VALUES)
     event_size: int = num(0, ge=0)  # resize event frames to this H = W (0 = sensor size)
-    event_resize: str = choice("pil", RESIZE_MODES)  # pil: TET's 8-bit PIL path; antialias | bilinear: float
-    event_stabilize: bool = False  # remove saccade motion before binning (N-MNIST; TSSL-BP, ST-RSBP)
+    # pil: TET's 8-bit PIL path; antialias | bilinear: float
+    event_resize: str = choice("pil", RESIZE_MODES, late="pil")
+    event_stabilize: bool = added(False, late=False)  # remove saccade motion before binning (N-MNIST; TSSL-BP, ST-RSBP)
     init_from: str = ""  # checkpoint or record to start from (time-inheritance training)
-    budget: str = ""  # a compute budget KIND=VALUE (cpu_s, wall_s, samples, updates; see snnbench.budget); "" = epochs
+    # a compute budget KIND=VALUE (cpu_s, wall_s, samples, updates; see snnbench.budget); "" = epochs
+    budget: str = added("", late="")
     options: dict[str, Any] = field(default_factory=dict)  # method-specific settings (validated by the method)
 
     def __post_init__(self) -> None:
@@ -199,21 +218,44 @@ BASE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(RunConfig)
 EVENT_FIELDS = ("event_binning", "event_window_us", "event_values", "event_size", "event_resize", "event_stabilize")
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(RunConfig) if f.name != "options")
 
-# Config fields and method options added after run records existed, each with the value that reproduces what
-# a run made before it did. At that value a field is left out of the config hash, so a record's
-# ``config_hash`` keeps naming its configuration as fields are added (``snnbench run --from-record``
-# reproduces it), and :func:`with_defaults` fills these values into the older records. Adding a field to
-# RunConfig or to a method's options means adding it here (tests check every committed record's hash).
-LATE_FIELDS: dict[str, Any] = {
-    "recipe": "", "normalize": "dataset", "shuffle": "permutation", "event_resize": "pil",
-    "event_stabilize": False, "budget": "",
-    "options.backend": "auto", "options.fc_lr_scale": 1.0,
-    "options.boost": False,  # ST-RSBP's boosting; records before it trained without
-    "options.thresholds": "", "options.cnn_reference_quirks": False,  # ST-RSBP's spiking CNN path
-    "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0,
-    "options.bn_backend": "torch",  # TET's batch norm implementation
-    "options.tdbn_dense": False,  # STBP-tdBN's fully connected layers; records before it had no BN there
-}
+class _LateFields(Mapping[str, Any]):
+    """Config fields and method options added after run records existed, each with the value that
+    reproduces what a run made before it did (declared on the field: ``late=`` of :func:`num`,
+    :func:`choice`, :func:`added`). At that value a field is left out of the config hash, so a record's
+    ``config_hash`` keeps naming its configuration as fields are added (``snnbench run --from-record``
+    reproduces it), and :func:`with_defaults` fills these values into the older records. Keys are the
+    RunConfig field names and ``options.NAME`` over every registered method (one late value per name;
+    two methods that disagree are refused). Collected on first use, when the registry is loaded."""
+
+    @functools.cached_property
+    def _values(self) -> dict[str, Any]:
+        from snnbench.registry import METHODS, list_methods
+
+        values = {f.name: f.metadata["late"] for f in fields(RunConfig) if "late" in f.metadata}
+        owners: dict[str, str] = {}
+        for name in list_methods():
+            for option in fields(METHODS.get(name).options_type):
+                if "late" not in option.metadata:
+                    continue
+                key, late = f"options.{option.name}", option.metadata["late"]
+                if key in values and not _same(values[key], late):
+                    raise RuntimeError(f"methods {owners[key]!r} and {name!r} declare different late values of "
+                                       f"{key} ({values[key]!r}, {late!r}): one late value per option name")
+                values[key] = late
+                owners.setdefault(key, name)
+        return values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+LATE_FIELDS: Mapping[str, Any] = _LateFields()
 
 
 def hashed_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -94,6 +94,34 @@ def test_a_field_added_later_leaves_old_hashes_alone():
     assert RunConfig(**record_config(v5).as_dict()).hash() == v5["config_hash"]
 
 
+def test_late_values_are_declared_on_their_fields_and_unchanged(monkeypatch):
+    """Each late field declares the value older records ran with on itself (``late=``); the collected table
+    is the one every committed hash was made with, and two rules declaring one option name with different
+    late values are refused."""
+    from dataclasses import dataclass
+
+    from snnbench.config import LATE_FIELDS, Options, _LateFields, added
+    from snnbench.registry import METHODS
+
+    assert dict(LATE_FIELDS) == {
+        "recipe": "", "normalize": "dataset", "shuffle": "permutation", "event_resize": "pil",
+        "event_stabilize": False, "budget": "", "options.backend": "auto", "options.fc_lr_scale": 1.0,
+        "options.boost": False, "options.thresholds": "", "options.cnn_reference_quirks": False,
+        "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0, "options.bn_backend": "torch",
+        "options.tdbn_dense": False}
+
+    @dataclass(frozen=True)
+    class Clashing(Options):
+        boost: bool = added(True, late=True)  # ST-RSBP's boost is late False
+
+    class Rule:
+        options_type = Clashing
+
+    monkeypatch.setitem(METHODS._items, "clashing-rule", Rule)
+    with pytest.raises(RuntimeError, match=r"'clashing-rule' and 'hm2-bp' declare different late values of options.boost \(True, False\)"):
+        dict(_LateFields())
+
+
 def test_bare_snnbench_prints_help_and_version_exists():
     bare = _cli()
     assert bare.returncode == 0 and "usage: snnbench" in bare.stdout and "suite" in bare.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from snnbench.config import ConfigError, Options, choice, num
+from snnbench.config import ConfigError, Options, added, choice, num
 from snnbench.kernels import BACKENDS
 
 from .effect import _derivative, weighted_slope_sum
@@ -39,7 +39,8 @@ class STRSBPOptions(Options):
     margin: float = num(5.0, ge=0)  # dead zone of the count error
     lateral_strength: float = num(1.0, ge=0)  # output layer's local inhibition
     label_repair: bool = True  # g_modifySpikes on a silent label neuron
-    boost: bool = True  # BOOST_METHOD: per-sample weights on the output error, grown for misclassified samples
+    # BOOST_METHOD: per-sample weights on the output error, grown for misclassified samples
+    boost: bool = added(True, late=False)
     spsp_kernel: str = choice("step", SPSP_KERNELS)
     dadw: str = choice("strsbp", DADW)  # ∂a/∂w: e/S (ST-RSBP), e·(1 + side) (HM2-BP code), e (HM2-BP paper)
     dadw_scope: str = choice("both", DADW_SCOPES)  # dadw=none: S ≡ 1 in the weight gradient only, or also in δ
@@ -54,11 +55,14 @@ class STRSBPOptions(Options):
     effect_trials: int = num(256, ge=1)  # Monte-Carlo pairs per cell of the effect table (MATLAB: 1000)
     effect_seed: int = num(0, ge=0)
     effect_file: str = ""  # a reference p_Tau_*.txt table instead of the generated one
-    backend: str = choice("auto", BACKENDS)  # the forward scan: PyTorch or the fused Triton kernel
-    thresholds: str = ""  # ν of each hidden layer in order (conv, pool, linear, rec), e.g. "5,2,10,4,10"
-    cnn_reference_quirks: bool = False  # conv side effect truncated to int and accumulated over samples (§8)
-    conv_init_w: float = num(0.0, ge=0)  # U(−w, w) of the conv weights (0: init_w; HM2-BP's CNN: 0.5)
-    pool_zero_ratio: float = num(0.0, ge=0)  # the pool's e/o_in where a count is 0 (ST-RSBP code: 0; HM2-BP: 1)
+    backend: str = choice("auto", BACKENDS, late="auto")  # the forward scan: PyTorch or the fused Triton kernel
+    # ν of each hidden layer in order (conv, pool, linear, rec), e.g. "5,2,10,4,10"
+    thresholds: str = added("", late="")
+    # conv side effect truncated to int and accumulated over samples (§8)
+    cnn_reference_quirks: bool = added(False, late=False)
+    conv_init_w: float = num(0.0, ge=0, late=0.0)  # U(−w, w) of the conv weights (0: init_w; HM2-BP's CNN: 0.5)
+    # the pool's e/o_in where a count is 0 (ST-RSBP code: 0; HM2-BP: 1)
+    pool_zero_ratio: float = num(0.0, ge=0, late=0.0)
 
     def check(self) -> None:
         if self.effect_file and not Path(self.effect_file).expanduser().is_file():
