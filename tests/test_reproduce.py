@@ -118,7 +118,8 @@ def test_late_values_are_declared_on_their_fields_and_unchanged(monkeypatch):
         options_type = Clashing
 
     monkeypatch.setitem(METHODS._items, "clashing-rule", Rule)
-    with pytest.raises(RuntimeError, match=r"'clashing-rule' and 'hm2-bp' declare different late values of options.boost \(True, False\)"):
+    clash = r"'clashing-rule' and 'hm2-bp' declare different late values of options.boost \(True, False\)"
+    with pytest.raises(RuntimeError, match=clash):
         dict(_LateFields())
 
 
