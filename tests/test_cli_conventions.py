@@ -109,3 +109,13 @@ def test_list_filters_and_every_recipe_names_its_source(capsys, monkeypatch):
     assert main(["list", "methods", "--method", "tet"]) == 0
     assert [line.split("│")[1].strip() for line in capsys.readouterr().out.splitlines()
             if line.startswith("│")] == ["tet"]
+
+
+def test_building_the_cli_parser_does_not_import_torch():
+    """Every command builds the whole parser first (``--help``, completion): that must stay light. The
+    leaderboard's ``--columns`` help reads the column table, whose package loads its submodules on use."""
+    probe = ("import sys, snnbench.cli as cli; cli.build_parser(); "
+             "print('torch' in sys.modules, 'snnbench.leaderboard.rows' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]

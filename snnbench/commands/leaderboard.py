@@ -25,8 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder for LEADERBOARD.md, leaderboard.html, csv, json and plots/ (default ./leaderboard; the "
                         "repository's committed board is regenerated with --out leaderboards, or nox -s board)")
     p.add_argument("--no-files", action="store_true", help="only print; write nothing")
-    from snnbench.leaderboard.columns import COLUMNS
-    from snnbench.leaderboard.console import CONSOLE_COLUMNS
+    from snnbench.leaderboard.columns import COLUMNS, CONSOLE_COLUMNS  # the standard library only
 
     p.add_argument("--columns", default=",".join(CONSOLE_COLUMNS),
                    help=f"comma-separated console columns (of: {', '.join(COLUMNS)})")

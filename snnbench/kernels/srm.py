@@ -120,14 +120,17 @@ def srm_backward(grad: torch.Tensor, rho: torch.Tensor, nu: torch.Tensor, params
 PotentialScan = Callable[[torch.Tensor, torch.Tensor, SRMParams], torch.Tensor]
 
 
+def _potential(u: torch.Tensor, params: SRMParams, scan: PotentialScan) -> tuple[torch.Tensor, torch.Tensor]:
+    """u_t over ``u`` flattened to float32 ``[T, M]``, and the refractory kernel ν it used."""
+    nu = refractory_kernel(params)
+    return scan(u.reshape(u.shape[0], -1).float(), nu, params), nu
+
+
 class _SRM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, u, params, scan):  # type: ignore[override]
-        flat = u.reshape(u.shape[0], -1).float()
-        nu = refractory_kernel(params)
-        after = scan(flat, nu, params)
-        rho = srm_rho(after, params)
-        ctx.save_for_backward(rho)
+        after, nu = _potential(u, params, scan)
+        ctx.save_for_backward(srm_rho(after, params))
         ctx.params, ctx.nu, ctx.shape, ctx.dtype = params, nu, u.shape, u.dtype
         return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
 
@@ -142,7 +145,7 @@ def srm_with(u: torch.Tensor, params: SRMParams, scan: PotentialScan) -> torch.T
     """Spikes ``[T, ...]`` from potentials ``u`` with ``scan`` computing u_t; ρ (the backward's only
     input) is computed only when a gradient will be taken, so evaluation pays for the scan alone."""
     if not (torch.is_grad_enabled() and u.requires_grad):
-        after = scan(u.reshape(u.shape[0], -1).float(), refractory_kernel(params), params)
+        after, _ = _potential(u, params, scan)
         return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
     return _SRM.apply(u, params, scan)
 

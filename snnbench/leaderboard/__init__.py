@@ -28,15 +28,26 @@ The package: :mod:`.rows` (records → rows), :mod:`.standings` (the suites' com
 
 from __future__ import annotations
 
-from .columns import COLUMNS, STANDINGS_COLUMNS, table_cells
-from .markdown import to_markdown
-from .plots import pareto_front
-from .published import load_context, load_published, match_published
-from .rows import Row, build_rows, load_records, record_marks, record_values, unranked_status
-from .standings import StandingsTable, budget_text, standing_rank, standings_cells, standings_tables
-from .writers import numeric_summary, to_csv, to_html, to_json, write_leaderboard
+import importlib
+from typing import Any
 
-__all__ = ["COLUMNS", "STANDINGS_COLUMNS", "Row", "StandingsTable", "budget_text", "build_rows", "load_context",
-           "load_published", "load_records", "match_published", "numeric_summary", "pareto_front", "record_marks",
-           "record_values", "standing_rank", "standings_cells", "standings_tables", "table_cells", "to_csv",
-           "to_html", "to_json", "to_markdown", "unranked_status", "write_leaderboard"]
+# name → submodule. Loaded on first use (PEP 562): the CLI reads the column names when it builds its parser,
+# and that must not import the rows' dependencies (torch) for every command.
+_EXPORTS = {
+    "COLUMNS": "columns", "STANDINGS_COLUMNS": "columns", "table_cells": "columns", "to_markdown": "markdown",
+    "pareto_front": "plots", "load_context": "published", "load_published": "published",
+    "match_published": "published", "Row": "rows", "build_rows": "rows", "load_records": "rows",
+    "record_marks": "rows", "record_values": "rows", "unranked_status": "rows", "StandingsTable": "standings",
+    "budget_text": "standings", "standing_rank": "standings", "standings_cells": "standings",
+    "standings_tables": "standings", "numeric_summary": "writers", "to_csv": "writers", "to_html": "writers",
+    "to_json": "writers", "write_leaderboard": "writers",
+}
+__all__ = sorted(_EXPORTS)
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

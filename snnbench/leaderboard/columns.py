@@ -109,6 +109,9 @@ COLUMNS = tuple(c.name for c in TEXT_COLUMNS)  # what ``snnbench leaderboard --c
 MD_COLUMNS = tuple(c.name for c in TEXT_COLUMNS if c.markdown)
 PAGE_COLUMNS = tuple(c for c in TABLE if c.page)
 
+# the console gets the columns that decide a comparison (--columns picks others); the files have all of them
+CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "budget", "device", "seeds", "accuracy",
+                   "train time", "diff", "notes")
 STANDINGS_COLUMNS = ("rank", "rule", "seeds", "test acc (mean ± 95% CI)", "vs best (Holm p)", "epochs",
                      "samples seen", "samples per CPU-s", "energy est. nJ", "notes")
 
@@ -120,5 +123,6 @@ def table_cells(row: Any, names: tuple[str, ...] = COLUMNS) -> list[str]:
     return [by_name[name].text(s, row) for name in names]  # type: ignore[misc]
 
 
-__all__ = ["COLUMNS", "MD_COLUMNS", "PAGE_COLUMNS", "STANDINGS_COLUMNS", "TABLE", "TEXT_COLUMNS", "Column",
+__all__ = ["COLUMNS", "CONSOLE_COLUMNS", "MD_COLUMNS", "PAGE_COLUMNS", "STANDINGS_COLUMNS", "TABLE", "TEXT_COLUMNS",
+           "Column",
            "table_cells"]

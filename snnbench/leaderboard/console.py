@@ -7,13 +7,9 @@ from rich.table import Table
 
 from snnbench.ui import esc, table
 
-from .columns import STANDINGS_COLUMNS, table_cells
+from .columns import CONSOLE_COLUMNS, STANDINGS_COLUMNS, table_cells
 from .rows import Row
 from .standings import budget_text, standings_cells, standings_tables
-
-# the console gets the columns that decide a comparison (--columns picks others); the files have all of them
-CONSOLE_COLUMNS = ("dataset", "method", "options", "T", "epochs", "budget", "device", "seeds", "accuracy",
-                   "train time", "diff", "notes")
 
 
 def console_tables(rows: list[Row], runs: int, columns: tuple[str, ...] | list[str] = CONSOLE_COLUMNS) -> list[Table]:
@@ -37,4 +33,4 @@ def console_tables(rows: list[Row], runs: int, columns: tuple[str, ...] | list[s
     return tables
 
 
-__all__ = ["CONSOLE_COLUMNS", "console_tables"]
+__all__ = ["console_tables"]
