@@ -182,7 +182,8 @@ def test_three_workers_on_postgres_finish_every_cell_once_when_one_is_killed(tmp
     for worker in workers:
         worker.wait(timeout=600)
     survivors = [w for w in workers if w is not victim]
-    assert all(w.returncode == 0 for w in survivors), [w.stderr.read().decode()[-1500:] for w in survivors]
+    assert all(w.returncode == 0 for w in survivors), [(w.returncode, w.stdout.read().decode()[-800:],
+                                                        w.stderr.read().decode()[-1500:]) for w in survivors]
     records = [json.loads(p.read_text()) for p in out.glob("*.json")]
     hashes = [r["config_hash"] for r in records]
     assert sorted(hashes) == sorted(c.config.hash() for c in suite.cells)  # every cell once, none lost
