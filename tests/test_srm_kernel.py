@@ -174,12 +174,13 @@ def test_bad_parameters_are_named():
 
 @pytest.mark.parametrize("params", [SRMParams(theta=10.0, tau_sr=1.0, tau_ref=1.0, scale_ref=2.0, tau_rho=0.1,
                                               scale_rho=0.25),
-                                    SRMParams(theta=3.3, tau_ref=4.7, scale_ref=1.3, exact_reset=True)],
-                         ids=["slayer-mnist", "long-refractory-exact-reset"])
+                                    SRMParams(theta=3.3, tau_ref=4.7, scale_ref=1.3, exact_reset=True),
+                                    SRMParams(theta=4.0, tau_ref=2.0, ts=0.3)],
+                         ids=["slayer-mnist", "long-refractory-exact-reset", "bins-of-0.3"])
 def test_the_numba_refractory_scan_equals_the_torch_reference_bit_for_bit(params):
     """SLAYER's compiled CPU scan (auto on the CPU): the same spikes, ρ and gradients as the reference, for
-    a short and a long refractory kernel (the ring buffer wraps), and evaluation without ρ gives the same
-    spikes."""
+    a short and a long refractory kernel (the ring buffer wraps), and evaluation without ρ (the scan that
+    writes spikes, amplitude 1/ts, in place of potentials) gives the same spikes."""
     from snnbench.kernels.numba_jit import AVAILABLE
     from snnbench.kernels.srm import refractory_potential, srm_torch
     from snnbench.kernels.srm_numba import refractory_potential_numba, srm_numba

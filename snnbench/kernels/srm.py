@@ -141,10 +141,21 @@ class _SRM(torch.autograd.Function):
         return g.to(ctx.dtype).reshape(ctx.shape), None, None
 
 
-def srm_with(u: torch.Tensor, params: SRMParams, scan: PotentialScan) -> torch.Tensor:
+def spike_value(params: SRMParams) -> float:
+    """The float32 amplitude 1/ts of a spike, as :func:`srm_spikes_from` computes it."""
+    return float(torch.ones((), dtype=torch.float32) / params.ts)
+
+
+def srm_with(u: torch.Tensor, params: SRMParams, scan: PotentialScan,
+             spike_scan: PotentialScan | None = None) -> torch.Tensor:
     """Spikes ``[T, ...]`` from potentials ``u`` with ``scan`` computing u_t; ρ (the backward's only
-    input) is computed only when a gradient will be taken, so evaluation pays for the scan alone."""
+    input) is computed only when a gradient will be taken, so evaluation pays for the scan alone.
+    Without a gradient, ``spike_scan`` (where a backend has one) returns the float32 spikes
+    ``srm_spikes_from(scan(...))`` directly, with no potentials stored."""
     if not (torch.is_grad_enabled() and u.requires_grad):
+        if spike_scan is not None:
+            spikes, _ = _potential(u, params, spike_scan)
+            return spikes.to(u.dtype).reshape(u.shape)
         after, _ = _potential(u, params, scan)
         return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
     return _SRM.apply(u, params, scan)
@@ -156,4 +167,4 @@ def srm_torch(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
 
 
 __all__ = ["SRMParams", "psp_kernel", "refractory_kernel", "refractory_potential", "srm_backward", "srm_forward",
-           "srm_rho", "srm_spikes_from", "srm_torch", "srm_with"]
+           "spike_value", "srm_rho", "srm_spikes_from", "srm_torch", "srm_with"]

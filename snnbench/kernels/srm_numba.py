@@ -12,11 +12,12 @@ import numpy as np
 import torch
 
 from .numba_jit import jit
-from .srm import SRMParams, srm_with
+from .srm import SRMParams, spike_value, srm_with
 
 
 @jit
-def _refractory(u, taps, theta, after):  # noqa: ANN001, ANN202
+def _refractory(u, taps, theta, out, value, spikes):  # noqa: ANN001, ANN202
+    """u_t into ``out``, or where ``spikes`` is true the spikes: ``value`` where u_t >= θ, else 0."""
     steps, m = u.shape
     k = taps.shape[0]
     slots = k + 1  # pending[t] lives in row t % slots: a spike at t writes rows t+1 … t+k, read later
@@ -27,8 +28,12 @@ def _refractory(u, taps, theta, after):  # noqa: ANN001, ANN202
         for i in range(m):
             a = u[t, i] + pending[row, i]
             pending[row, i] = zero
-            after[t, i] = a
-            if a >= theta:
+            fired = a >= theta
+            if spikes:
+                out[t, i] = value if fired else zero
+            else:
+                out[t, i] = a
+            if fired:
                 for j in range(k):
                     later = row + 1 + j
                     if later >= slots:
@@ -36,20 +41,30 @@ def _refractory(u, taps, theta, after):  # noqa: ANN001, ANN202
                     pending[later, i] += taps[j]
 
 
-def refractory_potential_numba(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
-    """:func:`~snnbench.kernels.srm.refractory_potential` on a float32 CPU tensor ``[T, M]``, compiled."""
+def _scan(u: torch.Tensor, nu: torch.Tensor, params: SRMParams, spikes: bool) -> torch.Tensor:
     if u.device.type != "cpu":
         raise ValueError(f"the numba backend runs on CPU tensors, got device {u.device}")
     flat = np.ascontiguousarray(u.detach().numpy())
-    after = np.empty_like(flat)
+    out = np.empty_like(flat)
     # torch compares the float32 potential with θ cast to float32
-    _refractory(flat, np.ascontiguousarray(nu[1:].to(torch.float32).numpy()), np.float32(params.theta), after)
-    return torch.from_numpy(after)
+    _refractory(flat, np.ascontiguousarray(nu[1:].to(torch.float32).numpy()), np.float32(params.theta), out,
+                np.float32(spike_value(params)), spikes)
+    return torch.from_numpy(out)
+
+
+def refractory_potential_numba(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """:func:`~snnbench.kernels.srm.refractory_potential` on a float32 CPU tensor ``[T, M]``, compiled."""
+    return _scan(u, nu, params, spikes=False)
+
+
+def refractory_spikes_numba(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> torch.Tensor:
+    """``srm_spikes_from(refractory_potential(u, nu, params), params)`` in the same pass (no potentials kept)."""
+    return _scan(u, nu, params, spikes=True)
 
 
 def srm_numba(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
     """:func:`~snnbench.kernels.srm.srm_torch` with the compiled refractory scan (CPU tensors)."""
-    return srm_with(u, params, refractory_potential_numba)
+    return srm_with(u, params, refractory_potential_numba, refractory_spikes_numba)
 
 
-__all__ = ["refractory_potential_numba", "srm_numba"]
+__all__ = ["refractory_potential_numba", "refractory_spikes_numba", "srm_numba"]
