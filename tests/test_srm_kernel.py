@@ -217,3 +217,14 @@ def test_slayer_layers_pick_the_numba_scan_on_the_cpu():
     cfg = resolve_config(method, create_dataset("yin-yang"))
     model = method.build(parse_arch(cfg.arch), (4,), 3, cfg)
     assert bind_backends(model, "cpu") == ["numba"]
+
+
+def test_rho_in_place_is_the_formula_bit_for_bit():
+    """srm_rho's in-place steps are the same float32 operations as rho_scale·exp(−|u − θ| / rho_tau)."""
+    from snnbench.kernels.srm import srm_rho
+
+    params = SRMParams(theta=10.0, tau_rho=0.1, scale_rho=0.25)
+    after = torch.randn(300, 1000, generator=torch.Generator().manual_seed(2)) * 6 + 8
+    kept = after.clone()
+    formula = params.rho_scale * torch.exp(-(after - params.theta).abs() / params.rho_tau)
+    assert torch.equal(srm_rho(after, params), formula) and torch.equal(after, kept)

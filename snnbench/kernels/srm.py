@@ -94,8 +94,10 @@ def srm_spikes_from(after: torch.Tensor, params: SRMParams) -> torch.Tensor:
 
 
 def srm_rho(after: torch.Tensor, params: SRMParams) -> torch.Tensor:
-    """ρ(u_t), the spike derivative at the post-refractory potential."""
-    return params.rho_scale * torch.exp(-(after - params.theta).abs() / params.rho_tau)
+    """ρ(u_t) = rho_scale·exp(−|u_t − θ| / rho_tau), the spike derivative at the post-refractory potential
+    (one new tensor, the other steps in place: the same float32 operations in the same order)."""
+    rho = after - params.theta
+    return rho.abs_().neg_().div_(params.rho_tau).exp_().mul_(params.rho_scale)
 
 
 def srm_forward(u: torch.Tensor, nu: torch.Tensor, params: SRMParams) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,27 +120,36 @@ def srm_backward(grad: torch.Tensor, rho: torch.Tensor, nu: torch.Tensor, params
 
 
 PotentialScan = Callable[[torch.Tensor, torch.Tensor, SRMParams], torch.Tensor]
+# a backend's fused scan: (u [T, M], ν, params, keep_potential) -> (spikes, u_t or None), the spikes being
+# srm_spikes_from(u_t) computed in the same pass
+SpikeScan = Callable[[torch.Tensor, torch.Tensor, SRMParams, bool], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def _potential(u: torch.Tensor, params: SRMParams, scan: PotentialScan) -> tuple[torch.Tensor, torch.Tensor]:
-    """u_t over ``u`` flattened to float32 ``[T, M]``, and the refractory kernel ν it used."""
+def _scan(u: torch.Tensor, params: SRMParams, scan: PotentialScan, spike_scan: SpikeScan | None,
+          keep_potential: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Spikes, u_t (when ``keep_potential``) over ``u`` flattened to float32 ``[T, M]``, and ν."""
     nu = refractory_kernel(params)
-    return scan(u.reshape(u.shape[0], -1).float(), nu, params), nu
+    flat = u.reshape(u.shape[0], -1).float()
+    if spike_scan is not None:
+        spikes, after = spike_scan(flat, nu, params, keep_potential)
+        return spikes, after, nu
+    after = scan(flat, nu, params)
+    return srm_spikes_from(after, params), after, nu
 
 
 class _SRM(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, u, params, scan):  # type: ignore[override]
-        after, nu = _potential(u, params, scan)
+    def forward(ctx, u, params, scan, spike_scan):  # type: ignore[override]
+        spikes, after, nu = _scan(u, params, scan, spike_scan, keep_potential=True)
         ctx.save_for_backward(srm_rho(after, params))
         ctx.params, ctx.nu, ctx.shape, ctx.dtype = params, nu, u.shape, u.dtype
-        return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
+        return spikes.to(u.dtype).reshape(u.shape)
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (rho,) = ctx.saved_tensors
         g = srm_backward(grad.reshape(rho.shape).float(), rho, ctx.nu, ctx.params)
-        return g.to(ctx.dtype).reshape(ctx.shape), None, None
+        return g.to(ctx.dtype).reshape(ctx.shape), None, None, None
 
 
 def spike_value(params: SRMParams) -> float:
@@ -147,18 +158,15 @@ def spike_value(params: SRMParams) -> float:
 
 
 def srm_with(u: torch.Tensor, params: SRMParams, scan: PotentialScan,
-             spike_scan: PotentialScan | None = None) -> torch.Tensor:
+             spike_scan: SpikeScan | None = None) -> torch.Tensor:
     """Spikes ``[T, ...]`` from potentials ``u`` with ``scan`` computing u_t; ρ (the backward's only
     input) is computed only when a gradient will be taken, so evaluation pays for the scan alone.
-    Without a gradient, ``spike_scan`` (where a backend has one) returns the float32 spikes
-    ``srm_spikes_from(scan(...))`` directly, with no potentials stored."""
+    ``spike_scan`` (where a backend has one) writes the float32 spikes in the scan's pass, and the
+    potentials only when ρ needs them."""
     if not (torch.is_grad_enabled() and u.requires_grad):
-        if spike_scan is not None:
-            spikes, _ = _potential(u, params, spike_scan)
-            return spikes.to(u.dtype).reshape(u.shape)
-        after, _ = _potential(u, params, scan)
-        return srm_spikes_from(after, params).to(u.dtype).reshape(u.shape)
-    return _SRM.apply(u, params, scan)
+        spikes, _, _ = _scan(u, params, scan, spike_scan, keep_potential=False)
+        return spikes.to(u.dtype).reshape(u.shape)
+    return _SRM.apply(u, params, scan, spike_scan)
 
 
 def srm_torch(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
