@@ -87,6 +87,17 @@ def list_methods() -> list[str]:
     return METHODS.names()
 
 
+BUNDLED_METHODS = ("hm2-bp", "slayer", "st-rsbp", "stbp", "stbp-tdbn", "tet", "tsslbp")  # what methods/ registers
+
+
+def method_names() -> list[str]:
+    """The methods' names without importing any (the board's colours): the bundled ones and the plug-ins'
+    entry points, sorted; :func:`list_methods` (which imports them) gives the same where every plug-in loads."""
+    from importlib.metadata import entry_points
+
+    return sorted(set(BUNDLED_METHODS) | {point.name for point in entry_points(group=PLUGIN_GROUPS["method"])})
+
+
 def list_datasets() -> list[str]:
     return DATASETS.names()
 

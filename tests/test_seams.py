@@ -110,14 +110,14 @@ def test_committed_older_records_upgrade_and_validate():
 
 
 def test_an_upgraded_lif_record_groups_with_a_fresh_run_of_the_same_config():
-    from snnbench.leaderboard.rows import _setting
+    from snnbench.records.grouping import grouping
 
     cfg = resolve_config(create_method("stbp"), create_dataset("digits"))
     old = {"schema_version": 2, "method": "stbp", "config": json.loads(json.dumps(cfg.as_dict()))}
     old["config"]["options"]["reset"] = "hard"
     upgraded = upgrade_record(old)
     assert upgraded["schema_version"] == SCHEMA_VERSION and upgraded["command"] is None
-    assert _setting(upgraded) == _setting({"method": "stbp", "config": cfg.as_dict()})
+    assert upgraded["setting_hash"] == grouping("stbp", "digits", cfg.as_dict())["setting_hash"] == cfg.setting_hash()
 
 
 def test_the_record_schema_is_derived_from_the_typed_record():

@@ -45,3 +45,17 @@ def test_a_one_seed_rule_is_not_ranked_beside_the_best_on_the_board():
     table = {s.name: s for s in standings({"a": [97.0, 97.2, 96.8], "b": [96.9, 97.3, 96.5], "c": [10.0]})}
     assert standing_rank(table["a"]) == "1" and standing_rank(table["b"]) == "=1"
     assert standing_rank(table["c"]) == ""  # untested with one seed: neither "=1" nor "below"
+
+
+def test_the_t_functions_are_scipy_stats_numbers_exactly():
+    """The quantile and Welch's p come from scipy.special (no scipy.stats import for the board): bit for bit
+    what scipy.stats.t and ttest_ind(equal_var=False) give."""
+    from scipy import stats as scipy_stats
+
+    from snnbench.stats import t_quantile
+
+    for df in (1, 2, 3.7, 12.25, 40):
+        for probability in (0.6, 0.975, 0.995):
+            assert t_quantile(probability, df) == float(scipy_stats.t.ppf(probability, df))
+    for a, b in (([97.1, 98.0, 97.6], [96.2, 97.9, 95.0]), ([10.0, 10.0, 10.1], [55.0, 80.2, 71.3, 66.0])):
+        assert welch(a, b).p == float(scipy_stats.ttest_ind(a, b, equal_var=False).pvalue)

@@ -19,9 +19,9 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 def method_colour(method: str) -> str:
     """A fixed colour per registered method (sorted by name), the same in every figure and page."""
-    from snnbench.registry import list_methods
+    from snnbench.registry import method_names
 
-    names = sorted(set(list_methods()) | {method})
+    names = sorted(set(method_names()) | {method})
     return PALETTE[names.index(method) % len(PALETTE)]
 
 

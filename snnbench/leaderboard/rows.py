@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.config import config_digest, hashed_config, resolve_config, with_defaults
-from snnbench.metrics import METRICS_CONVENTION, activation_sparsity
 from snnbench.records import read_record, validate_record
+from snnbench.records.metrics import METRICS_CONVENTION, activation_sparsity
 
 from .published import load_published, match_published
 
@@ -301,44 +300,8 @@ def _opt_float(value: Any) -> float | None:
 
 
 def _options(record: dict) -> str:
-    """What differs from the current recipe: method options and config fields (``augment=jitter:8``)."""
-    cfg = record["config"]
-    recipe = _recipe_config(record["method"], record["dataset"], cfg.get("recipe", ""))
-    if recipe is None:  # an unknown name or recipe: show nothing rather than guess
-        return ""
-    shown = {"seed", "epochs", "steps", "arch", "recipe", "options", "method", "dataset", "init_from", "budget"}
-    changed = {k: v for k, v in cfg.items() if k not in shown and getattr(recipe, k, v) != v}
-    changed |= {k: v for k, v in cfg.get("options", {}).items()
-                if k != "backend" and recipe.options.get(k, v) != v}
-    return ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
-
-
-@functools.lru_cache(maxsize=256)
-def _recipe_config(method: str, dataset: str, recipe: str) -> Any:
-    """The resolved recipe a record is compared with (once per method, dataset and recipe), or None."""
-    from snnbench.registry import create_dataset, create_method
-
-    try:
-        return resolve_config(create_method(method), create_dataset(dataset), {"recipe": recipe}, check=False)
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _setting(record: dict) -> str:
-    """A digest of the whole config without the seed: runs that differ in anything else never share a row.
-    A field a record predates counts at the value it ran with (:data:`snnbench.config.LATE_FIELDS`)."""
-    config = with_defaults(record["config"], _option_defaults(record["method"]))
-    return config_digest(hashed_config(config), exclude=("seed",))
-
-
-@functools.lru_cache(maxsize=64)
-def _option_defaults(method: str) -> dict[str, Any]:
-    from snnbench.registry import create_method
-
-    try:
-        return dict(create_method(method).option_defaults)
-    except Exception:  # noqa: BLE001 - a method this install does not have: compare its options as recorded
-        return {}
+    """What differs from the record's recipe (``augment=jitter:8``), as stored in the record."""
+    return ",".join(f"{k}={v}" for k, v in sorted((record.get("overrides") or {}).items()))
 
 
 def _time_to(curves: list[dict], threshold: float) -> float | None:
@@ -371,9 +334,9 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         epochs = int(cfg.get("epochs", record["epochs"])) if budget else record["epochs"]  # budget: the upper bound
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
                epochs, recipe, device, budget)
-        row = rows.get((*key, _setting(record)))
+        row = rows.get((*key, record["setting_hash"]))
         if row is None:
-            row = rows[(*key, _setting(record))] = Row(*key)
+            row = rows[(*key, record["setting_hash"])] = Row(*key)
             row.published = match_published(published, *key[:2], key[3], key[4])
         row.add(path, record, record_values(record))
         by_path[str(path)] = record

@@ -14,6 +14,7 @@ import torch
 from snnbench.budget import Spent, parse_budget
 from snnbench.config import RunConfig
 
+from .grouping import grouping
 from .provenance import environment
 from .schema import SCHEMA_VERSION, Cost, Curve, Execution, Record, Results
 
@@ -99,6 +100,7 @@ def build_record(run: Any, monitors: dict, status: str, stop_reason: str) -> dic
         checkpoint=os.path.relpath(run.checkpoint.resolve(), Path(run.runtime.out).resolve()),
         started_at=state.started_at, finished_at=finished,
         environment=state.environment or environment(str(run.device)),
+        **grouping(cfg.method, cfg.dataset, cfg.as_dict()),
     ).as_dict()
 
 

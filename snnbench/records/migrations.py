@@ -117,7 +117,18 @@ def _upgrade_6_to_7(record: dict) -> dict:
     return {**record, "budget": record.get("budget"), "schema_version": 7}
 
 
+def _upgrade_7_to_8(record: dict) -> dict:
+    """``setting_hash`` and ``overrides`` enter the schema (:mod:`snnbench.records.grouping`): how the board
+    groups the record and what it changes from its recipe, decided here once with the method's code
+    (relative to today's recipe, as the board showed it), so the board no longer needs that code."""
+    from .grouping import grouping
+
+    config = record.get("config") if isinstance(record.get("config"), dict) else {}
+    keys = grouping(str(record.get("method")), str(record.get("dataset")), config)
+    return {**record, **keys, "schema_version": 8}
+
+
 _UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4, 4: _upgrade_4_to_5, 5: _upgrade_5_to_6,
-             6: _upgrade_6_to_7}
+             6: _upgrade_6_to_7, 7: _upgrade_7_to_8}
 
 

@@ -52,12 +52,13 @@ def source_hash() -> str:
 def source_files() -> dict[str, Path]:
     """The installed package's Python sources by package-relative name: ``snnbench`` with every subpackage,
     and ``methods`` and ``datasets`` with theirs, wherever they live."""
-    import snnbench
-    import snnbench.datasets
-    import snnbench.methods
+    import importlib.util
 
-    roots = {package.__name__: Path(package.__file__).resolve().parent
-             for package in (snnbench, snnbench.methods, snnbench.datasets)}
+    roots = {}
+    for name in ("snnbench", "snnbench.methods", "snnbench.datasets"):  # found, not imported (no torch)
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        roots[name] = Path(spec.origin).resolve().parent
     files: dict[str, Path] = {}
     for name, folder in roots.items():
         for path in folder.rglob("*.py"):

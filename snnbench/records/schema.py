@@ -57,7 +57,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 DEFAULT_RUNS = "leaderboards/runs"  # the one default records folder (CLI, engine, tune, leaderboard)
 STATUSES = ("completed", "stopped", "failed")
 Number = float  # a JSON number: an int is accepted where a float is declared
@@ -149,6 +149,8 @@ class Record:
     finished_at: str
     environment: dict
     budget: dict | None = None
+    setting_hash: str = ""  # the board's row key and the overrides shown, decided once (records.grouping)
+    overrides: dict | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document (field order as declared)."""
