@@ -212,7 +212,39 @@ def test_budget_runs_are_grouped_by_budget_not_by_the_epochs_they_reached(tmp_pa
     records, skipped = load_records(runs)
     assert not skipped
     (row,) = build_rows(records, published=[])
-    assert row.budget == "cpu_s=30" and len(row.seeds) == 2 and row.epoch_counts == [3, 4]
+    assert row.budget.startswith("cpu_s=30 on ") and len(row.seeds) == 2 and row.epoch_counts == [3, 4]
+
+
+def test_cpu_seconds_of_two_cpu_classes_are_two_budgets(tmp_path):
+    """A CPU second of one CPU class is not one of another (the same 'AMD EPYC' VM was 2x faster per CPU
+    second on family 25 than on the CPU of the earlier records): rows and standings never pool or compare
+    them, and a record made before ``cpu_class`` existed says so."""
+    from snnbench.leaderboard.standings import budget_text, standings_tables
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    classes = {"a": "AMD EPYC, family 25 model 17", "b": "AMD EPYC, family 23 model 49", "c": None}
+    for name, cpu_class in classes.items():
+        for method in ("stbp", "tet"):
+            for seed in (0, 1):
+                record = _a_record()
+                record["method"], record["seed"] = method, seed
+                record["config"].update(method=method, seed=seed, budget="cpu_s=30", epochs=1000)
+                record["tags"] = {"suite": "cpu"}
+                record["environment"] = {**record["environment"], "cpu": "AMD EPYC"}
+                if cpu_class:
+                    record["environment"]["cpu_class"] = cpu_class
+                (runs / f"{name}-{method}-{seed}.json").write_text(json.dumps(record))
+    records, _ = load_records(runs)
+    rows = build_rows(records, published=[])
+    budgets = sorted({row.budget for row in rows})
+    assert budgets == ["cpu_s=30 on AMD EPYC (CPU class not recorded)", "cpu_s=30 on AMD EPYC, family 23 model 49",
+                       "cpu_s=30 on AMD EPYC, family 25 model 17"]
+    assert all(len(row.seeds) == 2 for row in rows) and len(rows) == 6
+    tables = standings_tables(rows)
+    assert sorted(t.budget for t in tables) == budgets and all(len(t.entries) == 2 for t in tables)
+    assert budget_text(budgets[2]) == ("budget 30 s of CPU time in training steps (one thread) on AMD EPYC, "
+                                       "family 25 model 17")
 
 
 
@@ -346,3 +378,14 @@ def test_dvs_gesture_files_with_events_off_the_sensor_or_negative_times_are_refu
     says = "outside the 128x128 sensor" if "sensor" in case else "0 <= start < end"
     with pytest.raises(DataFileError, match=says):
         Generated().load("train", _ctx(tmp_path), 4, Binning("time_window", 1000, "count"))
+
+
+def test_the_environment_names_the_cpu_class():
+    """Every record names its CPU's family and model, not only the brand a VM reports."""
+    from snnbench.records.provenance import cpu_class, environment
+
+    info = Path("/proc/cpuinfo")
+    if not info.exists() or "cpu family" not in info.read_text():
+        pytest.skip("no /proc/cpuinfo with a cpu family on this machine")
+    family = next(line for line in info.read_text().splitlines() if line.startswith("cpu family")).split(":")[1].strip()
+    assert f"family {family} model " in cpu_class() and environment("cpu")["cpu_class"] == cpu_class()

@@ -304,6 +304,17 @@ def _options(record: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((record.get("overrides") or {}).items()))
 
 
+def budget_on(budget: str, env: dict, device: str) -> str:
+    """A time budget with the machine it was spent on (``cpu_s=30 on AMD EPYC, family 25 model 17``): CPU
+    seconds of two CPU classes, or wall seconds of two GPUs, are different budgets and never share a row or
+    a comparison. Records made before ``environment.cpu_class`` existed say so."""
+    if budget.startswith("cpu_s="):
+        return f"{budget} on {env.get('cpu_class') or str(env.get('cpu') or 'a CPU') + ' (CPU class not recorded)'}"
+    if budget.startswith("wall_s="):
+        return f"{budget} on {device}"
+    return budget
+
+
 def _time_to(curves: list[dict], threshold: float) -> float | None:
     elapsed = 0.0
     for row in curves:
@@ -330,7 +341,7 @@ def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
         cfg, env = record["config"], record["environment"]
         device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
         recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
-        budget = str(cfg.get("budget") or "")
+        budget = budget_on(str(cfg.get("budget") or ""), env, device)
         epochs = int(cfg.get("epochs", record["epochs"])) if budget else record["epochs"]  # budget: the upper bound
         key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
                epochs, recipe, device, budget)

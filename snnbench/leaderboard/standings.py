@@ -71,11 +71,15 @@ def standing_rank(standing: Any) -> str:
 
 
 def budget_text(budget: str) -> str:
-    """``cpu_s=30`` → "budget 30 s of CPU time per run"; ``40 epochs`` stays as it is."""
-    kind, _, value = budget.partition("=")
+    """``cpu_s=30 on CPU`` → "budget 30 s of CPU time in training steps (one thread) on CPU"; ``40 epochs``
+    stays as it is."""
+    spec, _, machine = budget.partition(" on ")
+    kind, _, value = spec.partition("=")
     words = {"cpu_s": "{} s of CPU time in training steps (one thread)", "wall_s": "{} s of wall time",
              "samples": "{} training samples", "updates": "{} optimiser steps"}
-    return f"budget {words[kind].format(value)}" if kind in words else budget
+    if kind not in words:
+        return budget
+    return f"budget {words[kind].format(value)}" + (f" on {machine}" if machine else "")
 
 
 __all__ = ["StandingsTable", "budget_text", "standing_rank", "standings_cells", "standings_tables"]

@@ -20,6 +20,7 @@ def environment(device: str) -> dict[str, Any]:
     env: dict[str, Any] = {
         "python": sys.version.split()[0], "torch": str(torch.__version__), "numpy": numpy.__version__,
         "platform": platform.platform(), "hostname": socket.gethostname(), "cpu": _cpu_name(),
+        "cpu_class": cpu_class(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device,
         "cuda": torch.version.cuda, "gpu": None, "triton": None,
     }
@@ -77,6 +78,25 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_class() -> str:
+    """The CPU's name with its family and model (``AMD EPYC, family 25 model 17``): what a CPU-time budget is
+    measured on. Virtual machines often report one brand for several generations (``AMD EPYC`` for Zen 2 and
+    Zen 4, twice apart per CPU-second), so the name alone does not identify the class."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if not line.strip():
+                break  # the first processor's block
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        return f"{name}, family {fields['cpu family']} model {fields['model']}"
+    return name
 
 
 def _git_state() -> dict[str, Any]:
