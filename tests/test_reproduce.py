@@ -199,3 +199,21 @@ def test_the_source_hash_covers_every_subpackage_once():
         assert name in files, name
     assert len({p.resolve() for p in files.values()}) == len(files)  # no file counted twice
     assert len(source_hash()) == 16
+
+
+def test_every_package_folder_is_in_the_wheel():
+    """A folder with an ``__init__.py`` that pyproject's explicit package list misses is absent from a
+    wheel install (``snnbench.leaderboard`` was: ``pip install .`` then ``snnbench leaderboard`` failed)."""
+    import tomllib
+
+    root = Path(__file__).parents[1]
+    tool = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: Path(folder) for name, folder in tool["package-dir"].items()}
+    listed = set(tool["packages"])
+    found = set()
+    for name, folder in folders.items():
+        for init in (root / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(root / folder).parts
+            found.add(".".join((name, *parts)))
+    assert found - listed == set(), f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+    assert listed - found == set(), f"listed but not a package folder: {sorted(listed - found)}"
