@@ -37,10 +37,9 @@ from torch import nn
 from snnbench.arch import LayerPlan, parse_arch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.files import DataContext
-from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory, training_graph
-from snnbench.kernels import bind_backends
+from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory, graph_plan, training_graph
 from snnbench.optim import make_optimizer
-from snnbench.registry import create_dataset, create_method
+from snnbench.registry import build_model, create_dataset, create_method
 
 
 @dataclass(frozen=True)
@@ -158,9 +157,8 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
     method, dataset = create_method(name), create_dataset(case.dataset)
     cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch},
                          dict(options or {}))
-    model = method.build(parse_arch(cfg.arch), case.input_shape, case.classes, cfg).to(device)
-    bind_backends(model, device)
-    method.prepare(model, cfg, DataContext.from_options().cache_dir)  # e.g. ST-RSBP's effect table
+    model, _, _ = build_model(method, cfg, case.input_shape, case.classes, device,
+                              DataContext.from_options().cache_dir)  # prepare: e.g. ST-RSBP's effect table
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=device.type == "cuda")
     model.train()
 
@@ -311,7 +309,7 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
     bad_peers = [p for p in peers if p not in PEERS]
     if bad_peers:
         raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
-    graphed = device.type == "cuda" if graphed is None else graphed
+    graphed = graph_plan("auto", device).graphed if graphed is None else graphed
     peak_gflops = gemm_gflops(device)
     results = []
     for name in cases:

@@ -282,15 +282,20 @@ def with_defaults(config: dict[str, Any], option_defaults: dict[str, Any]) -> di
     return out
 
 
-def record_config(record: dict[str, Any]) -> RunConfig:
+def record_config(record: dict[str, Any], check: bool = False) -> RunConfig:
     """The config a run record ran with, completed by :func:`with_defaults` and validated by its method's
-    options (``snnbench run --from-record`` re-runs it; its hash is the record's ``config_hash``)."""
-    from snnbench.registry import create_method
+    options (``snnbench run --from-record`` re-runs it; its hash is the record's ``config_hash``). With
+    ``check`` the network is built on the meta device for the dataset, as :func:`resolve_config` does: a
+    re-run checks, a reader of configs already run does not."""
+    from snnbench.registry import create_dataset, create_method
 
     method = create_method(record["method"])
     values = with_defaults(record["config"], method.option_defaults)
     values["options"] = method.options_type.from_dict(values["options"]).as_dict()
-    return RunConfig(**values)
+    cfg = RunConfig(**values)
+    if check:
+        method.check(cfg, create_dataset(cfg.dataset))
+    return cfg
 
 
 def config_digest(data: dict[str, Any], exclude: tuple[str, ...] = ()) -> str:

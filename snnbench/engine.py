@@ -41,13 +41,12 @@ from snnbench.data import DataBundle, prepare_data
 from snnbench.distributed import finish_distributed, init_distributed
 from snnbench.evaluation import evaluate, measured_test
 from snnbench.files import DataContext
-from snnbench.graphs import CapturedStep, graph_mode_error, training_graph, use_graphs
-from snnbench.kernels import bind_backends
+from snnbench.graphs import CapturedStep, graph_plan, training_graph
 from snnbench.metrics import model_metrics
 from snnbench.optim import lr_at, make_optimizer, set_capturable, set_lr
 from snnbench.records import DEFAULT_RUNS, environment, write_record
 from snnbench.records.build import build_record, now
-from snnbench.registry import create_dataset, create_method
+from snnbench.registry import build_model, create_dataset, create_method
 
 DEVICES = ("auto", "cpu", "cuda")
 log = logging.getLogger(__name__)
@@ -262,17 +261,16 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     parents, weights = init_from(cfg.init_from) if cfg.init_from else ([], None)
     seed_everything(cfg.seed)
     method, dataset = create_method(cfg.method), create_dataset(cfg.dataset)
-    problem = graph_mode_error(runtime.cuda_graph, device, method, ddp is not None)
-    if problem:
-        raise ConfigError(problem)
+    graphs = graph_plan(runtime.cuda_graph, device, method, ddp is not None)
+    if graphs.error:
+        raise ConfigError(graphs.error)
     plan = parse_arch(cfg.arch)
     ctx = DataContext.from_options(runtime.data_dir, runtime.mirror, runtime.download)
     data = prepare_data(cfg, dataset, ctx, device, method.eval_batch_size)
     if ddp is not None:  # each process trains on its shard of the training set
         data.train.indices = data.train.indices[ddp.rank::ddp.world_size]
-    model = method.build(plan, data.input_shape, dataset.num_classes, cfg).to(device)
-    backends = bind_backends(model, device)
-    method_facts = method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels))
+    model, backends, method_facts = build_model(method, cfg, data.input_shape, dataset.num_classes, device,
+                                                ctx.cache_dir, len(data.train.split.labels))
     if weights is not None:
         load_weights(model, weights, cfg.init_from)
     capturable = device.type == "cuda"  # graphed or not, the same optimiser arithmetic on a GPU
@@ -294,8 +292,8 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
         parents = blob.get("lineage", parents)
     run = Run(cfg, runtime, device, method, data, plan, model, trained, optimizer, state, parents, ckpt,
               backends, ddp, method_facts)
-    graphed, run.graph_reason = use_graphs(runtime.cuda_graph, device, method, ddp is not None)
-    if graphed:
+    run.graph_reason = graphs.reason
+    if graphs.graphed:
         run.train_graph, run.eval_graph = graphed_steps(run)
     return run
 

@@ -15,17 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from snnbench.arch import parse_arch
 from snnbench.checkpoints import load_checkpoint
 from snnbench.config import ConfigError, RunConfig, record_config
 from snnbench.data import DataBundle, prepare_data
 from snnbench.files import DataContext, atomic_write_bytes
 from snnbench.graphs import CapturedStep
-from snnbench.kernels import bind_backends
 from snnbench.metrics import attach_counters, detach_counters
 from snnbench.monitor import attach_monitors, detach_monitors
 from snnbench.records import read_record, record_checkpoint, validate_record
-from snnbench.registry import create_dataset, create_method
+from snnbench.registry import build_model, create_dataset, create_method
 
 if TYPE_CHECKING:
     from snnbench.engine import RuntimeOptions
@@ -86,9 +84,8 @@ def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, wri
     curve = []
     for cfg in configs:
         data = prepare_data(cfg, dataset, ctx, device, method.eval_batch_size)
-        model = method.build(parse_arch(cfg.arch), data.input_shape, dataset.num_classes, cfg).to(device)
-        bind_backends(model, device)
-        method.prepare(model, cfg, ctx.cache_dir, len(data.train.split.labels), training=False)  # its buffers
+        model, _, _ = build_model(method, cfg, data.input_shape, dataset.num_classes, device, ctx.cache_dir,
+                                  len(data.train.split.labels), training=False)  # its buffers
         model.load_state_dict(blob["model"])
         curve.append({"steps": cfg.steps, "test_acc": evaluate(model, method, data.test, cfg)})
         del model

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -195,31 +196,33 @@ def training_graph(fn: Callable[..., Outputs], device: torch.device, optimizer: 
                         key=lambda: tuple(group["lr"] for group in optimizer.param_groups))
 
 
-def graph_mode_error(mode: str, device: torch.device, method: Any, distributed: bool) -> str:
-    """Why ``mode`` cannot graph this run ("" when it can); ``auto`` never errs, it just stays eager."""
+@dataclass(frozen=True)
+class GraphPlan:
+    """Whether a run's (or a bench's) steps are replayed from CUDA graphs: ``graphed``; ``reason`` for the
+    record ("on" or "off: why"); ``error``, when the asked mode cannot be honoured (``on`` where no graph can
+    run), the refusal to give before any work ("" otherwise: ``auto`` never errs, it just stays eager)."""
+
+    graphed: bool
+    reason: str
+    error: str = ""
+
+
+def graph_plan(mode: str, device: torch.device, method: Any = None, distributed: bool = False) -> GraphPlan:
+    """The one decision on CUDA graphs, for ``snnbench run`` and ``snnbench bench``: ``auto`` graphs every
+    CUDA run whose method can be captured, outside torchrun; ``on`` insists (an error where it cannot);
+    ``off`` never graphs. ``method`` None: no method's capturability is asked (the bench asks each step)."""
     if mode not in GRAPH_MODES:
-        return f"--cuda-graph {mode!r} is not valid; valid values: {', '.join(GRAPH_MODES)}"
-    if mode != "on":
-        return ""
-    if device.type != "cuda":
-        return f"--cuda-graph on needs a CUDA device, this run is on {device}; use --cuda-graph auto or off"
-    if distributed:
-        return "--cuda-graph on is not available under torchrun (distributed) yet; use --cuda-graph auto or off"
-    if not getattr(method, "graph_capture", True):
-        return (f"--cuda-graph on: method {method.name}'s step cannot be captured "
-                f"({method.graph_capture_note}); use --cuda-graph auto or off")
-    return ""
-
-
-def use_graphs(mode: str, device: torch.device, method: Any, distributed: bool) -> tuple[bool, str]:
-    """Whether to graph a run's steps and, when not, why (for the record): ``auto`` graphs every CUDA run
-    whose method can be captured, outside torchrun."""
+        return GraphPlan(False, "", f"--cuda-graph {mode!r} is not valid; valid values: {', '.join(GRAPH_MODES)}")
     if mode == "off":
-        return False, "off: --cuda-graph off"
+        return GraphPlan(False, "off: --cuda-graph off")
     if device.type != "cuda":
-        return False, "off: not a CUDA device"
-    if distributed:
-        return False, "off: distributed (torchrun)"
-    if not getattr(method, "graph_capture", True):
-        return False, f"off: {method.graph_capture_note}"
-    return True, "on"
+        why, refusal = "not a CUDA device", f"needs a CUDA device, this run is on {device}"
+    elif distributed:
+        why, refusal = "distributed (torchrun)", "is not available under torchrun (distributed) yet"
+    elif method is not None and not getattr(method, "graph_capture", True):
+        note = method.graph_capture_note
+        why, refusal = note, f"method {method.name}'s step cannot be captured ({note})"
+    else:
+        return GraphPlan(True, "on")
+    error = f"--cuda-graph on {refusal}; use --cuda-graph auto or off" if mode == "on" else ""
+    return GraphPlan(False, f"off: {why}", error)

@@ -83,6 +83,21 @@ def create_dataset(name: str) -> Any:
     return DATASETS.get(name)()
 
 
+def build_model(method: Any, cfg: Any, input_shape: tuple[int, ...], num_classes: int, device: Any,
+                cache_dir: Any = None, train_size: int = 0, training: bool = True) -> tuple[Any, list[str], dict]:
+    """The one way a run, the bench and an evaluation build a rule's network for a device: ``method.build``
+    from ``cfg.arch`` for the input shape and classes, moved to ``device``, every neuron's backend bound once
+    (:func:`~snnbench.kernels.bind_backends`), then the rule's ``prepare`` hook (``training`` false: only the
+    state a checkpoint needs). Returns ``(model, backends that will run, the hook's facts for the record)``."""
+    from snnbench.arch import parse_arch
+    from snnbench.kernels import bind_backends
+
+    model = method.build(parse_arch(cfg.arch), tuple(input_shape), num_classes, cfg).to(device)
+    backends = bind_backends(model, device)
+    facts = method.prepare(model, cfg, cache_dir, train_size, training=training)
+    return model, backends, facts
+
+
 def list_methods() -> list[str]:
     return METHODS.names()
 

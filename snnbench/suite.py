@@ -29,6 +29,8 @@ import itertools
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -124,8 +126,7 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
                 flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,
                          "recipe": matrix.get("recipe"), "budget": matrix.get("budget")}
-                cfg = resolve_config(method, dataset, flags, dict(matrix.get("set", {})))
-                method.check(cfg, dataset)
+                cfg = resolve_config(method, dataset, flags, dict(matrix.get("set", {})))  # checks the network
             except (ConfigError, UnknownNameError, ValueError) as err:
                 raise fail(f"{where} ({method_name} on {dataset_name}, seed {seed})", str(err)) from None
             spend = f"/{cfg.budget}" if cfg.budget else ""
@@ -330,6 +331,21 @@ def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str
             beat.stop()
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
+
+
+def run_workers(suite: Suite, name: str, jobs: int, out: Path, storage_url: str = "", *, device: str = "auto",
+                threads: int = 0, data_dir: str | None = None, mirror: str | None = None) -> list[int]:
+    """``jobs`` worker processes on this machine pulling ``suite``'s cells (``name`` as given on the command
+    line) from one queue, each ``snnbench suite run NAME --jobs 1 --shared-device``; waits for them and
+    returns their exit codes. The queue is created and filled once, before any worker starts."""
+    _open_study(suite, storage_url, out)
+    command = [sys.executable, "-m", "snnbench.cli", "suite", "run", name, "--jobs", "1", "--shared-device",
+               "--out", str(out), "--device", device, "--threads", str(threads)]
+    for flag, value in (("--storage", storage_url), ("--data-dir", data_dir), ("--mirror", mirror)):
+        if value:
+            command += [flag, value]
+    workers = [subprocess.Popen(command) for _ in range(jobs)]
+    return [worker.wait() for worker in workers]
 
 
 class _Heartbeat:

@@ -14,7 +14,7 @@ import torch
 from snnbench.config import ConfigError, resolve_config
 from snnbench.engine import RuntimeOptions, fit, graphed_steps, report, setup, train_step
 from snnbench.engine import _Silent as Silent
-from snnbench.graphs import CapturedStep, EmulatedGraph, graph_mode_error, training_graph, use_graphs
+from snnbench.graphs import CapturedStep, EmulatedGraph, GraphPlan, graph_plan, training_graph
 from snnbench.optim import SlayerNadam, make_optimizer, set_capturable
 from snnbench.records import upgrade_record, validate_record
 from snnbench.registry import create_dataset, create_method
@@ -110,16 +110,19 @@ def test_a_step_that_cannot_be_captured_runs_eagerly_and_says_why():
 def test_graph_modes_and_their_errors():
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     stbp, strsbp = create_method("stbp"), create_method("st-rsbp")
-    assert use_graphs("auto", cpu, stbp, False) == (False, "off: not a CUDA device")
-    assert use_graphs("auto", gpu, stbp, False) == (True, "on")
-    assert use_graphs("auto", gpu, stbp, True) == (False, "off: distributed (torchrun)")
-    assert use_graphs("off", gpu, stbp, False) == (False, "off: --cuda-graph off")
-    on, why = use_graphs("auto", gpu, strsbp, False)
-    assert not on and "host" in why
-    assert graph_mode_error("auto", cpu, strsbp, False) == ""
-    assert "needs a CUDA device" in graph_mode_error("on", cpu, stbp, False)
-    assert "st-rsbp's step cannot be captured" in graph_mode_error("on", gpu, strsbp, False)
-    assert "valid values: auto, on, off" in graph_mode_error("sometimes", gpu, stbp, False)
+    assert graph_plan("auto", cpu, stbp) == GraphPlan(False, "off: not a CUDA device")
+    assert graph_plan("auto", gpu, stbp) == GraphPlan(True, "on")
+    assert graph_plan("on", gpu, stbp) == GraphPlan(True, "on")
+    assert graph_plan("auto", gpu, stbp, distributed=True) == GraphPlan(False, "off: distributed (torchrun)")
+    assert graph_plan("off", gpu, stbp) == GraphPlan(False, "off: --cuda-graph off")
+    auto = graph_plan("auto", gpu, strsbp)
+    assert not auto.graphed and "host" in auto.reason and auto.error == ""  # auto never errs
+    assert graph_plan("auto", cpu, strsbp).error == ""
+    assert "needs a CUDA device, this run is on cpu" in graph_plan("on", cpu, stbp).error
+    assert "not available under torchrun" in graph_plan("on", gpu, stbp, distributed=True).error
+    assert "st-rsbp's step cannot be captured" in graph_plan("on", gpu, strsbp).error
+    assert "valid values: auto, on, off" in graph_plan("sometimes", gpu, stbp).error
+    assert graph_plan("auto", gpu).graphed and graph_plan("on", cpu).error  # the bench: no method asked
 
 
 def test_cuda_graph_on_without_a_gpu_is_refused_before_data_loads(tmp_path):

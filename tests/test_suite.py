@@ -105,7 +105,7 @@ def test_run_is_resumable_and_status_report_read_the_records(tmp_path):
 
 
 def test_equal_time_reads_the_curves():
-    from snnbench.commands.suite import _within, equal_time_table
+    from snnbench.leaderboard.suites import _within, equal_time_table
 
     curves = [{"epoch": 1, "epoch_time_s": 2.0, "test_acc": 50.0}, {"epoch": 2, "epoch_time_s": 2.0, "test_acc": 60.0}]
     assert _within(curves, 3.0) == (1, 50.0) and _within(curves, 4.0) == (2, 60.0) and _within(curves, 1.0) is None

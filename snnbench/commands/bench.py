@@ -58,6 +58,7 @@ def not_applicable(result: Any) -> bool:
 def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench.bench import CASES, available_peers, method_step, plot_sweep, profile_step, run_bench, write_results
     from snnbench.engine import resolve_device
+    from snnbench.graphs import graph_plan
     from snnbench.records import environment
 
     if args.warmup < 0 or args.repeats < 1:
@@ -69,9 +70,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.cuda_graph == "on" and device.type != "cuda":
-        raise ConfigError(f"--cuda-graph on needs a CUDA device, this bench runs on {device}; use auto or off")
-    graphed = device.type == "cuda" and args.cuda_graph != "off"
+    graphs = graph_plan(args.cuda_graph, device)  # each step's own capturability is asked as it is timed
+    if graphs.error:
+        raise ConfigError(graphs.error)
     peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
     if args.peers == "installed":
         from snnbench.bench import PEERS
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
 
     results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup, args.repeats,
-                        sweep, options, report, graphed)
+                        sweep, options, report, graphs.graphed)
     console.print(results_table(results, peers, args, device))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"

@@ -92,7 +92,8 @@ def resolve_run_config(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
         if problems:
             raise ConfigError(f"--from-record {args.from_record}: not a valid run record ({'; '.join(problems[:3])})")
         try:
-            return record_config(record), {"from_record": record.get("run_id", Path(args.from_record).stem)}
+            cfg = record_config(record, check=True)  # the network fits the data (no data read)
+            return cfg, {"from_record": record.get("run_id", Path(args.from_record).stem)}
         except (KeyError, TypeError, ValueError) as err:
             if isinstance(err, ConfigError):
                 raise ConfigError(f"--from-record {args.from_record}: {err}") from None
@@ -113,7 +114,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
     from snnbench.engine import train
 
     cfg, origin = resolve_run_config(args)
-    create_method(cfg.method).check(cfg, create_dataset(cfg.dataset))  # the network fits the data (no data read)
     if args.print_config:
         print(json.dumps(cfg.as_dict(), indent=1, sort_keys=True))
         print(f"config hash {cfg.hash()}", file=sys.stderr)

@@ -4,8 +4,6 @@ report it as the leaderboard restricted to its records (see :mod:`snnbench.suite
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -69,14 +67,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
                     on_cell=lambda key, path: console.print(f"done {esc(key)}: {esc(str(path))}" if path else
                                                             f"skipped {esc(key)}: no data here (optional cell)"))
     else:
-        suites._open_study(suite, args.storage, out)  # created and filled once, before the workers start
-        command = [sys.executable, "-m", "snnbench.cli", "suite", "run", args.suite, "--jobs", "1", "--shared-device",
-                   "--out", str(out), "--device", args.device, "--threads", str(args.threads)]
-        for flag, value in (("--storage", args.storage), ("--data-dir", args.data_dir), ("--mirror", args.mirror)):
-            if value:
-                command += [flag, value]
-        workers = [subprocess.Popen(command) for _ in range(args.jobs)]
-        codes = [w.wait() for w in workers]
+        codes = suites.run_workers(suite, args.suite, args.jobs, out, args.storage, device=args.device,
+                                   threads=args.threads, data_dir=args.data_dir, mirror=args.mirror)
         if any(codes):
             console.print(f"[red]{sum(c != 0 for c in codes)} worker(s) failed[/]")
             return 1
@@ -116,55 +108,8 @@ def _report(suite, out: Path, console: Console) -> int:
         return 1
     rows = lb.build_rows(chosen, thresholds=suite.thresholds or None)
     print(lb.to_markdown(rows, []), end="")
-    print("\n" + equal_time_table([record for _, record in chosen]), end="")
-    scaling = time_scaling_table([record for _, record in chosen])
+    print("\n" + lb.equal_time_table([record for _, record in chosen]), end="")
+    scaling = lb.time_scaling_table([record for _, record in chosen])
     if scaling:
         print("\n" + scaling, end="")
     return 0
-
-
-def equal_time_table(records: list[dict]) -> str:
-    """Per dataset: each rule's mean test accuracy at the last epoch it finished within the training time
-    of the fastest rule there (read from the per-epoch curves; no run was stopped by the clock)."""
-    by_dataset: dict[str, dict[str, list[dict]]] = {}
-    for record in records:
-        if record["tags"].get("shared_device"):
-            continue  # times of runs that shared a device are not comparable
-        by_dataset.setdefault(record["dataset"], {}).setdefault(record["method"], []).append(record)
-    lines = ["| dataset | method | time budget (s) | epochs within it | test acc within it (%) |",
-             "|---|---|---|---|---|"]
-    for dataset, methods in sorted(by_dataset.items()):
-        budget = min(sum(r["cost"]["train_time_s"] for r in runs) / len(runs) for runs in methods.values())
-        for method, runs in sorted(methods.items()):
-            within = [_within(record["curves"], budget) for record in runs]
-            reached = [w for w in within if w is not None]
-            epochs = f"{sum(e for e, _ in reached) / len(reached):.1f}" if reached else "0"
-            accuracy = f"{sum(a for _, a in reached) / len(reached):.2f}" if reached else "-"
-            lines.append(f"| {dataset} | {method} | {budget:.1f} | {epochs} | {accuracy} |")
-    return "\n".join(lines) + "\n"
-
-
-def _within(curves: list[dict], budget: float) -> tuple[int, float] | None:
-    elapsed, last = 0.0, None
-    for row in curves:
-        elapsed += row["epoch_time_s"]
-        if elapsed > budget * (1 + 1e-9):
-            break
-        last = (row["epoch"], row["test_acc"])
-    return last
-
-
-def time_scaling_table(records: list[dict]) -> str:
-    """Test accuracy against evaluation T (``snnbench eval --steps``), mean over each rule's runs."""
-    cells: dict[tuple[str, str, int], list[float]] = {}
-    for record in records:
-        for row in record.get("time_scaling", []):
-            cells.setdefault((record["dataset"], record["method"], row["steps"]), []).append(row["test_acc"])
-    if not cells:
-        return ""
-    lines = ["| dataset | method | trained T | evaluation T | test acc (%) |", "|---|---|---|---|---|"]
-    trained = {(r["dataset"], r["method"]): r["steps"] for r in records}
-    for (dataset, method, steps), values in sorted(cells.items()):
-        lines.append(f"| {dataset} | {method} | {trained[(dataset, method)]} | {steps} | "
-                     f"{sum(values) / len(values):.2f} |")
-    return "\n".join(lines) + "\n"

@@ -22,7 +22,8 @@ out; one bad record never stops the leaderboard. Names from records are checked 
 the file system, CSV cells cannot start formulas, and Markdown/HTML output escapes markup.
 
 The package: :mod:`.rows` (records → rows), :mod:`.standings` (the suites' comparisons), :mod:`.columns`
-(the one column table every writer reads), :mod:`.published` (paper numbers), and the writers
+(the one column table every writer reads), :mod:`.published` (paper numbers), :mod:`.suites` (a suite report's
+equal-time and time-scaling tables), and the writers
 :mod:`.markdown`, :mod:`.page`, :mod:`.plots` and :mod:`.writers` (CSV, JSON, files).
 """
 
@@ -40,7 +41,8 @@ _EXPORTS = {
     "record_marks": "rows", "record_values": "rows", "unranked_status": "rows", "StandingsTable": "standings",
     "budget_text": "standings", "standing_rank": "standings", "standings_cells": "standings",
     "standings_tables": "standings", "numeric_summary": "writers", "to_csv": "writers", "to_html": "writers",
-    "to_json": "writers", "write_leaderboard": "writers",
+    "to_json": "writers", "write_leaderboard": "writers", "equal_time_table": "suites",
+    "time_scaling_table": "suites",
 }
 __all__ = sorted(_EXPORTS)
 
