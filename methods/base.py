@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snnbench.arch import LayerPlan, LayerSpec, parse_arch
+from snnbench.arch import LayerPlan, LayerSpec, LayerStep, parse_arch
 from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SURROGATES, LIFParams
 from snnbench.kernels.lif import RESETS
@@ -95,20 +95,23 @@ class Method:
     # ---- network -------------------------------------------------------------------------
     def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
               ) -> SpikingNetwork:
-        """Walk ``plan`` and assemble the network from the method's ``make_*`` hooks."""
-        shapes = plan.shapes(tuple(input_shape), self.output_size(num_classes, cfg))
+        """Walk ``plan`` (:meth:`~snnbench.arch.LayerPlan.walk`) and assemble the network from the method's
+        ``make_*`` hooks, one :meth:`make_layer` per step."""
+        walk = plan.walk(tuple(input_shape), self.output_size(num_classes, cfg))
         layers: list[nn.Module] = []
-        shape: tuple[int, ...] = tuple(input_shape)
-        for spec, out_shape in zip(plan.layers, shapes[:-1], strict=True):
-            if spec.kind == "linear" and len(shape) == 3:
+        for step in walk.steps:
+            if step.flatten_before:
                 layers.append(Flatten())
-            maker = getattr(self, f"make_{spec.kind}")
-            layers.extend(maker(spec, shape, out_shape, cfg))
-            shape = out_shape
-        if len(shape) == 3:
+            layers.extend(self.make_layer(step, cfg))
+        if walk.flatten_head:
             layers.append(Flatten())
-        layers.extend(self.make_output(math.prod(shape), shapes[-1][0], cfg))
+        layers.extend(self.make_output(walk.head_features, walk.outputs, cfg))
         return SpikingNetwork(layers)
+
+    def make_layer(self, step: LayerStep, cfg: RunConfig) -> list[nn.Module]:
+        """The modules of one walked layer: ``make_<kind>(spec, in_shape, out_shape, cfg)`` by default; a rule
+        that needs more of the walk (TET: the ResNet stem) overrides this."""
+        return getattr(self, f"make_{step.spec.kind}")(step.spec, step.in_shape, step.out_shape, cfg)
 
     def output_size(self, num_classes: int, cfg: RunConfig) -> int:
         return num_classes

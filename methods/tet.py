@@ -22,13 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench.arch import LayerPlan, LayerSpec
+from snnbench.arch import LayerSpec, LayerStep
 from snnbench.config import RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SURROGATES
 from snnbench.registry import register_method
 
 from .base import SPEECH_FRAMES, SPEECH_SOURCE, LIFMethod, LIFOptions
-from .layers import BatchNorm, SpikingNetwork, TimeDistributed
+from .layers import BatchNorm, TimeDistributed
 
 LOSSES = ("tet", "sdt")
 
@@ -130,13 +130,15 @@ class TET(LIFMethod):
         "ssc": SPEECH_SOURCE,
     }
 
-    def build(self, plan: LayerPlan, input_shape: tuple[int, ...], num_classes: int, cfg: RunConfig
-              ) -> SpikingNetwork:
-        self._stem = any(spec.kind == "resblock" for spec in plan.layers)  # the first conv of a ResNet
-        return super().build(plan, input_shape, num_classes, cfg)
+    def make_layer(self, step: LayerStep, cfg: RunConfig) -> list[nn.Module]:
+        if step.spec.kind == "conv":  # a ResNet's stem (the first conv of a plan with residual blocks) differs
+            return self._conv(step.spec, step.in_shape, cfg, stem=step.stem)
+        return super().make_layer(step, cfg)
 
     def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        stem, self._stem = getattr(self, "_stem", False), False
+        return self._conv(spec, in_shape, cfg, stem=False)
+
+    def _conv(self, spec: LayerSpec, in_shape: tuple, cfg: RunConfig, stem: bool) -> list[nn.Module]:
         return [_conv_bn(in_shape[0], spec.channels, spec, stem=stem, bn_backend=self.opts(cfg).bn_backend),
                 self.neuron(cfg)]
 

@@ -112,6 +112,50 @@ class LayerPlan:
         out.append((num_classes,))
         return out
 
+    def walk(self, input_shape: tuple[int, ...], outputs: int) -> PlanWalk:
+        """The one walk every network builder takes (the rules' and the bench's peers'): each layer with its
+        shapes, where a flatten goes, and the stem (see :class:`LayerStep`). Raises as :meth:`shapes`."""
+        shapes = self.shapes(tuple(input_shape), outputs)
+        resnet = any(layer.kind == "resblock" for layer in self.layers)
+        first_conv = next((i for i, layer in enumerate(self.layers) if layer.kind == "conv"), None)
+        steps, shape = [], tuple(input_shape)
+        for index, (spec, out_shape) in enumerate(zip(self.layers, shapes[:-1], strict=True)):
+            steps.append(LayerStep(spec, shape, out_shape, flatten_before=spec.kind == "linear" and len(shape) == 3,
+                                   stem=resnet and index == first_conv))
+            shape = out_shape
+        return PlanWalk(tuple(steps), shape, shapes[-1][0])
+
+
+@dataclass(frozen=True)
+class LayerStep:
+    """One layer of a plan as a builder meets it: its spec, the shapes in and out, whether a flatten comes
+    first (a fully connected layer on a feature map), and whether it is the stem (the first convolution of
+    a plan with residual blocks: TET's ResNet stem)."""
+
+    spec: LayerSpec
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    flatten_before: bool = False
+    stem: bool = False
+
+
+@dataclass(frozen=True)
+class PlanWalk:
+    """A plan walked for an input: its :class:`LayerStep` s, then the output layer's input (``head_shape``;
+    flattened first when ``flatten_head``, a feature map) and its size ``outputs``."""
+
+    steps: tuple[LayerStep, ...]
+    head_shape: tuple[int, ...]
+    outputs: int
+
+    @property
+    def flatten_head(self) -> bool:
+        return len(self.head_shape) == 3
+
+    @property
+    def head_features(self) -> int:
+        return math.prod(self.head_shape)
+
 
 def _next_shape(layer: LayerSpec, shape: tuple[int, ...], index: int, arch: str) -> tuple[int, ...]:
     if layer.kind in ("dropout",):

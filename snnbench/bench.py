@@ -22,6 +22,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import json
+import math
 import statistics
 import warnings
 from collections.abc import Callable
@@ -171,25 +172,24 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
 
 def _peer_layers(plan: LayerPlan, case: BenchCase, conv: Callable, linear: Callable, pool: Callable,
                  flatten: Callable, neuron: Callable, norm: Callable | None = None) -> list[nn.Module]:
-    shapes = plan.shapes(case.input_shape, case.classes)
+    walk = plan.walk(case.input_shape, case.classes)  # the rules' own walk (LayerPlan.walk)
     layers: list[nn.Module] = []
-    shape: tuple[int, ...] = case.input_shape
-    for spec, out in zip(plan.layers, shapes[:-1], strict=True):
+    for step in walk.steps:
+        spec = step.spec
+        if step.flatten_before:
+            layers.append(flatten())
         if spec.kind == "conv":
-            layers.append(conv(shape[0], spec.channels, spec.kernel, spec.stride, spec.padding))
+            layers.append(conv(step.in_shape[0], spec.channels, spec.kernel, spec.stride, spec.padding))
             layers += [norm(spec.channels), neuron()] if norm is not None else [neuron()]
         elif spec.kind == "pool":
             layers.append(pool(spec.kernel))
         elif spec.kind == "linear":
-            if len(shape) == 3:
-                layers.append(flatten())
-            layers += [linear(int(torch.tensor(shape).prod()), spec.channels), neuron()]
+            layers += [linear(math.prod(step.in_shape), spec.channels), neuron()]
         elif spec.kind != "dropout":
             raise ConfigError(f"bench peers do not build {spec.kind!r} layers")
-        shape = out
-    if len(shape) == 3:
+    if walk.flatten_head:
         layers.append(flatten())
-    layers.append(linear(int(torch.tensor(shape).prod()), case.classes))
+    layers.append(linear(walk.head_features, walk.outputs))
     return layers
 
 

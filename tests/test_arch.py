@@ -75,3 +75,35 @@ def test_unknown_name_lists_the_named_networks():
 def test_feature_map_that_vanishes_is_rejected():
     with pytest.raises(ValueError, match="shrinks the feature map"):
         parse_arch("15C5-P2-40C5-P2-40C5").shapes((1, 28, 28), 10)
+
+
+def test_the_walk_gives_each_layer_its_shapes_flattens_and_the_resnet_stem():
+    walk = parse_arch("15C5-P2-40C5-P2-300").walk((1, 28, 28), 10)
+    assert [s.spec.kind for s in walk.steps] == ["conv", "pool", "conv", "pool", "linear"]
+    assert walk.steps[0].in_shape == (1, 28, 28) and walk.steps[0].out_shape == (15, 24, 24)
+    assert [s.flatten_before for s in walk.steps] == [False, False, False, False, True]
+    assert not any(s.stem for s in walk.steps)  # no residual blocks: no stem
+    assert walk.head_shape == (300,) and not walk.flatten_head and walk.outputs == 10
+    resnet = parse_arch("resnet19").walk((3, 32, 32), 100)
+    assert [s.stem for s in resnet.steps] == [True] + [False] * (len(resnet.steps) - 1)
+    conv_head = parse_arch("12C5-P2").walk((2, 34, 34), 10)
+    assert conv_head.flatten_head and conv_head.head_features == 12 * 15 * 15
+
+
+def test_a_rule_keeps_no_build_state_between_networks():
+    """TET's ResNet stem came from the walk, not from state left on the rule between build and make_conv: one
+    rule object builds a ResNet and then a VGG-style network, and each conv gets its own bias rule."""
+    import torch
+
+    from snnbench.config import resolve_config
+    from snnbench.registry import create_dataset, create_method
+
+    tet, cifar = create_method("tet"), create_dataset("cifar10")
+    cfg = resolve_config(tet, cifar, {}, {}, check=False)
+    with torch.device("meta"):
+        resnet = tet.build(parse_arch("resnet19"), (3, 32, 32), 10, cfg)
+        plain = tet.build(parse_arch("64C3p1-P2-128C3p1"), (3, 32, 32), 10, cfg)
+    convs = [m for m in resnet.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].bias is None  # the stem
+    assert all(m.bias is not None for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+    assert not [k for k in vars(tet) if "stem" in k]
