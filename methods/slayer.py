@@ -31,11 +31,10 @@ from snnbench.config import ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SRMParams, srm_spikes
 from snnbench.kernels.filters import PSP_FORMS, psp
 from snnbench.kernels.srm import psp_kernel
-from snnbench.monitor import SpikingModule
 from snnbench.registry import register_method
 
 from .base import SPEECH_FRAMES, SPEECH_SOURCE, Method, TimeDistributed
-from .layers import POOL_SCALE, SumPool
+from .layers import POOL_SCALE, NeuronLayer, SumPool
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ class SLAYEROptions(Options):
                          tau_rho=self.tau_rho, scale_rho=self.scale_rho, ts=self.ts, exact_reset=self.exact_reset)
 
 
-class SRMLayer(SpikingModule):
+class SRMLayer(NeuronLayer):
     """spike(psp(W·s)) on time-major ``[T, B, ...]`` spikes, as slayerPytorch's blocks. psp runs before
     or after W (they commute; before is cheaper when there are fewer inputs than outputs), so the
     operation counts read W on this block's input, the spikes (``counted_synapse``), and count ε once
@@ -74,9 +73,8 @@ class SRMLayer(SpikingModule):
 
     def __init__(self, synapse: nn.Module, params: SRMParams, psp_first: bool, psp_form: str = "auto",
                  backend: str = "auto") -> None:
-        super().__init__()
-        self.synapse, self.params = synapse, params
-        self.psp_first, self.psp_form, self.backend = psp_first, psp_form, backend
+        super().__init__(params, backend)
+        self.synapse, self.psp_first, self.psp_form = synapse, psp_first, psp_form
         self.epsilon = tuple(psp_kernel(params).tolist())
 
     def forward(self, spikes: torch.Tensor) -> torch.Tensor:

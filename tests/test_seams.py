@@ -86,6 +86,43 @@ def test_backends_are_bound_once_for_the_device():
     assert {m.backend for m in model.modules() if hasattr(m, "backend")} == {"torch"}
 
 
+@pytest.mark.parametrize("name", ["stbp", "stbp-tdbn", "tet", "tsslbp", "slayer", "st-rsbp", "hm2-bp"])
+def test_every_rules_neurons_share_one_contract(name):
+    """All seven rules' neuron modules are NeuronLayers: frozen parameters and a backend bound at
+    construction (ST-RSBP's and SLAYER's too); BatchNorm is the one other module with a backend."""
+    from snnbench.methods.layers import BatchNorm, NeuronLayer
+
+    method = create_method(name)
+    for dataset, arch in (("yin-yang", None), ("mnist", "12C5-P2-20")):
+        cfg = resolve_config(method, create_dataset(dataset), {"arch": arch} if arch else {}, check=False)
+        with torch.device("meta"):
+            model = method.build(parse_arch(cfg.arch), (4, 1, 1) if dataset == "yin-yang" else (1, 28, 28),
+                                 3 if dataset == "yin-yang" else 10, cfg)
+        neurons = [m for m in model.modules() if isinstance(m, NeuronLayer)]
+        assert neurons, f"{name} on {dataset}: no NeuronLayer"
+        assert all(hasattr(n.params, "__dataclass_fields__") and n.params.__dataclass_params__.frozen for n in neurons)
+        others = [type(m).__name__ for m in model.modules() if isinstance(getattr(m, "backend", None), str)
+                  and not isinstance(m, (NeuronLayer, BatchNorm))]
+        assert not others, f"{name}: modules with a backend outside the neuron contract: {others}"
+
+
+def test_an_st_rsbp_layer_binds_its_constants_once():
+    from snnbench.methods.st_rsbp import STRSBPConv, STRSBPLayer, STRSBPPool
+    from snnbench.kernels.strsbp import THRESHOLD_EPS
+
+    layer = STRSBPLayer(4, 3, "spiking", threshold=1.5, init_w=1.0, tau_m=64, tau_s=8, t_ref=2)
+    params = layer.params
+    layer(torch.zeros(5, 1, 4))
+    assert layer.params is params and (params.threshold, params.eps) == (1.5, THRESHOLD_EPS)
+    layer.threshold = 2.0  # a per-layer threshold set at build time replaces the parameters
+    assert layer.params.threshold == 2.0 and layer.params.tau_m == 64.0
+    conv = STRSBPConv(1, 2, 3, 1, (2, 4, 4), threshold=1.0, init_w=1.0, tau_m=64, tau_s=8, t_ref=2)
+    pool = STRSBPPool(2, (1, 2, 2), threshold=1.0, tau_m=64, tau_s=8, t_ref=2)
+    assert conv.params.eps == 0.0 and pool.params.eps == THRESHOLD_EPS  # ConvSpiking's exact test
+    with pytest.raises(ValueError, match="threshold"):
+        STRSBPLayer(4, 3, "spiking", threshold=-1.0, init_w=1.0, tau_m=64, tau_s=8, t_ref=2)  # refused at build
+
+
 def test_committed_older_records_upgrade_and_validate():
     paths = sorted((ROOT / "leaderboards" / "runs").glob("*.json"))
     assert paths

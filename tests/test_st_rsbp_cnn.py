@@ -191,10 +191,10 @@ def test_conv_threshold_is_exact_and_pool_keeps_the_margin():
     steps = 6
     drive = torch.zeros(steps, 1, 1)
     drive[0] = 4.0  # t = 1: ep = 4, v = ep/τs = 1.0 with τs = 4
-    conv_like = sr.layers._scan(drive, sr.STRSBPPool(2, (1, 1, 1), threshold=1.0, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF,
-                                              backend="torch"), eps=0.0)
-    pool_like = sr.layers._scan(drive, sr.STRSBPPool(2, (1, 1, 1), threshold=1.0, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF,
-                                              backend="torch"), eps=1e-6)
+    conv_like = sr.STRSBPConv(1, 1, 1, 0, (1, 1, 1), threshold=1.0, init_w=1.0, tau_m=TAU_M, tau_s=TAU_S,
+                              t_ref=T_REF, backend="torch")._scan(drive)
+    pool_like = sr.STRSBPPool(2, (1, 1, 1), threshold=1.0, tau_m=TAU_M, tau_s=TAU_S, t_ref=T_REF,
+                              backend="torch")._scan(drive)
     assert conv_like[1].item() == 0 and pool_like[1].item() == 1
 
 

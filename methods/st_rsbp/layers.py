@@ -3,32 +3,69 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 from torch import nn
 
 from snnbench.kernels.dispatch import strsbp_scan
 from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
-from snnbench.monitor import SpikingModule
 
-from ..layers import SpikingNetwork
-from .scan import spiking_forward
+from ..layers import NeuronLayer, SpikingNetwork
+from .scan import spiking_scan
 
 
-class STRSBPLayer(SpikingModule):
+class STRSBPNeurons(NeuronLayer):
+    """The neuron contract of ST-RSBP's and HM2-BP's layers (:class:`~methods.layers.NeuronLayer`): the
+    constants bound once, at construction, as one :class:`~snnbench.kernels.strsbp.STRSBPParams` (the spike
+    test's margin ``eps`` is the layer kind's: 1e-6, 0 in ``ConvSpiking``); ``threshold`` and the time
+    constants read them. Setting ``threshold`` (a per-layer ν, at build time) replaces the parameters."""
+
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
+
+    def __init__(self, *, threshold: float, tau_m: float, tau_s: float, t_ref: int, eps: float = THRESHOLD_EPS,
+                 backend: str = "auto") -> None:
+        super().__init__(STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s),
+                                      t_ref=int(t_ref), eps=float(eps)), backend)
+
+    @property
+    def threshold(self) -> float:
+        return self.params.threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.params = dataclasses.replace(self.params, threshold=float(value))
+
+    @property
+    def tau_m(self) -> float:
+        return self.params.tau_m
+
+    @property
+    def tau_s(self) -> float:
+        return self.params.tau_s
+
+    @property
+    def t_ref(self) -> int:
+        return self.params.t_ref
+
+    def _scan(self, drive: torch.Tensor) -> torch.Tensor:
+        """The neurons of a layer without recurrence on its drive ``[T, B, N]``."""
+        index, values = ell(None, drive.shape[2], drive.device)
+        return strsbp_scan(drive, index, values, self.params, self.backend)
+
+
+class STRSBPLayer(STRSBPNeurons):
     """A layer of the reference's LIF neurons (:func:`spiking_forward`) on ``[T, B, N_in]`` spikes:
     ``spiking`` (feed-forward), ``reservoir`` (trained sparse recurrent weights, masked to the topology)
     or ``output`` (fixed lateral inhibition −strength between distinct neurons). The synapse is an
     ``nn.Linear`` without bias (the reference's bias is never added), initialised U(−initW, initW)."""
 
-    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
-
     def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
                  tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0,
                  backend: str = "auto") -> None:
-        super().__init__()
-        self.kind, self.threshold, self.backend = kind, threshold, backend
-        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        super().__init__(threshold=threshold, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, backend=backend)
+        self.kind = kind
         self.synapse = nn.Linear(n_in, n, bias=False)
         nn.init.uniform_(self.synapse.weight, -init_w, init_w)
         if kind == "reservoir":
@@ -49,9 +86,7 @@ class STRSBPLayer(SpikingModule):
         return self.lateral if self.kind == "output" else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spikes = spiking_forward(x, self.synapse.weight.detach(), threshold=self.threshold, tau_m=self.tau_m,
-                                 tau_s=self.tau_s, t_ref=self.t_ref, recurrent=self.lateral_weights(),
-                                 backend=self.backend)
+        spikes = spiking_scan(x, self.synapse.weight.detach(), self.params, self.lateral_weights(), self.backend)
         self.record(spikes)
         return spikes
 
@@ -60,21 +95,18 @@ class STRSBPLayer(SpikingModule):
                 f"backend={self.backend!r}")
 
 
-class STRSBPConv(SpikingModule):
+class STRSBPConv(STRSBPNeurons):
     """``ConvSpiking`` (spec §8): a convolution of ``[T, B, C, H, W]`` spikes (no bias, stride 1, zero
     padding), then the layer's LIF neurons with the exact test v > ν. Weights U(−initW, initW). The
     integer side-effect state of ``cnn_reference_quirks`` lives in the ``side_state`` buffer."""
 
     kind = "conv"
 
-    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
-
     def __init__(self, in_channels: int, channels: int, kernel: int, padding: int, out_shape: tuple[int, ...], *,
                  threshold: float, init_w: float, tau_m: float, tau_s: float, t_ref: int, backend: str = "auto"
                  ) -> None:
-        super().__init__()
-        self.threshold, self.backend, self.padding = threshold, backend, padding
-        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        super().__init__(threshold=threshold, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, eps=0.0, backend=backend)
+        self.padding = padding
         self.out_shape = tuple(out_shape)
         self.synapse = nn.Conv2d(in_channels, channels, kernel, padding=padding, bias=False)
         nn.init.uniform_(self.synapse.weight, -init_w, init_w)
@@ -88,7 +120,7 @@ class STRSBPConv(SpikingModule):
         steps, batch = x.shape[:2]
         drive = nn.functional.conv2d(x.reshape(steps * batch, *x.shape[2:]).float(), self.synapse.weight.detach(),
                                      padding=self.padding)
-        spikes = _scan(drive.reshape(steps, batch, -1), self, eps=0.0).reshape(steps, batch, *self.out_shape)
+        spikes = self._scan(drive.reshape(steps, batch, -1)).reshape(steps, batch, *self.out_shape)
         self.record(spikes)
         return spikes.to(x.dtype)
 
@@ -96,40 +128,30 @@ class STRSBPConv(SpikingModule):
         return f"threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}, backend={self.backend!r}"
 
 
-class STRSBPPool(SpikingModule):
+class STRSBPPool(STRSBPNeurons):
     """``PoolingSpiking`` (spec §8): each neuron's drive is the sum of the spikes in its p×p window (no
     weight, size = skip), then the LIF neurons with v > ν − 1e-6."""
 
     kind = "pool"
 
-    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.strsbp_numba)
-
     def __init__(self, size: int, out_shape: tuple[int, ...], *, threshold: float, tau_m: float, tau_s: float,
                  t_ref: int, backend: str = "auto") -> None:
-        super().__init__()
-        self.size, self.threshold, self.backend = size, threshold, backend
-        self.tau_m, self.tau_s, self.t_ref = tau_m, tau_s, t_ref
+        super().__init__(threshold=threshold, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, eps=THRESHOLD_EPS,
+                         backend=backend)
+        self.size = size
         self.out_shape = tuple(out_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         steps, batch = x.shape[:2]
         drive = nn.functional.avg_pool2d(x.reshape(steps * batch, *x.shape[2:]).float(), self.size,
                                          divisor_override=1)
-        spikes = _scan(drive.reshape(steps, batch, -1), self, eps=THRESHOLD_EPS)
+        spikes = self._scan(drive.reshape(steps, batch, -1))
         spikes = spikes.reshape(steps, batch, *self.out_shape)
         self.record(spikes)
         return spikes.to(x.dtype)
 
     def extra_repr(self) -> str:
         return f"size={self.size}, threshold={self.threshold}, backend={self.backend!r}"
-
-
-def _scan(drive: torch.Tensor, layer: nn.Module, eps: float) -> torch.Tensor:
-    """The neurons of a layer without recurrence on its drive ``[T, B, N]``."""
-    index, values = ell(None, drive.shape[2], drive.device)
-    params = STRSBPParams(threshold=float(layer.threshold), tau_m=float(layer.tau_m), tau_s=float(layer.tau_s),
-                          t_ref=int(layer.t_ref), eps=eps)
-    return strsbp_scan(drive, index, values, params, layer.backend)
 
 
 RULE_LAYERS = (STRSBPLayer, STRSBPConv, STRSBPPool)

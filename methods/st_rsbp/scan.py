@@ -24,6 +24,13 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
     the module docstring for the step order; ``backend`` picks the PyTorch scan or the fused Triton one
     (:mod:`snnbench.kernels.strsbp`).
     """
+    params = STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s), t_ref=int(t_ref))
+    return spiking_scan(x, weight, params, recurrent, backend)
+
+
+def spiking_scan(x: torch.Tensor, weight: torch.Tensor, params: STRSBPParams, recurrent: torch.Tensor | None = None,
+                 backend: str = "auto") -> torch.Tensor:
+    """:func:`spiking_forward` with the neuron's constants bound (a layer's ``params``, built once)."""
     _check_time_major("x", x)
     steps, batch, _ = x.shape
     neurons = weight.shape[0]
@@ -33,7 +40,6 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
         raise ValueError(f"recurrent must be [{neurons}, {neurons}], got shape {tuple(recurrent.shape)}")
     drive = (x.reshape(steps * batch, -1).float() @ weight.float().t()).reshape(steps, batch, neurons)
     index, values = ell(recurrent, neurons, x.device)
-    params = STRSBPParams(threshold=float(threshold), tau_m=float(tau_m), tau_s=float(tau_s), t_ref=int(t_ref))
     return strsbp_scan(drive, index, values, params, backend).to(x.dtype)
 
 
