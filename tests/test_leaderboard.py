@@ -30,7 +30,7 @@ def runs(tmp_path_factory):
 def test_rows_group_seeds_and_keep_settings_apart(runs):
     records, skipped = load_records(runs)
     assert len(records) == 5
-    assert [p.name for p, _ in skipped] == ["broken.json"] and "missing" in skipped[0][1]
+    assert [p.name for p, _ in skipped] == ["broken.json"] and "snnbench records upgrade" in skipped[0][1]
     rows = build_rows(records, published=[])
     assert sorted((r.method, r.options, len(r.seeds)) for r in rows) == [
         ("stbp", "", 2), ("tet", "", 2), ("tet", "loss=sdt", 1)]

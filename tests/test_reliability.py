@@ -48,7 +48,7 @@ def test_crafted_checkpoints_never_run_on_any_path(tmp_path, capsys):
     assert main(["run", "--init-from", str(tmp_path / "evil.pt"), *common]) == 2
     assert "refusing checkpoint" in capsys.readouterr().err and not marker.exists()
     # 2. through a record's checkpoint field
-    record = {"schema_version": 1, "checkpoint": str(tmp_path / "evil.pt")}
+    record = {"checkpoint": str(tmp_path / "evil.pt")}
     good = json.loads(next((Path(__file__).parent.parent / "leaderboards" / "runs").glob("stbp-digits*.json"))
                       .read_text())
     good.update(record)

@@ -160,7 +160,7 @@ def test_a_committed_record_rerun_from_record_gives_its_accuracy_exactly(tmp_pat
 
 def test_records_upgrade_rewrites_older_records_once_and_keeps_their_hash_and_accuracy(tmp_path):
     from snnbench.cli import main
-    from snnbench.records import SCHEMA_VERSION, read_record
+    from snnbench.records import SCHEMA_VERSION, StaleRecordError, read_record, upgrade_record
     from tests.test_reliability import _a_record
 
     old = _a_record()
@@ -168,7 +168,9 @@ def test_records_upgrade_rewrites_older_records_once_and_keeps_their_hash_and_ac
     old.pop("budget", None)  # schema 7 added it
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
-    expected = read_record(path)  # the in-memory upgrade every reader did
+    expected = upgrade_record(json.loads(path.read_text()))
+    with pytest.raises(StaleRecordError, match=f"run `snnbench records upgrade {path}` once"):
+        read_record(path)  # a reader refuses it (no silent upgrade in memory)
     assert main(["records", "upgrade", str(tmp_path), "--check"]) == 1  # stale: --check says so, writes nothing
     assert json.loads(path.read_text())["schema_version"] == 6
     assert main(["records", "upgrade", str(tmp_path)]) == 0
@@ -178,6 +180,31 @@ def test_records_upgrade_rewrites_older_records_once_and_keeps_their_hash_and_ac
     assert main(["records", "upgrade", str(tmp_path), "--check"]) == 0  # idempotent
     (tmp_path / "future.json").write_text(json.dumps({**old, "schema_version": 99}))
     assert main(["records", "upgrade", str(tmp_path)]) == 1  # a schema it does not know is left as it is
+    with pytest.raises(StaleRecordError, match="not one this snnbench reads"):
+        read_record(tmp_path / "future.json")
+
+
+def test_readers_refuse_a_stale_record_with_the_upgrade_command(tmp_path, capsys):
+    """--from-record, a suite over a folder and the board each refuse a record in an older schema and name
+    ``snnbench records upgrade``; after the upgrade each reads it."""
+    from snnbench.cli import main
+    from snnbench.leaderboard import load_records
+    from tests.test_reliability import _a_record
+
+    old = {**_a_record(), "schema_version": 6}
+    old.pop("budget", None)
+    path = tmp_path / "runs" / "old.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(old))
+    assert main(["run", "--from-record", str(path), "--print-config"]) == 2
+    assert "snnbench records upgrade" in capsys.readouterr().err
+    assert main(["suite", "status", "smoke", "--out", str(path.parent)]) == 2
+    assert f"run `snnbench records upgrade {path.parent}` once" in " ".join(capsys.readouterr().err.split())
+    good, bad = load_records(path.parent)
+    assert not good and "snnbench records upgrade" in bad[0][1]
+    assert main(["records", "upgrade", str(path.parent)]) == 0
+    assert main(["run", "--from-record", str(path), "--print-config"]) == 0
+    assert len(load_records(path.parent)[0]) == 1
 
 
 def test_every_committed_record_is_in_the_current_schema_on_disk():

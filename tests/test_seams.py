@@ -107,8 +107,8 @@ def test_every_rules_neurons_share_one_contract(name):
 
 
 def test_an_st_rsbp_layer_binds_its_constants_once():
-    from snnbench.methods.st_rsbp import STRSBPConv, STRSBPLayer, STRSBPPool
     from snnbench.kernels.strsbp import THRESHOLD_EPS
+    from snnbench.methods.st_rsbp import STRSBPConv, STRSBPLayer, STRSBPPool
 
     layer = STRSBPLayer(4, 3, "spiking", threshold=1.5, init_w=1.0, tau_m=64, tau_s=8, t_ref=2)
     params = layer.params

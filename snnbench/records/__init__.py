@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from snnbench.config import ConfigError
 from snnbench.files import atomic_write_bytes
 
 from .migrations import _UPGRADES, LIF_RESET_NAMES, upgrade_record
@@ -50,10 +51,39 @@ def write_record(record: dict, directory: Path) -> Path:
     return path
 
 
+class StaleRecordError(ConfigError):
+    """A record in another schema than this snnbench's: upgraded once, on disk, by ``snnbench records
+    upgrade`` (Optuna's ``storage upgrade`` model), never silently in memory by a reader."""
+
+
 def read_record(path: Path) -> dict:
-    """Read a record and upgrade it to the current schema (in memory; ``snnbench records upgrade`` rewrites
-    the file)."""
-    return upgrade_record(json.loads(Path(path).read_text()), path)
+    """Read a record in the current schema. One in an older schema is refused with the command that
+    upgrades it (:class:`StaleRecordError`); so is one from a newer snnbench."""
+    record = json.loads(Path(path).read_text())
+    version = record.get("schema_version") if isinstance(record, dict) else None
+    if version != SCHEMA_VERSION:
+        if isinstance(version, int) and version in _UPGRADES:
+            raise StaleRecordError(f"{path}: record schema {version} is older than this snnbench's "
+                                   f"({SCHEMA_VERSION}); run `snnbench records upgrade {path}` once (it rewrites the "
+                                   "file in the current schema, keeping its results and config hash)")
+        raise StaleRecordError(f"{path}: record schema {version!r} is not one this snnbench reads "
+                               f"({SCHEMA_VERSION}; it upgrades 1..{SCHEMA_VERSION - 1}): a newer snnbench wrote it?")
+    return record
+
+
+def stale_records(folder: Path) -> list[Path]:
+    """The records under ``folder`` (checkpoints aside) in an older schema: what ``records upgrade`` rewrites."""
+    stale = []
+    for path in sorted(Path(folder).rglob("*.json")) if Path(folder).exists() else []:
+        if "checkpoints" in path.parts:
+            continue
+        try:
+            version = json.loads(path.read_text()).get("schema_version")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(version, int) and version in _UPGRADES:
+            stale.append(path)
+    return stale
 
 
 def record_text(record: dict) -> str:
@@ -93,11 +123,12 @@ __all__ = [
     "SCHEMA",
     "SCHEMA_VERSION",
     "STATUSES",
+    "StaleRecordError",
     "environment",
     "read_record",
     "record_checkpoint",
     "record_text",
-    "source_files", "source_hash",
+    "source_files", "source_hash", "stale_records",
     "upgrade_file",
     "upgrade_record",
     "validate_record",

@@ -1,6 +1,7 @@
 """Run records, the schema: one JSON document per run, versioned and validated.
 
-Schema (``schema_version`` 7; older records are upgraded on read by :func:`upgrade_record`). The
+Schema (``schema_version`` 8; older records are upgraded once, on disk, by ``snnbench records upgrade``
+(:func:`upgrade_record`); readers refuse them). The
 types are the dataclasses below (:class:`Record` and its parts), from which :data:`SCHEMA` and
 :func:`validate_record` are derived. Top-level fields:
 
