@@ -60,12 +60,11 @@ class Method:
         cls.option_defaults = cls.options_type.defaults()
 
     def opts(self, cfg: RunConfig) -> Any:
-        """The run's typed options (validated when the config resolved; built once per config)."""
-        cached = getattr(self, "_opts_cache", None)
-        if cached is None or cached[0] is not cfg.options:
-            cached = (cfg.options, self.options_type.from_dict(cfg.options))
-            self._opts_cache = cached
-        return cached[1]
+        """The run's typed options: ``cfg.options`` itself (typed and validated when the config was made)."""
+        if not isinstance(cfg.options, self.options_type):
+            raise TypeError(f"{self.name}: the config's options are {type(cfg.options).__name__}, "
+                            f"not {self.options_type.__name__} (a config of another method?)")
+        return cfg.options
 
     def check(self, cfg: RunConfig, dataset: Any) -> None:
         """Validate ``cfg`` for ``dataset`` before any data loads: the architecture parses and the

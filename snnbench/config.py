@@ -125,6 +125,16 @@ class Options:
         return dataclasses.asdict(self)
 
 
+def typed_options(method: str, values: Mapping[str, Any] | None) -> Options:
+    """``values`` as ``method``'s typed options (its registered ``options_type``): unknown names and bad values
+    are refused naming them and the valid ones; missing names take the option's default."""
+    from snnbench.registry import METHODS
+
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(f"options must be a table of NAME = VALUE, got {type(values).__name__}")
+    return METHODS.get(method).options_type.from_dict(dict(values or {}))
+
+
 OPTIMIZERS = ("adam", "adamw", "sgd", "nadam", "slayer-nadam")
 LR_SCHEDULES = ("none", "cosine", "step", "inverse_sqrt")
 # static images: direct (repeat the normalised image), rate (Bernoulli p = pixel at every step), strsbp (the
@@ -178,10 +188,14 @@ class RunConfig:
     init_from: str = ""  # checkpoint or record to start from (time-inheritance training)
     # a compute budget KIND=VALUE (cpu_s, wall_s, samples, updates; see snnbench.budget); "" = epochs
     budget: str = added("", late="")
-    options: dict[str, Any] = field(default_factory=dict)  # method-specific settings (validated by the method)
+    # the method's typed options (an instance of its ``options_type``, validated); a mapping given here is
+    # typed on construction (missing names take the option's default)
+    options: Options = field(default_factory=dict)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         validate_fields(self)
+        if not isinstance(self.options, Options):
+            object.__setattr__(self, "options", typed_options(self.method, self.options))
         number = r"\d+(?:\.\d+)?"
         if not re.fullmatch(rf"none|crop_flip|flip_roll|jitter:\d+|elastic:{number},{number},{number}", self.augment):
             raise ConfigError(f"augment={self.augment!r} is not valid; valid augment values: {', '.join(AUGMENTS)}")
@@ -291,7 +305,7 @@ def record_config(record: dict[str, Any], check: bool = False) -> RunConfig:
 
     method = create_method(record["method"])
     values = with_defaults(record["config"], method.option_defaults)
-    values["options"] = method.options_type.from_dict(values["options"]).as_dict()
+    values["options"] = method.options_type.from_dict(values["options"])
     cfg = RunConfig(**values)
     if check:
         method.check(cfg, create_dataset(cfg.dataset))
@@ -355,7 +369,7 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
         else:
             valid = ", ".join(list(TOP_LEVEL_KEYS) + sorted(options))
             raise ConfigError(f"unknown --set key {key!r} for method {method.name}; valid keys: {valid}")
-    values["options"] = method.options_type.from_dict(options).as_dict()  # typed, range-checked
+    values["options"] = method.options_type.from_dict(options)  # typed, range-checked
     values["method"], values["dataset"] = method.name, dataset.name
     if not values.get("arch"):
         raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")

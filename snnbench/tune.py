@@ -224,7 +224,7 @@ def load_study(spec: TuneSpec, create: bool = True) -> Any:
 
 
 def _value(cfg: RunConfig, name: str) -> Any:
-    return getattr(cfg, name) if name in TOP_LEVEL_KEYS else cfg.options[name]
+    return getattr(cfg, name) if name in TOP_LEVEL_KEYS else getattr(cfg.options, name)
 
 
 def objective_fn(spec: TuneSpec, dims: list[Dimension], report: Any = None) -> Any:

@@ -103,7 +103,7 @@ def test_callback_can_stop_a_run_and_the_record_says_so(tmp_path):
 def test_set_overrides_and_rejects_unknown_keys():
     method, dataset = create_method("stbp"), create_dataset("digits")
     cfg = resolve_config(method, dataset, {"steps": 3}, parse_sets(["lr=0.01", "threshold=1", "options.vote=2"]))
-    assert cfg.steps == 3 and cfg.lr == 0.01 and cfg.options["threshold"] == 1.0 and cfg.options["vote"] == 2
+    assert cfg.steps == 3 and cfg.lr == 0.01 and cfg.options.threshold == 1.0 and cfg.options.vote == 2
     with pytest.raises(ConfigError, match="unknown --set key 'thresh'.*valid keys: .*threshold"):
         resolve_config(method, dataset, {}, parse_sets(["thresh=1"]))
     with pytest.raises(ConfigError, match="expected a int"):
@@ -118,7 +118,7 @@ def test_set_overrides_and_rejects_unknown_keys():
 def test_recipes_are_selected_by_dataset_family():
     method = create_method("stbp")
     assert resolve_config(method, create_dataset("nmnist-1k")).arch == "800"
-    assert resolve_config(method, create_dataset("cifar10-jpeg")).options["vote"] == 10
+    assert resolve_config(method, create_dataset("cifar10-jpeg")).options.vote == 10
     mnist = resolve_config(method, create_dataset("mnist"))
     assert mnist.arch == "15C5-P2-40C5-P2-300" and mnist.steps == 5 and mnist.encoding == "direct"
 

@@ -54,7 +54,7 @@ def test_slayer_recipes_use_slayerpytorchs_nadam_and_torchs_stays_available():
 def test_stbp_cifarnet_fc_layers_learn_at_a_tenth_of_the_conv_rate():
     method = create_method("stbp")
     cfg = resolve_config(method, create_dataset("cifar10-jpeg"), {"arch": "8C3p1-AP2-16-D0.5-12"})
-    assert cfg.options["fc_lr_scale"] == 0.1 and cfg.lr == 0.1
+    assert cfg.options.fc_lr_scale == 0.1 and cfg.lr == 0.1
     model = method.build(parse_arch(cfg.arch), (3, 32, 32), 10, cfg)
     opt = make_optimizer(method.param_groups(model, cfg), cfg)
     groups = {g["name"]: g for g in opt.param_groups}

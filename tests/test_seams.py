@@ -42,7 +42,7 @@ def test_bad_values_exit_2_fast_without_touching_data(tmp_path, setting):
 
 def test_options_are_typed_and_coerced_once():
     cfg = resolve_config(create_method("tsslbp"), create_dataset("digits"), {}, {"tau_m": 8})
-    assert cfg.options["tau_m"] == 8.0 and isinstance(cfg.options["tau_m"], float)
+    assert cfg.options.tau_m == 8.0 and isinstance(cfg.options.tau_m, float)
     opts = create_method("tsslbp").opts(cfg)
     assert opts.tau_m == 8.0 and opts.neuron().tau_m == 8.0
     with pytest.raises(ConfigError, match="valid warmup values: element, layer_switch"):

@@ -64,7 +64,7 @@ def test_paper_networks_and_maintainer_recipe():
     net, cfg = _build("nmnist")
     assert cfg.arch == "12C5-P2-64C5-P2" and cfg.steps == 300 and cfg.batch_size == 12
     assert cfg.optimizer == "slayer-nadam" and cfg.lr == 0.01 and cfg.augment == "jitter:8"
-    o = cfg.options
+    o = cfg.options.as_dict()
     assert (o["theta"], o["tau_sr"], o["tau_ref"], o["scale_ref"], o["tau_rho"], o["scale_rho"]) == (
         10.0, 1.0, 1.0, 2.0, 0.1, 0.25)
     assert (o["true_count"], o["false_count"]) == (60.0, 10.0)
@@ -72,7 +72,7 @@ def test_paper_networks_and_maintainer_recipe():
     out = net(torch.zeros(300, 1, 2, 34, 34))
     assert out.shape == (300, 1, 10)
     subset = resolve_config(create_method("slayer"), create_dataset("nmnist-1k"))
-    assert subset.arch == "500-500" and subset.augment == "none" and subset.options["tau_rho"] == 1.0
+    assert subset.arch == "500-500" and subset.augment == "none" and subset.options.tau_rho == 1.0
     mlp, _ = _build("nmnist", "mlp")
     assert sum(p.numel() for p in mlp.parameters()) == 2312 * 500 + 500 * 500 + 500 * 10
 

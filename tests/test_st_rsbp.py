@@ -525,7 +525,7 @@ def test_bad_input_exits_2_before_data(tmp_path, method, args, message):
 
 def test_options_resolve_for_both_methods():
     cfg = resolve_config(create_method("hm2-bp"), create_dataset("mnist"))
-    assert cfg.options["spsp_kernel"] == "analytic" and cfg.options["dadw"] == "first_order"
+    assert cfg.options.spsp_kernel == "analytic" and cfg.options.dadw == "first_order"
     with pytest.raises(ConfigError):
         resolve_config(create_method("st-rsbp"), create_dataset("mnist"), {}, {"dadw": "hm3"})
 

@@ -261,8 +261,8 @@ def _cfg(method: str = "st-rsbp", **sets):
                                                         ("hm2-bp", [5, 2, 12, 4, 10, 10], 0.5)])
 def test_the_cnn_recipes_build_the_reference_networks(method, thresholds, conv_w):
     cfg = _cfg(method)
-    assert cfg.arch == "15C5-P2-40C5-P2-300" and cfg.options["lambda_reg"] == 0.0
-    assert cfg.options["cnn_reference_quirks"] is (method == "st-rsbp")
+    assert cfg.arch == "15C5-P2-40C5-P2-300" and cfg.options.lambda_reg == 0.0
+    assert cfg.options.cnn_reference_quirks is (method == "st-rsbp")
     torch.manual_seed(0)
     net = create_method(method).build(parse_arch(cfg.arch), (1, 28, 28), 10, cfg)
     kinds = [(type(layer).__name__, layer.threshold) for layer in net.spiking_layers()]

@@ -58,11 +58,11 @@ def test_neunorm_follows_its_recurrence():
 
 def test_tdbn_resnet19_builds_with_alpha_vth_init_and_runs():
     cfg = cfg_for("stbp-tdbn", "cifar10-jpeg")
-    assert cfg.arch == "resnet19" and cfg.options["tdbn"]
+    assert cfg.arch == "resnet19" and cfg.options.tdbn
     net = create_method("stbp-tdbn").build(parse_arch(cfg.arch), (3, 32, 32), 10, cfg)
     blocks = [m for m in net.modules() if isinstance(m, ResBlock)]
     assert len(blocks) == 8
-    th = cfg.options["threshold"]
+    th = cfg.options.threshold
     assert torch.allclose(blocks[0].conv1.module[1].weight, torch.full((128,), th))
     assert torch.allclose(blocks[0].conv2.module[1].weight, torch.full((128,), th / math.sqrt(2)))
     out = net(torch.randn(cfg.steps, 2, 3, 32, 32))
@@ -88,11 +88,11 @@ def test_tdbn_normalises_hidden_dense_layers_per_neuron_over_batch_and_time():
     STBP's network exactly (what the stbp-tdbn records before the option ran)."""
     method = create_method("stbp-tdbn")
     cfg = cfg_for("stbp-tdbn", "yin-yang")
-    assert cfg.arch == "120" and cfg.options["tdbn_dense"] is True
+    assert cfg.arch == "120" and cfg.options.tdbn_dense is True
     net = method.build(parse_arch("20-30"), (4,), 3, cfg)
     norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     assert [bn.num_features for bn in norms] == [20, 30]
-    assert all(torch.equal(bn.weight, torch.full_like(bn.weight, cfg.options["threshold"])) for bn in norms)
+    assert all(torch.equal(bn.weight, torch.full_like(bn.weight, cfg.options.threshold)) for bn in norms)
     linear, bn = net.layers[0].module
     assert linear.bias is None and net.layers[-2].module.bias is not None  # the output layer keeps its bias
     x = torch.randn(cfg.steps, 5, 4)

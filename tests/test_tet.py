@@ -37,8 +37,8 @@ def test_tet_loss_matches_its_formula():
 
 def test_network_layout_and_neuron():
     cfg = cfg_for(arch="8C3p1-AP2-32")
-    assert (cfg.options["decay"], cfg.options["threshold"], cfg.options["surrogate"], cfg.options["reset"],
-            cfg.options["detach_reset"]) == (0.5, 1.0, "triangle", "zero", False)
+    assert (cfg.options.decay, cfg.options.threshold, cfg.options.surrogate, cfg.options.reset,
+            cfg.options.detach_reset) == (0.5, 1.0, "triangle", "zero", False)
     method = create_method("tet")
     net = method.build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
     assert isinstance(net.layers[0].module[1], torch.nn.BatchNorm2d)
@@ -53,7 +53,7 @@ def test_network_layout_and_neuron():
 
 def test_resnet19_uses_plain_bn():
     cfg = cfg_for("cifar10-jpeg")
-    assert (cfg.arch, cfg.optimizer, cfg.lr_schedule, cfg.augment, cfg.options["lam"]) == (
+    assert (cfg.arch, cfg.optimizer, cfg.lr_schedule, cfg.augment, cfg.options.lam) == (
         "resnet19", "adam", "cosine", "crop_flip", 0.05)
     net = create_method("tet").build(parse_arch(cfg.arch), (3, 32, 32), 10, cfg)
     block = next(m for m in net.modules() if isinstance(m, ResBlock))
@@ -63,7 +63,7 @@ def test_resnet19_uses_plain_bn():
 
 def test_recipes_cover_every_dataset():
     dvs = cfg_for("cifar10-dvs")
-    assert (dvs.arch, dvs.steps, dvs.event_size, dvs.event_binning, dvs.augment, dvs.options["lam"]) == (
+    assert (dvs.arch, dvs.steps, dvs.event_size, dvs.event_binning, dvs.augment, dvs.options.lam) == (
         "vggsnn", 10, 48, "n_event_bins", "flip_roll", 0.001)
     for name in ("mnist", "fashion-mnist", "nmnist", "nmnist-1k", "cifar10", "digits"):
         assert cfg_for(name).arch

@@ -134,7 +134,7 @@ def test_network_follows_the_reference_layout():
 
 def test_recipes_for_every_network_in_the_config_table():
     nmnist = cfg_for("nmnist")
-    assert (nmnist.arch, nmnist.steps, nmnist.options["loss"], nmnist.options["tau_m"], nmnist.options["tau_s"],
+    assert (nmnist.arch, nmnist.steps, nmnist.options.loss, nmnist.options.tau_m, nmnist.options.tau_s,
             nmnist.event_binning, nmnist.event_window_us) == ("12C5p1-P2-64C5-P2", 30, "count", 8.0, 4.0,
                                                               "time_window", 3000)
     assert cfg_for("nmnist-1k").steps == 30  # a variant shares its family's recipe
@@ -144,7 +144,7 @@ def test_recipes_for_every_network_in_the_config_table():
     cifar = cfg_for("cifar10-jpeg")
     assert cifar.lr == 2e-4 and cifar.augment == "crop_flip"
     # Networks/CIFAR10.yaml: weight_scale 5 for the convs, 1 for FC_1, FC_2 and the output
-    assert (cifar.options["weight_scale_conv"], cifar.options["weight_scale_dense"]) == (5.0, 1.0)
+    assert (cifar.options.weight_scale_conv, cifar.options.weight_scale_dense) == (5.0, 1.0)
     assert cifar.arch.count("D0.2") == 7
     # CNN2 with CNN1's dropout 0.2 (MLRC 2020)
     cnn2 = "128C3p1-256C3p1-P2-512C3p1-P2-1024C3p1-512C3p1-1024-512"

@@ -28,7 +28,7 @@ def grouping(method: str, dataset: str, config: dict[str, Any]) -> dict[str, Any
     if recipe is not None:
         overrides = {k: v for k, v in config.items() if k not in SHOWN and getattr(recipe, k, v) != v}
         overrides |= {k: v for k, v in (config.get("options") or {}).items()
-                      if k != "backend" and recipe.options.get(k, v) != v}
+                      if k != "backend" and getattr(recipe.options, k, v) != v}
         overrides = dict(sorted(overrides.items()))
     return {"setting_hash": setting, "overrides": overrides}
 
