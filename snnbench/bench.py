@@ -78,6 +78,27 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("randman", "randman-10c-3d", "128", 32, 100, (100, 1, 1), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")
+SPIKE_ENCODINGS = ("rate", "strsbp", "strsbp-frozen", "latency")  # static data presented as spikes
+
+
+def suite_cases(suite: str) -> list[tuple[BenchCase, str]]:
+    """Each distinct (rule, dataset) of a declared suite as its cells train: the rule's recipe network,
+    batch and T on that dataset's input (a case named ``<dataset>/<rule>``), paired with the rule. What
+    ``snnbench bench --suite cpu`` times: the CPU track's own networks, one per rule."""
+    from snnbench.data import input_shape_of
+    from snnbench.suite import load_suite
+
+    pairs: dict[tuple[str, str], tuple[BenchCase, str]] = {}
+    for cell in load_suite(suite).cells:
+        cfg = cell.config
+        if (cfg.method, cfg.dataset) in pairs:
+            continue
+        dataset = create_dataset(cfg.dataset)
+        case = BenchCase(f"{cfg.dataset}/{cfg.method}", cfg.dataset, cfg.arch, cfg.batch_size, cfg.steps,
+                         tuple(input_shape_of(cfg, dataset)), events=dataset.kind == "events",
+                         classes=dataset.num_classes, spike_input=cfg.encoding in SPIKE_ENCODINGS)
+        pairs[(cfg.method, cfg.dataset)] = (case, cfg.method)
+    return list(pairs.values())
 
 
 @dataclass
@@ -309,11 +330,21 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
     bad_peers = [p for p in peers if p not in PEERS]
     if bad_peers:
         raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
+    plan = [(CASES[name], methods) for name in cases]
+    return run_plan(plan, peers, device, warmup, repeats, steps_override, options, report, graphed, graph)
+
+
+def run_plan(plan: list[tuple[BenchCase, list[str]]], peers: list[str], device: torch.device, warmup: int = 3,
+             repeats: int = 10, steps_override: list[int] | None = None,
+             options: dict[str, dict[str, Any]] | None = None,
+             report: Callable[[BenchResult], None] | None = None, graphed: bool | None = None,
+             graph: GraphFactory = CudaGraph) -> list[BenchResult]:
+    """Time each case's methods and the peers (see :func:`run_bench`); each row's roofline is its FLOP rate
+    over this machine's float32 GEMM rate, measured once at the start of the run."""
     graphed = graph_plan("auto", device).graphed if graphed is None else graphed
     peak_gflops = gemm_gflops(device)
     results = []
-    for name in cases:
-        case = CASES[name]
+    for case, methods in plan:
         for steps in steps_override or [case.steps]:
             impls: list[tuple[str, Builder]] = [
                 (f"snnbench:{m}", partial(method_step, m, case, steps, device, (options or {}).get(m)))

@@ -139,3 +139,36 @@ def test_bench_cuda_graph_on_needs_a_gpu():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU: --cuda-graph on is valid here")
     assert main(["bench", "--cases", "fmnist-mlp", "--peers", "none", "--device", "cpu", "--cuda-graph", "on"]) == 2
+
+
+def test_suite_cases_are_each_rules_own_network_as_the_suite_trains_it():
+    """``bench --suite cpu``: one case per (rule, dataset) of the CPU track, with the rule's recipe network,
+    batch and T and the dataset's input, so the bench times what the cells spend their CPU seconds on."""
+    from snnbench.bench import suite_cases
+
+    pairs = {case.name: (case, method) for case, method in suite_cases("cpu")}
+    assert len(pairs) == 7 * 5
+    case, method = pairs["mnist/st-rsbp"]
+    assert (method, case.arch, case.batch, case.steps, case.input_shape) == (
+        "st-rsbp", "400-rec400(5x5x16)", 1, 400, (1, 28, 28)) and case.spike_input
+    case, _ = pairs["yin-yang/stbp"]
+    assert (case.arch, case.batch, case.steps, case.input_shape, case.classes) == ("120", 20, 8, (4, 1, 1), 3)
+    assert pairs["nmnist-1k/tet"][0].events and not pairs["mnist/tet"][0].spike_input
+
+
+def test_cli_bench_suite_times_each_rule_on_its_network(tmp_path, capsys):
+    suite = tmp_path / "tiny.toml"
+    suite.write_text('name = "tiny"\nseeds = [0, 1]\n[[matrix]]\nmethods = ["stbp", "hm2-bp"]\n'
+                     'datasets = ["yin-yang"]\nepochs = 1\n')
+    threads = torch.get_num_threads()
+    try:
+        code = main(["bench", "--device", "cpu", "--suite", str(suite), "--threads", "1", "--warmup", "0",
+                     "--repeats", "1", "--out", str(tmp_path)])
+    finally:
+        torch.set_num_threads(threads)  # the CLI sets the process's threads; later tests keep theirs
+    assert code == 0
+    results = json.loads(next(tmp_path.glob("bench-*.json")).read_text())["results"]
+    assert [(r["case"], r["impl"], r["batch"], r["steps"]) for r in results] == [
+        ("yin-yang/stbp", "snnbench:stbp", 20, 8), ("yin-yang/hm2-bp", "snnbench:hm2-bp", 1, 100)]
+    assert all(r["ms_per_step"] > 0 and r["threads"] == 1 for r in results)
+    assert main(["bench", "--suite", "no-such-suite"]) == 2

@@ -15,6 +15,7 @@ from snnbench.ui import esc, table
 
 HELP = "time a training step of each method and of peer libraries, side by side"
 EXAMPLES = """\
+  snnbench bench --device cpu --suite cpu --threads 1
   snnbench bench --cases mnist --methods tsslbp,stbp --peers none
   snnbench bench --cases nmnist-t30 --sweep-steps 10,30,100"""
 
@@ -23,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cases", default="mnist,fmnist-mlp,nmnist-t30,nmnist-t100,cifar10-cnn1",
                    help="comma-separated networks (see `snnbench list cases`; nmnist-slayer is the T=300 one)")
     p.add_argument("--methods", default="tsslbp,stbp", help="comma-separated snnbench methods")
+    p.add_argument("--suite", default="", help="instead of --cases/--methods: each rule on its own network as the "
+                                               "suite's cells train it (e.g. cpu: the CPU track), peers none")
     p.add_argument("--peers", default="installed", help="spikingjelly,spikingjelly-bn,snntorch,ann | installed | none "
                                                          "(ann: the ReLU floor of the same topology, always installed)")
     p.add_argument("--profile", type=int, default=0, metavar="ROWS",
@@ -56,7 +59,17 @@ def not_applicable(result: Any) -> bool:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from snnbench.bench import CASES, available_peers, method_step, plot_sweep, profile_step, run_bench, write_results
+    from snnbench.bench import (
+        CASES,
+        available_peers,
+        method_step,
+        plot_sweep,
+        profile_step,
+        run_bench,
+        run_plan,
+        suite_cases,
+        write_results,
+    )
     from snnbench.engine import resolve_device
     from snnbench.graphs import graph_plan
     from snnbench.records import environment
@@ -73,8 +86,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     graphs = graph_plan(args.cuda_graph, device)  # each step's own capturability is asked as it is timed
     if graphs.error:
         raise ConfigError(graphs.error)
+    plan = [(case, [method]) for case, method in suite_cases(args.suite)] if args.suite else None  # checked first
     peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
-    if args.peers == "installed":
+    peers = [] if plan is not None else peers  # a suite's rules on their own networks; peers build the cases'
+    if args.peers == "installed" and plan is None:
         from snnbench.bench import PEERS
 
         missing = [p for p in PEERS if p not in peers]
@@ -84,10 +99,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
     options = method_options(args.set)
     sweep = [int(v) for v in split_list(args.sweep_steps)] if args.sweep_steps else None
     if args.profile:
-        for case in split_list(args.cases):
-            for method in split_list(args.methods):
-                step = method_step(method, CASES[case], CASES[case].steps, device, options.get(method))
-                console.print(f"[bold]{esc(case)} snnbench:{esc(method)}[/bold]")
+        for case, methods in plan or [(CASES[name], split_list(args.methods)) for name in split_list(args.cases)]:
+            for method in methods:
+                step = method_step(method, case, case.steps, device, options.get(method))
+                console.print(f"[bold]{esc(case.name)} snnbench:{esc(method)}[/bold]")
                 print(profile_step(step, device, args.profile))
         return 0
 
@@ -97,8 +112,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
             timing += f", graphed {r.graphed_ms:.2f} ms"
         console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
 
-    results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup, args.repeats,
-                        sweep, options, report, graphs.graphed)
+    if plan is not None:
+        results = run_plan(plan, [], device, args.warmup, args.repeats, sweep, options, report, graphs.graphed)
+    else:
+        results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup,
+                            args.repeats, sweep, options, report, graphs.graphed)
     console.print(results_table(results, peers, args, device))
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
