@@ -244,13 +244,28 @@ def check_output_dir(out: Path) -> None:
         raise ConfigError(f"--out {out}: cannot write in {existing} ({err.strerror or err})") from None
 
 
+def default_threads(threads: int, budget: str, device: torch.device) -> int:
+    """The torch threads a run gets (0: leave torch's choice, all cores). Given ``--threads N``, N. Without:
+    one thread under a ``cpu_s`` budget on a CPU (the unit the CPU track's cells and the board's budget rows
+    are measured in; several threads spend CPU seconds faster than they add samples), else torch's default.
+    (Suite workers sharing a machine get their share of the cores: :func:`snnbench.suite.run_workers`.)"""
+    if threads < 0:
+        raise ConfigError(f"--threads must be >= 1 (or 0 for the default), got {threads}")
+    if threads:
+        return threads
+    if budget.startswith("cpu_s=") and device.type == "cpu":
+        log.info("a cpu_s budget runs on one thread (pass --threads N for more: the board keeps N-thread "
+                 "budgets apart)")
+        return 1
+    return 0
+
+
 def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     """Everything before the first epoch: checks, device, data, network, optimiser, resumed state."""
     device = resolve_device(runtime.device)
-    if runtime.threads < 0:
-        raise ConfigError(f"--threads must be >= 1 (or 0 for torch's default), got {runtime.threads}")
-    if runtime.threads:
-        torch.set_num_threads(runtime.threads)
+    threads = default_threads(runtime.threads, cfg.budget, device)
+    if threads:
+        torch.set_num_threads(threads)
     ddp = init_distributed(device)  # under torchrun: one process per device, rank 0 writes
     if ddp is not None:
         device = ddp.device  # cuda:LOCAL_RANK on GPUs

@@ -337,12 +337,20 @@ def work(suite: Suite, out: Path, storage_url: str = "", runtime_extra: dict[str
             raise
 
 
+def worker_threads(threads: int, jobs: int, cores: int | None = None) -> int:
+    """Torch threads of each of ``jobs`` workers on one machine: ``threads`` when given, else the worker's share
+    of the cores (at least one), so that workers never oversubscribe the machine."""
+    return threads or max(1, (cores or os.cpu_count() or 1) // jobs)
+
+
 def run_workers(suite: Suite, name: str, jobs: int, out: Path, storage_url: str = "", *, device: str = "auto",
                 threads: int = 0, data_dir: str | None = None, mirror: str | None = None) -> list[int]:
     """``jobs`` worker processes on this machine pulling ``suite``'s cells (``name`` as given on the command
     line) from one queue, each ``snnbench suite run NAME --jobs 1 --shared-device``; waits for them and
-    returns their exit codes. The queue is created and filled once, before any worker starts."""
+    returns their exit codes. The queue is created and filled once, before any worker starts. ``threads`` 0:
+    each worker gets its share of this machine's cores (no oversubscription; a ``cpu_s`` cell takes one)."""
     _open_study(suite, storage_url, out)
+    threads = worker_threads(threads, jobs)
     command = [sys.executable, "-m", "snnbench.cli", "suite", "run", name, "--jobs", "1", "--shared-device",
                "--out", str(out), "--device", device, "--threads", str(threads)]
     for flag, value in (("--storage", storage_url), ("--data-dir", data_dir), ("--mirror", mirror)):

@@ -231,7 +231,7 @@ def test_cpu_seconds_of_two_cpu_classes_are_two_budgets(tmp_path):
                 record["method"], record["seed"] = method, seed
                 record["config"].update(method=method, seed=seed, budget="cpu_s=30", epochs=1000)
                 record["tags"] = {"suite": "cpu"}
-                record["environment"] = {**record["environment"], "cpu": "AMD EPYC"}
+                record["environment"] = {**record["environment"], "cpu": "AMD EPYC", "torch_threads": 1}
                 if cpu_class:
                     record["environment"]["cpu_class"] = cpu_class
                 (runs / f"{name}-{method}-{seed}.json").write_text(json.dumps(record))
@@ -389,3 +389,41 @@ def test_the_environment_names_the_cpu_class():
         pytest.skip("no /proc/cpuinfo with a cpu family on this machine")
     family = next(line for line in info.read_text().splitlines() if line.startswith("cpu family")).split(":")[1].strip()
     assert f"family {family} model " in cpu_class() and environment("cpu")["cpu_class"] == cpu_class()
+
+
+def test_cpu_seconds_on_several_threads_are_a_budget_of_their_own(tmp_path):
+    """Two threads spend CPU seconds faster than they add samples: a cpu_s record made on 2 threads never
+    pools with or is ranked against the one-thread cells (the CPU track's unit)."""
+    from snnbench.leaderboard.standings import budget_text
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for threads in (1, 2):
+        for seed in (0, 1):
+            record = _a_record()
+            record["seed"] = seed
+            record["config"].update(seed=seed, budget="cpu_s=30", epochs=1000)
+            record["environment"] = {**record["environment"], "cpu_class": "Xeon, family 6 model 207",
+                                     "torch_threads": threads}
+            (runs / f"t{threads}-{seed}.json").write_text(json.dumps(record))
+    rows = build_rows(load_records(runs)[0], published=[])
+    assert sorted(row.budget for row in rows) == ["cpu_s=30 on Xeon, family 6 model 207",
+                                                  "cpu_s=30 on Xeon, family 6 model 207, 2 threads"]
+    assert budget_text(rows[0].budget if rows[0].budget.endswith("threads") else rows[1].budget) == (
+        "budget 30 s of CPU time in training steps (2 threads) on Xeon, family 6 model 207")
+
+
+def test_thread_defaults_a_user_gets_right():
+    """Without --threads: one thread under a cpu_s budget on a CPU, torch's choice otherwise; suite workers
+    sharing a machine take their share of the cores."""
+    from snnbench.engine import default_threads
+    from snnbench.suite import worker_threads
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert default_threads(0, "cpu_s=30", cpu) == 1 and default_threads(3, "cpu_s=30", cpu) == 3
+    assert default_threads(0, "", cpu) == 0 and default_threads(0, "cpu_s=30", gpu) == 0
+    assert default_threads(0, "samples=100", cpu) == 0
+    with pytest.raises(ConfigError, match="--threads"):
+        default_threads(-1, "", cpu)
+    assert worker_threads(0, 2, cores=2) == 1 and worker_threads(0, 2, cores=16) == 8
+    assert worker_threads(0, 4, cores=2) == 1 and worker_threads(3, 2, cores=16) == 3

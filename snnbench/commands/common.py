@@ -74,8 +74,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def add_threads_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=0,
-                   help="torch threads per run (default 0: torch's choice, all cores; use 1 for workers that share "
-                        "a machine, as CPU-time budgets assume); recorded as environment.torch_threads")
+                   help="torch threads per run (default 0: one under a cpu_s budget on a CPU, each suite worker "
+                        "its share of the cores, else torch's choice); recorded as environment.torch_threads")
 
 
 def folder(text: str) -> str:

@@ -306,10 +306,14 @@ def _options(record: dict) -> str:
 
 def budget_on(budget: str, env: dict, device: str) -> str:
     """A time budget with the machine it was spent on (``cpu_s=30 on AMD EPYC, family 25 model 17``): CPU
-    seconds of two CPU classes, or wall seconds of two GPUs, are different budgets and never share a row or
-    a comparison. Records made before ``environment.cpu_class`` existed say so."""
+    seconds of two CPU classes, or of one thread and of several (``…, 2 threads``), or wall seconds of two
+    GPUs, are different budgets and never share a row or a comparison. Records made before
+    ``environment.cpu_class`` existed say so."""
     if budget.startswith("cpu_s="):
-        return f"{budget} on {env.get('cpu_class') or str(env.get('cpu') or 'a CPU') + ' (CPU class not recorded)'}"
+        threads = env.get("torch_threads")
+        many = f", {threads} threads" if isinstance(threads, int) and threads > 1 else ""  # one thread: the unit
+        cpu = env.get("cpu_class") or f"{env.get('cpu') or 'a CPU'} (CPU class not recorded)"
+        return f"{budget} on {cpu}{many}"
     if budget.startswith("wall_s="):
         return f"{budget} on {device}"
     return budget

@@ -75,8 +75,11 @@ def budget_text(budget: str) -> str:
     stays as it is."""
     spec, _, machine = budget.partition(" on ")
     kind, _, value = spec.partition("=")
-    words = {"cpu_s": "{} s of CPU time in training steps (one thread)", "wall_s": "{} s of wall time",
-             "samples": "{} training samples", "updates": "{} optimiser steps"}
+    threads = ""
+    if machine.endswith(" threads"):  # "<name>, family F model M, 2 threads": the class holds a comma too
+        machine, _, threads = machine.rpartition(", ")
+    words = {"cpu_s": "{} s of CPU time in training steps (" + (threads or "one thread") + ")",
+             "wall_s": "{} s of wall time", "samples": "{} training samples", "updates": "{} optimiser steps"}
     if kind not in words:
         return budget
     return f"budget {words[kind].format(value)}" + (f" on {machine}" if machine else "")
