@@ -28,6 +28,23 @@ SPEECH_FRAMES = {"steps": 100, "event_binning": "time_window", "event_window_us"
 SPEECH_SOURCE = "snnbench's own (no published recipe): 100 x 10 ms bins, a fully connected network"
 
 
+def check_recipes(cls: type) -> None:
+    """Every recipe of a rule typed when its class is defined (timm's pretrained configs): each merged with
+    the default recipe must make a valid :class:`RunConfig` (known fields, types, choices, ranges) with valid
+    options, so a typo in a recipe fails at import, naming the rule, the recipe and the key."""
+    from snnbench.config import BASE_DEFAULTS
+
+    for key, recipe in {"": {}, **cls.recipes}.items():
+        layer = {**cls.default_recipe, **recipe}
+        options = {**cls.option_defaults, **layer.pop("options", {})}
+        try:
+            RunConfig(**{**BASE_DEFAULTS, "arch": "1", **layer, "method": cls.name or cls.__name__,
+                         "dataset": key or "any", "options": cls.options_type.from_dict(options)})
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"method {cls.name or cls.__name__}: recipe {key or '(default)'!r} is not a valid "
+                            f"config: {err}") from None
+
+
 class Method:
     """A learning rule: network construction, loss, readout and optimiser defaults.
 
@@ -58,6 +75,7 @@ class Method:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.option_defaults = cls.options_type.defaults()
+        check_recipes(cls)
 
     def opts(self, cfg: RunConfig) -> Any:
         """The run's typed options: ``cfg.options`` itself (typed and validated when the config was made)."""

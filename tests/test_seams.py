@@ -170,3 +170,15 @@ def test_the_record_schema_is_derived_from_the_typed_record():
     assert "field results.max_test_acc has type str" in problems  # nested parts are checked from their types
     assert "missing field command" in problems
     assert "field curves[0].epoch is a bool" in validate_record({"curves": [{"epoch": True}]})
+
+
+def test_a_typo_in_a_recipe_fails_when_the_rule_is_defined():
+    """Recipes are typed when the rule's class is made: an unknown field, an unknown option or a value out of
+    range is refused at import, naming the rule, the recipe and the key, not when someone first runs it."""
+    from snnbench.methods.stbp import STBP
+
+    for recipe, needle in (({"arch": "100", "epohcs": 3}, "epohcs"), ({"options": {"treshold": 1.0}}, "treshold"),
+                           ({"lr": -1.0}, "lr=-1.0"), ({"optimizer": "adamm"}, "adamm")):
+        with pytest.raises(TypeError, match=f"method my-stbp: recipe 'mnist' is not a valid config: .*{needle}"):
+            type("MySTBP", (STBP,), {"name": "my-stbp", "recipes": {"mnist": recipe}})
+    type("MySTBP", (STBP,), {"name": "my-stbp", "recipes": {"mnist": {"arch": "100", "epochs": 3}}})  # valid
