@@ -324,14 +324,16 @@ def run_bench(cases: list[str], methods: list[str], peers: list[str], device: to
     """Time every (case, implementation) pair; ``steps_override`` sweeps T instead of the case's T. With
     ``graphed`` (default: on a GPU) every step that can be captured (snnbench's rules but ST-RSBP, the ANN
     floor) is timed a second time, replayed from a graph, on a fresh model."""
+    return run_plan(case_plan(cases, methods), peers, device, warmup, repeats, steps_override, options, report,
+                    graphed, graph)
+
+
+def case_plan(cases: list[str], methods: list[str]) -> list[tuple[BenchCase, list[str]]]:
+    """The named cases, each with ``methods``; an unknown case is refused naming the valid ones."""
     unknown = [c for c in cases if c not in CASES]
     if unknown:
         raise ConfigError(f"unknown bench case(s) {', '.join(unknown)}; valid cases: {', '.join(CASES)}")
-    bad_peers = [p for p in peers if p not in PEERS]
-    if bad_peers:
-        raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
-    plan = [(CASES[name], methods) for name in cases]
-    return run_plan(plan, peers, device, warmup, repeats, steps_override, options, report, graphed, graph)
+    return [(CASES[name], methods) for name in cases]
 
 
 def run_plan(plan: list[tuple[BenchCase, list[str]]], peers: list[str], device: torch.device, warmup: int = 3,
@@ -341,6 +343,9 @@ def run_plan(plan: list[tuple[BenchCase, list[str]]], peers: list[str], device: 
              graph: GraphFactory = CudaGraph) -> list[BenchResult]:
     """Time each case's methods and the peers (see :func:`run_bench`); each row's roofline is its FLOP rate
     over this machine's float32 GEMM rate, measured once at the start of the run."""
+    bad_peers = [p for p in peers if p not in PEERS]
+    if bad_peers:
+        raise ConfigError(f"unknown peer(s) {', '.join(bad_peers)}; valid peers: {', '.join(PEERS)}")
     graphed = graph_plan("auto", device).graphed if graphed is None else graphed
     peak_gflops = gemm_gflops(device)
     results = []
@@ -449,6 +454,50 @@ def _measure_graphed(result: BenchResult, build: Builder, device: torch.device, 
 PEER_BUILDERS: dict[str, Callable[..., BenchStep]] = {
     "spikingjelly": spikingjelly_step, "spikingjelly-bn": partial(spikingjelly_step, batch_norm=True),
     "snntorch": snntorch_step, "ann": ann_step}
+
+
+PEER_LIBRARIES = ("spikingjelly", "snntorch")  # the peers a rule is held to: the faster of the two
+
+
+def _cell(value: float | None, spec: str, missing: str = "-") -> str:
+    return format(value, spec) if value is not None else missing
+
+
+def _ratio(value: float | None, ref: float | None) -> str:
+    return f"{value / ref:.2f}x" if value and ref else "-"
+
+
+def result_cells(results: list[BenchResult], peers: list[str]) -> tuple[list[str], list[list[str]]]:
+    """The bench table as text cells (headers, rows), one row per (case, T, implementation): eager and graphed
+    step times, peak GPU and CPU memory, the step's GFLOP and roofline, the ratio to each spikingjelly
+    reference and the ANN floor, and to the faster of spikingjelly and snntorch (``vs best peer``: what the
+    rules are held to); eager to eager, graphed to the graphed floor."""
+    eager = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.ms_per_step}
+    floor = {(r.case, r.steps): r.graphed_ms for r in results if r.impl == "ann" and r.graphed_ms}
+
+    def versus(peer: str) -> Callable[[BenchResult], str]:
+        return lambda r: _ratio(r.ms_per_step, eager.get((peer, r.case, r.steps)))
+
+    def best_peer(r: BenchResult) -> str:
+        times = [eager[key] for key in ((p, r.case, r.steps) for p in PEER_LIBRARIES) if key in eager]
+        return _ratio(r.ms_per_step, min(times)) if times and r.impl.startswith("snnbench:") else "-"
+
+    graphed = any(r.graphed_ms is not None for r in results)
+    extra = [(f"vs {p}", versus(p)) for p in ("spikingjelly", "spikingjelly-bn", "ann") if p in peers]
+    extra += [("vs best peer", best_peer)] if any(p in peers for p in PEER_LIBRARIES) else []
+    extra += [("vs ann graphed", lambda r: _ratio(r.graphed_ms, floor.get((r.case, r.steps))))] \
+        if graphed and "ann" in peers else []
+    headers = ["case", "T", "batch", "implementation", "ms / step", *(["graphed ms"] if graphed else []),
+               "peak MiB", "CPU peak MiB", "GFLOP", "roofline", *(name for name, _ in extra)]
+    return headers, [_measured_cells(r, graphed) + [cell(r) for _, cell in extra] for r in results]
+
+
+def _measured_cells(r: BenchResult, graphed: bool) -> list[str]:
+    roofline = "-" if r.roofline is None else f"{100 * r.roofline:.1f}%"
+    return [r.case, str(r.steps), str(r.batch), r.impl,
+            _cell(r.ms_per_step, ".2f", "n/a" if r.note.startswith("ConfigError") else "failed"),
+            *([_cell(r.graphed_ms, ".2f")] if graphed else []),
+            _cell(r.peak_mib, ".0f"), _cell(r.cpu_peak_mib, ".0f"), _cell(r.gflop, ".3f"), roofline]
 
 
 def write_results(results: list[BenchResult], path: Path, environment: dict[str, Any]) -> None:

@@ -110,11 +110,7 @@ def test_graphed_column_times_capturable_steps_beside_the_eager_ones():
     """With graphs (here the emulated one: CUDA graphs need a GPU), each capturable step (a rule, the ANN
     floor) is timed a second time, replayed; a step that cannot be captured (spikingjelly's state reset)
     keeps no graphed time, and the table shows the graphed column and the graphed floor ratio."""
-    import argparse
-
-    from rich.console import Console
-
-    from snnbench.commands.bench import results_table
+    from snnbench.bench import result_cells
     from snnbench.graphs import EmulatedGraph
 
     peers = ["ann"] + (["spikingjelly"] if "spikingjelly" in available_peers() else [])
@@ -124,13 +120,10 @@ def test_graphed_column_times_capturable_steps_beside_the_eager_ones():
     assert by_impl["snnbench:stbp"].graphed_ms > 0 and by_impl["ann"].graphed_ms > 0
     if "spikingjelly" in by_impl:
         assert by_impl["spikingjelly"].graphed_ms is None and by_impl["spikingjelly"].ms_per_step > 0
-    args = argparse.Namespace(repeats=2, warmup=0)
-    console = Console(width=250, record=True)
-    console.print(results_table(results, peers, args, "cpu"))
-    text = console.export_text()
-    assert "graphed ms" in text and "vs ann graphed" in text
+    headers, rows = result_cells(results, peers)
+    assert "graphed ms" in headers and headers[-1] == "vs ann graphed"
     ratio = by_impl["snnbench:stbp"].graphed_ms / by_impl["ann"].graphed_ms
-    assert f"{ratio:.2f}x" in text
+    assert rows[0][3] == "snnbench:stbp" and rows[0][-1] == f"{ratio:.2f}x"
     eager_only = run_bench(["fmnist-mlp"], ["stbp"], [], torch.device("cpu"), warmup=0, repeats=1, steps_override=[2])
     assert eager_only[0].graphed_ms is None  # on a CPU the default is eager only
 
@@ -172,3 +165,21 @@ def test_cli_bench_suite_times_each_rule_on_its_network(tmp_path, capsys):
         ("yin-yang/stbp", "snnbench:stbp", 20, 8), ("yin-yang/hm2-bp", "snnbench:hm2-bp", 1, 100)]
     assert all(r["ms_per_step"] > 0 and r["threads"] == 1 for r in results)
     assert main(["bench", "--suite", "no-such-suite"]) == 2
+
+
+def test_the_table_holds_each_rule_to_the_faster_peer_library():
+    """``vs best peer``: a rule's step over the faster of spikingjelly and snntorch on the same case (the
+    performance goal's measure); peers and the floor get no such ratio."""
+    from snnbench.bench import BenchResult, result_cells
+
+    def row(impl, ms, case="mnist"):
+        return BenchResult(case, impl, 5, 50, ms, None, "cpu", gflop=0.5, roofline=0.25)
+
+    results = [row("snnbench:stbp", 12.0), row("spikingjelly", 10.0), row("snntorch", 8.0), row("ann", 6.0),
+               row("snnbench:tet", 9.0, case="other")]
+    headers, rows = result_cells(results, ["spikingjelly", "snntorch", "ann"])
+    column = headers.index("vs best peer")
+    assert [r[column] for r in rows] == ["1.50x", "-", "-", "-", "-"]  # 12 / min(10, 8); no peer on "other"
+    assert rows[0][headers.index("vs spikingjelly")] == "1.20x" and rows[0][headers.index("vs ann")] == "2.00x"
+    assert rows[0][headers.index("roofline")] == "25.0%"
+    assert "vs best peer" not in result_cells(results, ["ann"])[0]

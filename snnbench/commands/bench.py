@@ -59,47 +59,17 @@ def not_applicable(result: Any) -> bool:
 
 
 def run(args: argparse.Namespace, console: Console) -> int:
-    from snnbench.bench import (
-        CASES,
-        available_peers,
-        method_step,
-        plot_sweep,
-        profile_step,
-        run_bench,
-        run_plan,
-        suite_cases,
-        write_results,
-    )
-    from snnbench.engine import resolve_device
-    from snnbench.graphs import graph_plan
-    from snnbench.records import environment
+    from snnbench.bench import case_plan, method_step, profile_step, run_plan, suite_cases
 
-    if args.warmup < 0 or args.repeats < 1:
-        raise ConfigError(f"--warmup {args.warmup} / --repeats {args.repeats}: need warmup >= 0 and repeats >= 1")
-    device = resolve_device(args.device)
-    if args.threads < 0:
-        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    graphs = graph_plan(args.cuda_graph, device)  # each step's own capturability is asked as it is timed
-    if graphs.error:
-        raise ConfigError(graphs.error)
-    plan = [(case, [method]) for case, method in suite_cases(args.suite)] if args.suite else None  # checked first
-    peers = available_peers() if args.peers == "installed" else [] if args.peers == "none" else split_list(args.peers)
-    peers = [] if plan is not None else peers  # a suite's rules on their own networks; peers build the cases'
-    if args.peers == "installed" and plan is None:
-        from snnbench.bench import PEERS
-
-        missing = [p for p in PEERS if p not in peers]
-        if missing:
-            console.print(esc(f"peers not installed, so not timed: {', '.join(missing)} "
-                              "(spikingjelly: pip install 'snnbench[peers]'; snntorch: pip install snntorch)"))
+    device, graphed = _device(args)
+    # every input checked before any timing: the cases (or the suite's networks) and the peers
+    plan = [(c, [m]) for c, m in suite_cases(args.suite)] if args.suite else case_plan(split_list(args.cases),
+                                                                                         split_list(args.methods))
+    peers = [] if args.suite else _peers(args.peers, console)  # a suite's rules on their own networks only
     options = method_options(args.set)
     sweep = [int(v) for v in split_list(args.sweep_steps)] if args.sweep_steps else None
     if args.profile:
-        for case, methods in plan or [(CASES[name], split_list(args.methods)) for name in split_list(args.cases)]:
+        for case, methods in plan:
             for method in methods:
                 step = method_step(method, case, case.steps, device, options.get(method))
                 console.print(f"[bold]{esc(case.name)} snnbench:{esc(method)}[/bold]")
@@ -112,12 +82,58 @@ def run(args: argparse.Namespace, console: Console) -> int:
             timing += f", graphed {r.graphed_ms:.2f} ms"
         console.print(esc(f"{r.case} T={r.steps} {r.impl}: {timing}"))
 
-    if plan is not None:
-        results = run_plan(plan, [], device, args.warmup, args.repeats, sweep, options, report, graphs.graphed)
-    else:
-        results = run_bench(split_list(args.cases), split_list(args.methods), peers, device, args.warmup,
-                            args.repeats, sweep, options, report, graphs.graphed)
-    console.print(results_table(results, peers, args, device))
+    results = run_plan(plan, peers, device, args.warmup, args.repeats, sweep, options, report, graphed)
+    _show_and_write(results, peers, args, device, sweep, console)
+    return 0 if all(r.ms_per_step is not None or r.impl in peers or not_applicable(r) for r in results) else 1
+
+
+def _device(args: argparse.Namespace) -> tuple[Any, bool]:
+    """The device, its threads set, and whether steps are also timed graphed; bad values refused first."""
+    from snnbench.engine import resolve_device
+    from snnbench.graphs import graph_plan
+
+    if args.warmup < 0 or args.repeats < 1:
+        raise ConfigError(f"--warmup {args.warmup} / --repeats {args.repeats}: need warmup >= 0 and repeats >= 1")
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    device = resolve_device(args.device)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    graphs = graph_plan(args.cuda_graph, device)  # each step's own capturability is asked as it is timed
+    if graphs.error:
+        raise ConfigError(graphs.error)
+    return device, graphs.graphed
+
+
+def _peers(choice: str, console: Console) -> list[str]:
+    """The peers to time: ``installed`` (saying which are not), ``none``, or a list."""
+    from snnbench.bench import PEERS, available_peers
+
+    if choice == "none":
+        return []
+    if choice != "installed":
+        return split_list(choice)
+    peers = available_peers()
+    missing = [p for p in PEERS if p not in peers]
+    if missing:
+        console.print(esc(f"peers not installed, so not timed: {', '.join(missing)} "
+                          "(spikingjelly: pip install 'snnbench[peers]'; snntorch: pip install snntorch)"))
+    return peers
+
+
+def _show_and_write(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any,
+                    sweep: list[int] | None, console: Console) -> None:
+    from snnbench.bench import plot_sweep, result_cells, write_results
+    from snnbench.records import environment
+
+    headers, rows = result_cells(results, peers)
+    view = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})", headers,
+                 no_wrap=True)
+    for row in rows:
+        view.add_row(*map(esc, row))
+    console.print(view)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%S")
     path = Path(args.out) / f"bench-{device.type}-{stamp}.json"
     write_results(results, path, environment(str(device)))
@@ -126,34 +142,3 @@ def run(args: argparse.Namespace, console: Console) -> int:
         plot = plot_sweep(results, path.with_suffix(".png"))
         if plot is not None:
             console.print(f"plot: {esc(str(plot))}")
-    return 0 if all(r.ms_per_step is not None or r.impl in peers or not_applicable(r) for r in results) else 1
-
-
-def results_table(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any) -> Any:
-    """One row per (case, T, implementation): eager and graphed step times, with the ratio to each
-    spikingjelly reference and to the ANN floor (eager to eager; graphed to the graphed floor)."""
-    refs = [p for p in ("spikingjelly", "spikingjelly-bn", "ann") if p in peers]
-    graphed = any(r.graphed_ms is not None for r in results)
-    floor = ["vs ann graphed"] if graphed and "ann" in peers else []
-    out = table(f"training step, median of {args.repeats} after {args.warmup} warm-up ({device})",
-                ("case", "T", "batch", "implementation", "ms / step", *(["graphed ms"] if graphed else []),
-                 "peak MiB", "CPU peak MiB", "GFLOP", "roofline", *(f"vs {p}" for p in refs), *floor), no_wrap=True)
-    reference = {(r.impl, r.case, r.steps): r.ms_per_step for r in results if r.impl in refs and r.ms_per_step}
-    graphed_floor = {(r.case, r.steps): r.graphed_ms for r in results if r.impl == "ann" and r.graphed_ms}
-    for r in results:
-        ratios = [reference.get((p, r.case, r.steps)) for p in refs]
-        status = "n/a" if not_applicable(r) else "failed"
-        row = [esc(r.case), str(r.steps), str(r.batch), esc(r.impl),
-               f"{r.ms_per_step:.2f}" if r.ms_per_step is not None else status]
-        if graphed:
-            row.append(f"{r.graphed_ms:.2f}" if r.graphed_ms is not None else "-")
-        row.append(f"{r.peak_mib:.0f}" if r.peak_mib is not None else "-")
-        row.append(f"{r.cpu_peak_mib:.0f}" if r.cpu_peak_mib is not None else "-")
-        row.append(f"{r.gflop:.3f}" if r.gflop is not None else "-")
-        row.append(f"{100 * r.roofline:.1f}%" if r.roofline is not None else "-")
-        row += [f"{r.ms_per_step / ref:.2f}x" if ref and r.ms_per_step else "-" for ref in ratios]
-        if floor:
-            ref = graphed_floor.get((r.case, r.steps))
-            row.append(f"{r.graphed_ms / ref:.2f}x" if ref and r.graphed_ms else "-")
-        out.add_row(*row)
-    return out
