@@ -119,3 +119,11 @@ def test_building_the_cli_parser_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_list_refuses_an_unknown_method_naming_the_valid_ones(capsys):
+    from snnbench.cli import main
+
+    assert main(["list", "recipes", "--method", "stpb"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "stpb" in err and "stbp" in err
