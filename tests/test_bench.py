@@ -110,7 +110,7 @@ def test_graphed_column_times_capturable_steps_beside_the_eager_ones():
     """With graphs (here the emulated one: CUDA graphs need a GPU), each capturable step (a rule, the ANN
     floor) is timed a second time, replayed; a step that cannot be captured (spikingjelly's state reset)
     keeps no graphed time, and the table shows the graphed column and the graphed floor ratio."""
-    from snnbench.bench import result_cells
+    from snnbench.bench_report import result_cells
     from snnbench.graphs import EmulatedGraph
 
     peers = ["ann"] + (["spikingjelly"] if "spikingjelly" in available_peers() else [])
@@ -170,7 +170,8 @@ def test_cli_bench_suite_times_each_rule_on_its_network(tmp_path, capsys):
 def test_the_table_holds_each_rule_to_the_faster_peer_library():
     """``vs best peer``: a rule's step over the faster of spikingjelly and snntorch on the same case (the
     performance goal's measure); peers and the floor get no such ratio."""
-    from snnbench.bench import BenchResult, result_cells
+    from snnbench.bench import BenchResult
+    from snnbench.bench_report import result_cells
 
     def row(impl, ms, case="mnist"):
         return BenchResult(case, impl, 5, 50, ms, None, "cpu", gflop=0.5, roofline=0.25)

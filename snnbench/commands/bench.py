@@ -125,7 +125,7 @@ def _peers(choice: str, console: Console) -> list[str]:
 
 def _show_and_write(results: list[Any], peers: list[str], args: argparse.Namespace, device: Any,
                     sweep: list[int] | None, console: Console) -> None:
-    from snnbench.bench import plot_sweep, result_cells, write_results
+    from snnbench.bench_report import plot_sweep, result_cells, write_results
     from snnbench.records import environment
 
     headers, rows = result_cells(results, peers)
