@@ -255,3 +255,22 @@ def test_three_workers_started_together_on_a_new_postgres_database_all_work(tmp_
     suite = suites.load_suite(str(path))
     hashes = sorted(json.loads(p.read_text())["config_hash"] for p in out.glob("*.json"))
     assert hashes == sorted(c.config.hash() for c in suite.cells)
+
+
+def test_the_cpu_suite_completes_one_dataset_for_all_rules_at_a_time():
+    """A cpu-suite run cut short (it spans sessions, and a CPU second is a unit of one CPU class) leaves whole
+    datasets compared: every dataset's budget cells for all seven rules are contiguous in the queue, and the
+    convergence cells (epochs: machine-independent results) come after every budget cell."""
+    from itertools import groupby
+
+    from snnbench.suite import load_suite
+
+    cells = load_suite("cpu").cells
+    budgeted = [bool(c.config.budget) for c in cells]
+    assert budgeted == sorted(budgeted, reverse=True)  # all budget cells first
+    small = ("yin-yang", "randman-10c-3d")  # generated here, 30 CPU-s: one block of both
+    blocks = [key for key, _ in groupby("small" if c.config.dataset in small else c.config.dataset
+                                        for c in cells if c.config.budget)]
+    assert blocks == ["small", "nmnist-1k", "mnist", "fashion-mnist"]
+    for dataset in (*small, "nmnist-1k", "mnist", "fashion-mnist"):
+        assert len({c.config.method for c in cells if c.config.dataset == dataset and c.config.budget}) == 7
