@@ -115,3 +115,22 @@ def test_a_run_projected_to_take_long_logs_its_estimate_and_continues(tmp_path, 
     with caplog.at_level("WARNING", logger="snnbench.engine"):
         train(digits_cfg(1), runtime(tmp_path, "f"))
     assert not [r for r in caplog.records if r.getMessage().startswith("estimate:")]
+
+
+def test_flush_denormal_is_a_named_setting_the_run_applies(tmp_path):
+    """flush_denormal (denormal floats flushed to zero on the CPU) is a config field: off by default and then
+    out of the hash (older hashes do not move), hashed when on, and applied by the run's setup."""
+    from snnbench.config import hashed_config
+
+    base = digits_cfg(1)
+    flushed = digits_cfg(1, flush_denormal=True)
+    assert not base.flush_denormal and "flush_denormal" not in hashed_config(base.as_dict())
+    assert hashed_config(flushed.as_dict())["flush_denormal"] is True and flushed.hash() != base.hash()
+    try:
+        record, _ = train(flushed, runtime(tmp_path, "f"))
+        assert record["config"]["flush_denormal"] is True
+        assert torch.tensor([1e-40]).mul(1.0).item() == 0.0  # the process now flushes denormals
+        train(base, runtime(tmp_path, "b"))
+        assert torch.tensor([1e-40]).mul(1.0).item() != 0.0  # and the next run's setup turns it off again
+    finally:
+        torch.set_flush_denormal(False)
