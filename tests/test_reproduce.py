@@ -107,7 +107,8 @@ def test_late_values_are_declared_on_their_fields_and_unchanged(monkeypatch):
         "recipe": "", "normalize": "dataset", "shuffle": "permutation", "event_resize": "pil",
         "event_stabilize": False, "budget": "", "flush_denormal": False, "options.backend": "auto",
         "options.fc_lr_scale": 1.0, "options.boost": False, "options.thresholds": "",
-        "options.cnn_reference_quirks": False, "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0, "options.bn_backend": "torch",
+        "options.cnn_reference_quirks": False, "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0,
+        "options.bn_backend": "torch",
         "options.tdbn_dense": False}
 
     @dataclass(frozen=True)
