@@ -166,24 +166,27 @@ def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None)
     as ``(path, record)``). The hash is of the record's config with the defaults of fields and options
     added since it was made, so a record still matches its cell after the config gained a field."""
     from snnbench.config import record_config
-    from snnbench.records import read_record, stale_records
+    from snnbench.records import StaleRecordError, read_record
 
-    stale = stale_records(out) if records is None else []
-    if stale:  # never re-trained as "missing": upgraded once, then matched
-        raise ConfigError(f"{len(stale)} record(s) under {out} are in an older schema (e.g. {stale[0].name}); "
-                          f"run `snnbench records upgrade {out}` once, then the suite again")
     if records is None:
         paths = sorted(Path(out).rglob("*.json")) if Path(out).exists() else []
         records = [(path, None) for path in paths]
     done: dict[str, Path] = {}
+    stale: list[Path] = []
     for path, record in records:
         try:
             record = record if record is not None else read_record(path)
             if not (isinstance(record, dict) and record.get("status") == "completed"):
                 continue
             done.setdefault(record_config(record).hash(), path)
+        except StaleRecordError as err:
+            if err.older:
+                stale.append(path)
         except (OSError, ValueError, KeyError, TypeError, UnknownNameError):
             continue  # not a record of this suite's kind: never a match
+    if stale:  # never re-trained as "missing": upgraded once, then matched
+        raise ConfigError(f"{len(stale)} record(s) under {out} are in an older schema (e.g. {stale[0].name}); "
+                          f"run `snnbench records upgrade {out}` once, then the suite again")
     return done
 
 

@@ -53,7 +53,12 @@ def write_record(record: dict, directory: Path) -> Path:
 
 class StaleRecordError(ConfigError):
     """A record in another schema than this snnbench's: upgraded once, on disk, by ``snnbench records
-    upgrade`` (Optuna's ``storage upgrade`` model), never silently in memory by a reader."""
+    upgrade`` (Optuna's ``storage upgrade`` model), never silently in memory by a reader. ``older``: its schema
+    is one the upgrade rewrites (else a newer snnbench, or not a record, wrote it)."""
+
+    def __init__(self, message: str, older: bool) -> None:
+        super().__init__(message)
+        self.older = older
 
 
 def read_record(path: Path) -> dict:
@@ -65,25 +70,11 @@ def read_record(path: Path) -> dict:
         if isinstance(version, int) and version in _UPGRADES:
             raise StaleRecordError(f"{path}: record schema {version} is older than this snnbench's "
                                    f"({SCHEMA_VERSION}); run `snnbench records upgrade {path}` once (it rewrites the "
-                                   "file in the current schema, keeping its results and config hash)")
+                                   "file in the current schema, keeping its results and config hash)", older=True)
         raise StaleRecordError(f"{path}: record schema {version!r} is not one this snnbench reads "
-                               f"({SCHEMA_VERSION}; it upgrades 1..{SCHEMA_VERSION - 1}): a newer snnbench wrote it?")
+                               f"({SCHEMA_VERSION}; it upgrades 1..{SCHEMA_VERSION - 1}): a newer snnbench wrote it?",
+                               older=False)
     return record
-
-
-def stale_records(folder: Path) -> list[Path]:
-    """The records under ``folder`` (checkpoints aside) in an older schema: what ``records upgrade`` rewrites."""
-    stale = []
-    for path in sorted(Path(folder).rglob("*.json")) if Path(folder).exists() else []:
-        if "checkpoints" in path.parts:
-            continue
-        try:
-            version = json.loads(path.read_text()).get("schema_version")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(version, int) and version in _UPGRADES:
-            stale.append(path)
-    return stale
 
 
 def record_text(record: dict) -> str:
@@ -128,7 +119,7 @@ __all__ = [
     "read_record",
     "record_checkpoint",
     "record_text",
-    "source_files", "source_hash", "stale_records",
+    "source_files", "source_hash",
     "upgrade_file",
     "upgrade_record",
     "validate_record",
