@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from snnbench.arch import LayerPlan, LayerSpec, LayerStep, parse_arch
-from snnbench.config import ConfigError, Options, RunConfig, choice, num
+from snnbench.config import BASE_DEFAULTS, ConfigError, Options, RunConfig, choice, num
 from snnbench.kernels import BACKENDS, SURROGATES, LIFParams
 from snnbench.kernels.lif import RESETS
 
@@ -32,8 +32,6 @@ def check_recipes(cls: type) -> None:
     """Every recipe of a rule typed when its class is defined (timm's pretrained configs): each merged with
     the default recipe must make a valid :class:`RunConfig` (known fields, types, choices, ranges) with valid
     options, so a typo in a recipe fails at import, naming the rule, the recipe and the key."""
-    from snnbench.config import BASE_DEFAULTS
-
     for key, recipe in {"": {}, **cls.recipes}.items():
         layer = {**cls.default_recipe, **recipe}
         options = {**cls.option_defaults, **layer.pop("options", {})}

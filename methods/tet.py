@@ -131,14 +131,12 @@ class TET(LIFMethod):
     }
 
     def make_layer(self, step: LayerStep, cfg: RunConfig) -> list[nn.Module]:
-        if step.spec.kind == "conv":  # a ResNet's stem (the first conv of a plan with residual blocks) differs
-            return self._conv(step.spec, step.in_shape, cfg, stem=step.stem)
+        if step.stem:  # a ResNet's stem (the first conv of a plan with residual blocks) differs
+            return self.make_conv(step.spec, step.in_shape, step.out_shape, cfg, stem=True)
         return super().make_layer(step, cfg)
 
-    def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
-        return self._conv(spec, in_shape, cfg, stem=False)
-
-    def _conv(self, spec: LayerSpec, in_shape: tuple, cfg: RunConfig, stem: bool) -> list[nn.Module]:
+    def make_conv(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig,
+                  stem: bool = False) -> list[nn.Module]:
         return [_conv_bn(in_shape[0], spec.channels, spec, stem=stem, bn_backend=self.opts(cfg).bn_backend),
                 self.neuron(cfg)]
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snnbench.arch import LayerPlan, parse_arch
-from snnbench.config import ConfigError, resolve_config
+from snnbench.config import ENCODINGS, ConfigError, resolve_config
 from snnbench.files import DataContext
 from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory, graph_plan, training_graph
 from snnbench.optim import make_optimizer
@@ -77,7 +77,7 @@ CASES: dict[str, BenchCase] = {c.name: c for c in (
     BenchCase("randman", "randman-10c-3d", "128", 32, 100, (100, 1, 1), spike_input=True),
 )}
 PEERS = ("spikingjelly", "spikingjelly-bn", "snntorch", "ann")
-SPIKE_ENCODINGS = ("rate", "strsbp", "strsbp-frozen", "latency")  # static data presented as spikes
+SPIKE_ENCODINGS = tuple(e for e in ENCODINGS if e != "direct")  # static data presented as spikes
 
 
 def suite_cases(suite: str) -> list[tuple[BenchCase, str]]:

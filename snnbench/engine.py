@@ -266,7 +266,6 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     threads = default_threads(runtime.threads, cfg.budget, device)
     if threads:
         torch.set_num_threads(threads)
-    torch.set_flush_denormal(cfg.flush_denormal)  # a CPU setting of this process (config field flush_denormal)
     ddp = init_distributed(device)  # under torchrun: one process per device, rank 0 writes
     if ddp is not None:
         device = ddp.device  # cuda:LOCAL_RANK on GPUs
