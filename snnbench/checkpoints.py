@@ -16,7 +16,7 @@ import torch
 
 from snnbench.config import ConfigError, RunConfig
 from snnbench.files import atomic_write_bytes
-from snnbench.records import read_record, record_checkpoint, validate_record
+from snnbench.records import read_record, record_checkpoint
 
 
 def rng_state() -> dict[str, Any]:
@@ -95,16 +95,16 @@ def init_from(source: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not path.is_file():
         raise ConfigError(f"init_from {source!r}: no such checkpoint or record file")
     if path.suffix == ".json":
-        record = read_record(path)
-        problems = validate_record(record)
-        if problems:
-            raise ConfigError(f"init_from {source!r}: not a valid run record ({problems[0]})")
-        parent = record.get("lineage", []) + [{
-            "run_id": record["run_id"], "config_hash": record["config_hash"], "steps": record["steps"],
-            "epochs": record["epochs"], "train_time_s": record["cost"]["train_time_s"]}]
+        try:
+            record = read_record(path)
+        except ConfigError as err:
+            raise ConfigError(f"init_from {source!r}: {err}") from None
+        parent = record.lineage + [{
+            "run_id": record.run_id, "config_hash": record.config_hash, "steps": record.steps,
+            "epochs": record.epochs, "train_time_s": record.cost.train_time_s}]
         ckpt = record_checkpoint(record, path)
         if ckpt is None or not ckpt.is_file():
-            raise ConfigError(f"init_from {source!r}: its checkpoint {record.get('checkpoint')!r} is not there")
+            raise ConfigError(f"init_from {source!r}: its checkpoint {record.checkpoint!r} is not there")
         return parent, load_checkpoint(ckpt)
     blob = load_checkpoint(path)
     config, state = blob.get("config", {}), blob.get("state", {})

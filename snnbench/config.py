@@ -18,10 +18,13 @@ import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 from snnbench.budget import parse_budget
 from snnbench.events import BINNING_MODES, FRAME_VALUES, RESIZE_MODES, Binning
+
+if TYPE_CHECKING:
+    from snnbench.records import Record  # the records package imports this module
 
 
 class ConfigError(ValueError):
@@ -300,15 +303,21 @@ def with_defaults(config: dict[str, Any], option_defaults: dict[str, Any]) -> di
     return out
 
 
-def record_config(record: dict[str, Any], check: bool = False) -> RunConfig:
-    """The config a run record ran with, completed by :func:`with_defaults` and validated by its method's
-    options (``snnbench run --from-record`` re-runs it; its hash is the record's ``config_hash``). With
-    ``check`` the network is built on the meta device for the dataset, as :func:`resolve_config` does: a
-    re-run checks, a reader of configs already run does not."""
+def record_config(record: Record, check: bool = False) -> RunConfig:
+    """The config a run record ran with (:func:`recorded_config` of its method and config): ``snnbench run
+    --from-record`` re-runs it; its hash is the record's ``config_hash``."""
+    return recorded_config(record.method, record.config, check)
+
+
+def recorded_config(method_name: str, config: dict[str, Any], check: bool = False) -> RunConfig:
+    """The config ``method_name`` ran with as a record stores it (``config``), completed by
+    :func:`with_defaults` and validated by the method's options. With ``check`` the network is built on the
+    meta device for the dataset, as :func:`resolve_config` does: a re-run checks, a reader of configs
+    already run does not. (The schema migrations call it on records not yet in the current schema.)"""
     from snnbench.registry import create_dataset, create_method
 
-    method = create_method(record["method"])
-    values = with_defaults(record["config"], method.option_defaults)
+    method = create_method(method_name)
+    values = with_defaults(config, method.option_defaults)
     values["options"] = method.options_type.from_dict(values["options"])
     cfg = RunConfig(**values)
     if check:

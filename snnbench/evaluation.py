@@ -22,7 +22,7 @@ from snnbench.files import DataContext, atomic_write_bytes
 from snnbench.graphs import CapturedStep
 from snnbench.metrics import attach_counters, detach_counters
 from snnbench.monitor import attach_monitors, detach_monitors
-from snnbench.records import read_record, record_checkpoint, validate_record
+from snnbench.records import read_record, record_checkpoint
 from snnbench.registry import build_model, create_dataset, create_method
 
 if TYPE_CHECKING:
@@ -66,12 +66,9 @@ def evaluate_at_steps(path: Path, steps: list[int], runtime: RuntimeOptions, wri
     if not steps or any(t < 1 for t in steps):
         raise ConfigError(f"--steps needs positive numbers of time steps, got {steps}")
     record = read_record(path)
-    problems = validate_record(record)
-    if problems:
-        raise ConfigError(f"{path} is not a valid run record ({problems[0]})")
     checkpoint = record_checkpoint(record, path)
     if checkpoint is None or not checkpoint.is_file():
-        raise ConfigError(f"{path}: its checkpoint {record.get('checkpoint')!r} is not there; "
+        raise ConfigError(f"{path}: its checkpoint {record.checkpoint!r} is not there; "
                           "evaluating at other T needs the trained weights")
     base = record_config(record)
     method, dataset = create_method(base.method), create_dataset(base.dataset)

@@ -37,12 +37,15 @@ import tomllib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from snnbench.config import ConfigError, RunConfig, resolve_config
 from snnbench.files import DataContext, missing_files
 from snnbench.logs import route_optuna_logging
 from snnbench.registry import UnknownNameError, create_dataset, create_method
+
+if TYPE_CHECKING:
+    from snnbench.records import Record
 
 MATRIX_KEYS = {"methods", "datasets", "epochs", "budget", "recipe", "seeds", "flags", "set", "optional"}
 TOP_KEYS = {"name", "description", "seeds", "thresholds", "matrix"}
@@ -161,7 +164,7 @@ def _check_matrix_types(matrix: dict[str, Any], seeds: Any, fail: Any) -> None:
 
 
 # ---- records ---------------------------------------------------------------------------------------------
-def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None) -> dict[str, Path]:
+def completed_records(out: Path, records: list[tuple[Path, Record]] | None = None) -> dict[str, Path]:
     """Config hash → record path of every completed record under ``out`` (or of ``records`` already read,
     as ``(path, record)``). The hash is of the record's config with the defaults of fields and options
     added since it was made, so a record still matches its cell after the config gained a field."""
@@ -176,7 +179,7 @@ def completed_records(out: Path, records: list[tuple[Path, dict]] | None = None)
     for path, record in records:
         try:
             record = record if record is not None else read_record(path)
-            if not (isinstance(record, dict) and record.get("status") == "completed"):
+            if record.status != "completed":
                 continue
             done.setdefault(record_config(record).hash(), path)
         except StaleRecordError as err:

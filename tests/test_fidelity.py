@@ -115,14 +115,14 @@ def test_repeat_runs_of_one_seed_count_once_latest_wins():
     row = Row("digits", "stbp", "", "128", 8, 2, "recipe", "cpu")
     base = {"ms_per_step": None, "peak_mib": None, "sparsity": None, "ops": None, "params": 10,
             "train_time_s": 1.0, "epoch_time_s": 0.5}
-    row.add("a.json", {"seed": 0, "finished_at": "2026-01-01"}, {**base, "accuracy": 90.0, "max_test": 91.0})
-    row.add("b.json", {"seed": 0, "finished_at": "2026-01-02"}, {**base, "accuracy": 95.0, "max_test": 96.0})
-    row.add("c.json", {"seed": 0, "finished_at": "2025-12-31"}, {**base, "accuracy": 10.0, "max_test": 11.0})
+    row.add("a.json", 0, "2026-01-01", {**base, "accuracy": 90.0, "max_test": 91.0})
+    row.add("b.json", 0, "2026-01-02", {**base, "accuracy": 95.0, "max_test": 96.0})
+    row.add("c.json", 0, "2025-12-31", {**base, "accuracy": 10.0, "max_test": 11.0})
     assert row.seeds == [0] and row.accuracies == [95.0] and row.runs == ["b.json"]
     # optional values follow the kept run of each seed (a timed seed 1, then seed 0 replaced untimed)
-    row.add("d.json", {"seed": 1, "finished_at": "2026-01-03"}, {**base, "accuracy": 97.0, "max_test": 97.0,
+    row.add("d.json", 1, "2026-01-03", {**base, "accuracy": 97.0, "max_test": 97.0,
                                                                  "ms_per_step": 5.0})
-    row.add("e.json", {"seed": 0, "finished_at": "2026-01-04"}, {**base, "accuracy": 96.0, "max_test": 96.5})
+    row.add("e.json", 0, "2026-01-04", {**base, "accuracy": 96.0, "max_test": 96.5})
     assert row.seeds == [0, 1] and row.accuracies == [96.0, 97.0] and row.ms_per_step == [5.0]
 
 
@@ -271,15 +271,16 @@ def test_leaderboard_shows_only_current_convention_counts_and_merges_predating_r
     import copy
 
     from snnbench.leaderboard import build_rows, record_values
+    from snnbench.records import Record
 
     record = short_run("stbp", "digits", epochs=1)
-    assert record["metrics"]["convention"] == 2 and record_values(record)["ops"] is not None
+    assert record["metrics"]["convention"] == 2 and record_values(Record.from_dict(record))["ops"] is not None
     old = copy.deepcopy(record)
     old["metrics"].pop("convention")  # counted before zero weights were skipped and psp order was fixed
-    assert record_values(old)["ops"] is None
+    assert record_values(Record.from_dict(old))["ops"] is None
     for key in ("normalize", "event_resize", "event_stabilize"):  # a record made before these fields existed
         old["config"].pop(key)
     old["config"]["options"].pop("fc_lr_scale")  # and before this option
     old["seed"] = old["config"]["seed"] = 1
-    rows = build_rows([("new.json", record), ("old.json", old)], published=[])
+    rows = build_rows([("new.json", Record.from_dict(record)), ("old.json", Record.from_dict(old))], published=[])
     assert len(rows) == 1 and sorted(rows[0].seeds) == [0, 1]

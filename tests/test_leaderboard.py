@@ -62,8 +62,10 @@ def test_cli_writes_markdown_html_csv_json_and_plots(runs, tmp_path, capsys):
 
 
 def test_time_to_accuracy_from_the_epoch_curve():
-    curve = [{"epoch_time_s": 10.0, "test_acc": 97.0}, {"epoch_time_s": 12.0, "test_acc": 99.1},
-             {"epoch_time_s": 11.0, "test_acc": 99.5}]
+    from snnbench.records import Curve
+
+    curve = [Curve(epoch=i + 1, train_loss=0.1, train_acc=99.0, val_acc=None, test_acc=acc, epoch_time_s=seconds,
+                   lr=0.1) for i, (seconds, acc) in enumerate([(10.0, 97.0), (12.0, 99.1), (11.0, 99.5)])]
     assert _time_to(curve, 99.0) == 22.0 and _time_to(curve, 99.4) == 33.0 and _time_to(curve, 99.9) is None
 
 
@@ -105,11 +107,11 @@ def test_a_new_record_stores_its_grouping(short_run):
     """A run's record stores the seed-less setting hash of its config and what it changed from its recipe;
     an older record gets the same from the upgrade (``records.grouping``)."""
     from snnbench.config import record_config
-    from snnbench.records import upgrade_record
+    from snnbench.records import Record, upgrade_record
 
     record = short_run("stbp", "digits", epochs=1, lr=0.0123, sets={"options.threshold": 0.4})
     assert record["schema_version"] == 8
-    assert record["setting_hash"] == record_config(record).setting_hash()
+    assert record["setting_hash"] == record_config(Record.from_dict(record)).setting_hash()
     assert record["overrides"] == {"lr": 0.0123, "threshold": 0.4}
     older = {k: v for k, v in record.items() if k not in ("setting_hash", "overrides")} | {"schema_version": 7}
     upgraded = upgrade_record(older)

@@ -116,7 +116,7 @@ def test_page_of_the_committed_records_in_a_real_browser(tmp_path):
     words = shlex.split(command)
     assert words[:3] == ["snnbench", "run", "--from-record"]
     record = read_record(Path(words[3]))
-    assert record_config(record).hash() == record["config_hash"]
+    assert record_config(record).hash() == record.config_hash
 
 
 def test_console_table_fits_100_columns(board, tmp_path):

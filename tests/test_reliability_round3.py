@@ -168,9 +168,11 @@ def test_any_unreadable_checkpoint_is_one_clear_refusal(tmp_path):
 
 
 def test_a_record_checkpoint_path_stays_inside_its_folder(tmp_path):
-    record = {"checkpoint": "../../etc/passwd"}
+    from types import SimpleNamespace
+
+    record = SimpleNamespace(checkpoint="../../etc/passwd")  # what record_checkpoint reads of a Record
     assert record_checkpoint(record, tmp_path / "runs" / "r.json") is None
-    assert record_checkpoint({"checkpoint": "checkpoints/a.pt"}, tmp_path / "r.json") == \
+    assert record_checkpoint(SimpleNamespace(checkpoint="checkpoints/a.pt"), tmp_path / "r.json") == \
         (tmp_path / "checkpoints" / "a.pt").resolve()
 
 

@@ -61,16 +61,16 @@ def test_every_committed_record_reproduces_its_config_hash():
     assert len(paths) >= 10
     for path in paths:
         record = read_record(path)
-        assert record_config(record).hash() == record["config_hash"], path.name
+        assert record_config(record).hash() == record.config_hash, path.name
     shown = _cli("run", "--from-record", str(paths[0]), "--print-config")
-    assert shown.returncode == 0 and f"config hash {read_record(paths[0])['config_hash']}" in shown.stderr
+    assert shown.returncode == 0 and f"config hash {read_record(paths[0]).config_hash}" in shown.stderr
 
 
 def test_a_field_added_later_leaves_old_hashes_alone():
     """A config without a late field (an older record's) completes to the same hash as today's config at
     the field's late value; off that value the field counts; the schema-5 upgrade keeps the run's own
     hash in ``tags.config_hash_v4``."""
-    from snnbench.config import LATE_FIELDS, RunConfig, config_digest, record_config, resolve_config, with_defaults
+    from snnbench.config import LATE_FIELDS, RunConfig, config_digest, recorded_config, resolve_config, with_defaults
     from snnbench.records import SCHEMA_VERSION, upgrade_record
     from snnbench.registry import create_dataset, create_method
 
@@ -81,8 +81,7 @@ def test_a_field_added_later_leaves_old_hashes_alone():
             old["options"].pop(key.split(".", 1)[1], None)
         else:
             old.pop(key)
-    record = {"method": "st-rsbp", "config": old}
-    assert record_config(record).hash() == cfg.hash()
+    assert recorded_config("st-rsbp", old).hash() == cfg.hash()
     boosted = resolve_config(create_method("st-rsbp"), create_dataset("digits"), {}, {"boost": True})
     assert boosted.hash() != cfg.hash()  # today's default is not the late value: it counts
     assert with_defaults(old, create_method("st-rsbp").option_defaults)["options"]["boost"] is False
@@ -91,7 +90,7 @@ def test_a_field_added_later_leaves_old_hashes_alone():
     v5 = upgrade_record(v4)  # through schema 5 (the hash rule) to today's
     assert v5["schema_version"] == SCHEMA_VERSION and v5["config_hash"] == cfg.hash() != config_digest(full)
     assert v5["tags"]["config_hash_v4"] == config_digest(full)
-    assert RunConfig(**record_config(v5).as_dict()).hash() == v5["config_hash"]
+    assert RunConfig(**recorded_config(v5["method"], v5["config"]).as_dict()).hash() == v5["config_hash"]
 
 
 def test_late_values_are_declared_on_their_fields_and_unchanged(monkeypatch):
@@ -154,9 +153,9 @@ def test_a_committed_record_rerun_from_record_gives_its_accuracy_exactly(tmp_pat
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     rerun = json.loads(next((tmp_path / "runs").glob("*.json")).read_text())
-    assert rerun["config_hash"] == recorded["config_hash"]
-    assert [row["test_acc"] for row in rerun["curves"]] == [row["test_acc"] for row in recorded["curves"]]
-    assert rerun["results"]["test_acc_at_best_val"] == recorded["results"]["test_acc_at_best_val"]
+    assert rerun["config_hash"] == recorded.config_hash
+    assert [row["test_acc"] for row in rerun["curves"]] == [row.test_acc for row in recorded.curves]
+    assert rerun["results"]["test_acc_at_best_val"] == recorded.results.test_acc_at_best_val
 
 
 def test_records_upgrade_rewrites_older_records_once_and_keeps_their_hash_and_accuracy(tmp_path):

@@ -128,16 +128,16 @@ def test_committed_older_records_upgrade_and_validate():
     assert paths
     for path in paths:
         raw = json.loads(path.read_text())
-        record = read_record(path)
-        assert record["schema_version"] == SCHEMA_VERSION
-        assert validate_record(record) == [], path
+        record = read_record(path)  # validated: it would refuse the file otherwise
+        assert record.schema_version == SCHEMA_VERSION
+        assert record.as_dict() == raw, path  # typed, nothing lost or changed
         if raw["schema_version"] == 1:
-            assert not Path(record["checkpoint"]).is_absolute()
+            assert not Path(record.checkpoint).is_absolute()
             tests = [row["test_acc"] for row in raw["curves"]]
-            assert record["results"]["max_test_acc"] == max(tests)
+            assert record.results.max_test_acc == max(tests)
             if raw["method"] == "tsslbp":
                 scale = raw["config"]["options"]["weight_scale"]
-                assert record["config"]["options"]["weight_scale_conv"] == scale
+                assert record.config["options"]["weight_scale_conv"] == scale
                 assert record["config"]["options"]["weight_scale_dense"] == scale
         if raw["schema_version"] < 3:
             assert record["command"] is None or record["command"] == raw.get("command")
@@ -145,6 +145,29 @@ def test_committed_older_records_upgrade_and_validate():
                 reset = {"hard": "zero", "soft": "subtract"}[raw["config"]["options"]["reset"]]
                 assert record["config"]["options"]["reset"] == reset
 
+
+
+def test_a_record_reads_typed_and_a_broken_one_is_refused(tmp_path):
+    """``read_record`` gives a :class:`Record` whose parts are typed; a file in the current schema that breaks
+    it (a field the schema lacks, a value of the wrong type) is refused with the reason, before any reader
+    indexes it."""
+    from snnbench.records import Cost, Curve, InvalidRecordError, Record, Results
+
+    source = sorted((ROOT / "leaderboards" / "runs").glob("*.json"))[0]
+    record = read_record(source)
+    assert isinstance(record, Record) and isinstance(record.results, Results) and isinstance(record.cost, Cost)
+    assert record.curves and all(isinstance(row, Curve) for row in record.curves)
+    raw = json.loads(source.read_text())
+    for change, reason in ((lambda r: r.update(surprise=1), "unknown field surprise"),
+                           (lambda r: r["results"].update(test_acc_last="high"),
+                            "field results.test_acc_last has type str"),
+                           (lambda r: r["curves"][0].pop("lr"), "missing field curves[0].lr")):
+        broken = json.loads(json.dumps(raw))
+        change(broken)
+        path = tmp_path / "r.json"
+        path.write_text(json.dumps(broken))
+        with pytest.raises(InvalidRecordError, match=reason.replace("[", r"\[").replace("]", r"\]")):
+            read_record(path)
 
 def test_an_upgraded_lif_record_groups_with_a_fresh_run_of_the_same_config():
     from snnbench.records.grouping import grouping

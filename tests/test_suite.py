@@ -105,14 +105,21 @@ def test_run_is_resumable_and_status_report_read_the_records(tmp_path):
 
 
 def test_equal_time_reads_the_curves():
-    from snnbench.leaderboard.suites import _within, equal_time_table
+    from types import SimpleNamespace
 
-    curves = [{"epoch": 1, "epoch_time_s": 2.0, "test_acc": 50.0}, {"epoch": 2, "epoch_time_s": 2.0, "test_acc": 60.0}]
+    from snnbench.leaderboard.suites import _within, equal_time_table
+    from snnbench.records import Curve
+
+    def curve(epoch: int, acc: float) -> Curve:
+        return Curve(epoch=epoch, train_loss=1.0, train_acc=acc, val_acc=None, test_acc=acc, epoch_time_s=2.0, lr=0.1)
+
+    def record(method: str, train_time_s: float, curves: list[Curve]) -> SimpleNamespace:  # what the table reads
+        return SimpleNamespace(dataset="d", method=method, tags={}, cost=SimpleNamespace(train_time_s=train_time_s),
+                               curves=curves)
+
+    curves = [curve(1, 50.0), curve(2, 60.0)]
     assert _within(curves, 3.0) == (1, 50.0) and _within(curves, 4.0) == (2, 60.0) and _within(curves, 1.0) is None
-    fast = {"dataset": "d", "method": "a", "tags": {}, "cost": {"train_time_s": 2.0},
-            "curves": [{"epoch": 1, "epoch_time_s": 2.0, "test_acc": 40.0}]}
-    slow = {"dataset": "d", "method": "b", "tags": {}, "cost": {"train_time_s": 4.0}, "curves": curves}
-    table = equal_time_table([fast, slow])
+    table = equal_time_table([record("a", 2.0, [curve(1, 40.0)]), record("b", 4.0, curves)])
     assert "| d | a | 2.0 | 1.0 | 40.00 |" in table and "| d | b | 2.0 | 1.0 | 50.00 |" in table
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snnbench.records import Record
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f")
 
@@ -51,11 +53,11 @@ def safe_file(name: str) -> str:
     return safe or "unnamed"
 
 
-def layer_names(record: dict) -> dict[str, str]:
+def layer_names(record: Record) -> dict[str, str]:
     """Monitor names (``layers.3``) → the architecture's tokens (``15C5``, ``P2``, ``300``, ``output``),
     matched in order over the spiking layers of the record."""
-    tokens = [t for t in str(record.get("arch_resolved") or record.get("arch", "")).split("-") if t]
-    names = list(record.get("firing") or {})
+    tokens = [t for t in str(record.arch_resolved or record.arch).split("-") if t]
+    names = list(record.firing)
     spiking_tokens = [t for t in tokens if not t.startswith("D")]
     if len(names) == len(spiking_tokens) + 1:
         spiking_tokens.append("output")
@@ -72,7 +74,7 @@ def row_label(row: Any) -> str:
     return label if len(label) <= LABEL_CHARS else label[:LABEL_CHARS - 1] + "…"
 
 
-def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> list[Figure]:
+def plot_all(rows: list[Any], records: list[tuple[Path, Record]], out: Path) -> list[Figure]:
     """Every figure of the leaderboard into ``out``; figures of rows that no longer exist are removed."""
     try:
         import matplotlib
@@ -106,7 +108,8 @@ def plot_all(rows: list[Any], records: list[tuple[Path, dict]], out: Path) -> li
 MAX_PLOTTED = 10  # rows per figure: a legend that still reads
 
 
-def _dataset_figures(plt: Any, dataset: str, subset: list[Any], by_run: dict[str, dict], out: Path) -> list[Figure]:
+def _dataset_figures(plt: Any, dataset: str, subset: list[Any], by_run: dict[str, Record], out: Path
+                     ) -> list[Figure]:
     """The figures of one dataset's plotted rows: accuracy against T and against time (per device), the
     curves, the time scaling where recorded, and each row's firing histogram."""
     figures = [_accuracy_vs_t(plt, dataset, subset, out)]
@@ -115,18 +118,18 @@ def _dataset_figures(plt: Any, dataset: str, subset: list[Any], by_run: dict[str
     figures.append(_curves(plt, dataset, subset, by_run, out))
     figures.append(_time_scaling(plt, dataset, subset, by_run, out))
     for row in subset:
-        best = max(row.runs, key=lambda run: by_run[run]["results"]["test_acc_at_best_val"] or 0)
+        best = max(row.runs, key=lambda run: by_run[run].results.test_acc_at_best_val or 0)
         figures.append(_firing(plt, row, by_run[best], out))
     return [f for f in figures if f is not None]
 
 
-def _budget_curves(plt: Any, table: Any, by_run: dict[str, dict], out: Path) -> Figure | None:
+def _budget_curves(plt: Any, table: Any, by_run: dict[str, Record], out: Path) -> Figure | None:
     """Validation accuracy against cost (training samples seen, CPU seconds) at each budget point, mean over
     seeds, one line per rule of a standings table; None when its runs have no budget curve."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
     drawn = 0
     for _standing, row in table.entries:
-        curves = [(by_run[run].get("budget") or {}).get("points") or [] for run in row.runs]
+        curves = [(by_run[run].budget or {}).get("points") or [] for run in row.runs]
         curves = [c for c in curves if c]
         if not curves:
             continue
@@ -201,13 +204,13 @@ def _accuracy_vs_time(plt: Any, dataset: str, device: str, rows: list[Any], out:
                                  "with the Pareto front")
 
 
-def _curves(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, dict], out: Path) -> Figure:
+def _curves(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, Record], out: Path) -> Figure:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for row in rows:
-        curves = [by_run[run]["curves"] for run in row.runs]
+        curves = [by_run[run].curves for run in row.runs]
         epochs = min(len(c) for c in curves)
         x = list(range(1, epochs + 1))
-        per_epoch = [[c[i]["test_acc"] for c in curves] for i in range(epochs)]
+        per_epoch = [[c[i].test_acc for c in curves] for i in range(epochs)]
         mean = [statistics.fmean(v) for v in per_epoch]
         colour = method_colour(row.method)
         ax.plot(x, mean, lw=1.3, color=colour, label=f"{row_label(row)} (n={len(curves)})")
@@ -222,12 +225,12 @@ def _curves(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, dict], ou
     return Figure(path, dataset, f"{dataset}: per-epoch test accuracy, mean over seeds with a ± std band")
 
 
-def _time_scaling(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, dict], out: Path) -> Figure | None:
+def _time_scaling(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, Record], out: Path) -> Figure | None:
     lines = []
     for row in rows:
         points: dict[int, list[float]] = {}
         for run in row.runs:
-            for entry in by_run[run].get("time_scaling") or []:
+            for entry in by_run[run].time_scaling:
                 points.setdefault(entry["steps"], []).append(entry["test_acc"])
         if points:
             lines.append((row, sorted(points.items())))
@@ -246,8 +249,8 @@ def _time_scaling(plt: Any, dataset: str, rows: list[Any], by_run: dict[str, dic
                                  "(snnbench eval --steps)")
 
 
-def _firing(plt: Any, row: Any, record: dict, out: Path) -> Figure | None:
-    firing = record.get("firing") or {}
+def _firing(plt: Any, row: Any, record: Record, out: Path) -> Figure | None:
+    firing = record.firing
     if not firing:
         return None
     names = layer_names(record)
@@ -268,12 +271,12 @@ def _firing(plt: Any, row: Any, record: dict, out: Path) -> Figure | None:
     ax_s.set(ylabel="share of neurons", title="silent / once / more (per sample)")
     ax_s.tick_params(axis="x", labelrotation=45, labelsize=7)
     _legend_outside(ax_s)
-    fig.suptitle(f"{row.dataset}: {row_label(row)} on {row.device} (seed {record['seed']}, its best run)",
+    fig.suptitle(f"{row.dataset}: {row_label(row)} on {row.device} (seed {record.seed}, its best run)",
                  fontsize=10)
     fig.tight_layout()
-    path = _save(fig, out / safe_file(f"{row.dataset}-{record['run_id']}-firing.png"))
-    return Figure(path, row.dataset, f"firing of {row_label(row)} on {row.device}: run {record['run_id']}",
-                  record["run_id"])
+    path = _save(fig, out / safe_file(f"{row.dataset}-{record.run_id}-firing.png"))
+    return Figure(path, row.dataset, f"firing of {row_label(row)} on {row.device}: run {record.run_id}",
+                  record.run_id)
 
 
 def _save(fig: Any, path: Path) -> Path:

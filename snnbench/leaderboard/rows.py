@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from snnbench.records import read_record, validate_record
+from snnbench.records import Curve, InvalidRecordError, Record, read_record
 from snnbench.records.metrics import METRICS_CONVENTION, activation_sparsity
 
 from .published import load_published, match_published
@@ -108,10 +108,10 @@ class Row:
                 and not self.budget
                 and self.recipe.rsplit(":", 1)[-1] == (pub.get("recipe") or "recipe"))
 
-    def add(self, path: Path, record: dict, values: dict[str, Any]) -> None:
-        """Add one run; a repeat of a seed already in the row replaces it if newer (seeds, not runs, count).
-        The per-seed lists are derived from the kept run of each seed."""
-        seed, finished = record["seed"], str(record.get("finished_at", ""))
+    def add(self, path: Path, seed: int, finished: str, values: dict[str, Any]) -> None:
+        """Add one run of ``seed`` (finished at ``finished``, ISO 8601); a repeat of a seed already in the row
+        replaces it if newer (seeds, not runs, count). The per-seed lists are derived from the kept run of
+        each seed."""
         kept = self._by_seed.get(seed)
         if kept is not None and kept[0] >= finished:
             return
@@ -145,28 +145,35 @@ def _mean(values: list[float], digits: int = 1) -> float | None:
     return round(statistics.fmean(values), digits) if values else None
 
 
-def load_records(folder: Path) -> tuple[list[tuple[Path, dict]], list[tuple[Path, str]]]:
-    """Valid records under ``folder`` (recursively, checkpoints excluded) and ``(path, reason)`` for the rest."""
+def load_records(folder: Path) -> tuple[list[tuple[Path, Record]], list[tuple[Path, str]]]:
+    """Valid records under ``folder`` (recursively, checkpoints excluded), typed, and ``(path, reason)`` for
+    the rest."""
     good, bad = [], []
     for path in sorted(Path(folder).rglob("*.json")):
         if "checkpoints" in path.parts:
             continue
         try:
             record = read_record(path)
-            problems = validate_record(record)
-            if not problems:
-                problems = _name_problems(record)
-            if not problems and record.get("status") == "completed":
-                problems = _range_problems(record)
-            if not problems and record.get("status") == "completed" and record.get("curves"):
-                record_values(record)  # every value the row needs reads cleanly
+        except InvalidRecordError as err:
+            bad.append((path, "; ".join(err.problems[:3])))
+            continue
         except Exception as err:  # noqa: BLE001 -- one bad file never stops the leaderboard
+            bad.append((path, f"unreadable: {type(err).__name__}: {str(err)[:200]}"))
+            continue
+        ranked = record.status == "completed" and bool(record.curves)
+        try:
+            problems = _name_problems(record)
+            if not problems and record.status == "completed":
+                problems = _range_problems(record)
+            if not problems and ranked:
+                record_values(record)  # every value the row needs reads cleanly
+        except Exception as err:  # noqa: BLE001
             bad.append((path, f"unreadable: {type(err).__name__}: {str(err)[:200]}"))
             continue
         if problems:
             bad.append((path, "; ".join(problems[:3])))
-        elif record.get("status") != "completed" or not record.get("curves"):
-            bad.append((path, f"status {record.get('status')!r}{UNRANKED}"))
+        elif not ranked:
+            bad.append((path, f"status {record.status!r}{UNRANKED}"))
         else:
             good.append((path, record))
     return good, bad
@@ -183,54 +190,55 @@ def unranked_status(reason: str) -> str | None:
     return None
 
 
-def _range_problems(record: dict) -> list[str]:
+def _range_problems(record: Record) -> list[str]:
     """Values no real run produces: an accuracy outside [0, 100], a negative time or count, fewer than one epoch."""
     problems = []
-    accuracies = [("results." + k, v) for k, v in record["results"].items() if k.endswith("acc") or "_acc_" in k]
-    accuracies += [(f"curves[{i}].{k}", row.get(k)) for i, row in enumerate(record["curves"])
+    results, cost = vars(record.results), vars(record.cost)
+    accuracies = [("results." + k, v) for k, v in results.items() if k.endswith("acc") or "_acc_" in k]
+    accuracies += [(f"curves[{i}].{k}", getattr(row, k)) for i, row in enumerate(record.curves)
                    for k in ("train_acc", "val_acc", "test_acc")]
     problems += [f"{name} is {value} (an accuracy is in [0, 100])" for name, value in accuracies
                  if isinstance(value, (int, float)) and not 0 <= value <= 100]
-    times = [("cost." + k, v) for k, v in record["cost"].items() if k.endswith("_s") or "ms_per_step" in k]
-    times += [(f"curves[{i}].epoch_time_s", row.get("epoch_time_s")) for i, row in enumerate(record["curves"])]
+    times = [("cost." + k, v) for k, v in cost.items() if k.endswith("_s") or "ms_per_step" in k]
+    times += [(f"curves[{i}].epoch_time_s", row.epoch_time_s) for i, row in enumerate(record.curves)]
     problems += [f"{name} is {value} (times are >= 0)" for name, value in times
                  if isinstance(value, (int, float)) and value < 0]
-    if not isinstance(record["epochs"], int) or record["epochs"] < 1:
-        problems.append(f"epochs is {record['epochs']!r} (a ranked run trained at least one epoch)")
+    if record.epochs < 1:
+        problems.append(f"epochs is {record.epochs!r} (a ranked run trained at least one epoch)")
     return problems
 
 
-def _name_problems(record: dict) -> list[str]:
-    return [f"{key} {record[key]!r} is not a valid name" for key in ("method", "dataset")
-            if not SAFE_NAME.fullmatch(record[key])]
+def _name_problems(record: Record) -> list[str]:
+    return [f"{key} {getattr(record, key)!r} is not a valid name" for key in ("method", "dataset")
+            if not SAFE_NAME.fullmatch(getattr(record, key))]
 
 
-def record_values(record: dict) -> dict[str, Any]:
+def record_values(record: Record) -> dict[str, Any]:
     """The numbers a row takes from one record (raises on a malformed record)."""
-    cost, curves = record["cost"], record["curves"]
-    accuracy = record["results"]["test_acc_at_best_val"]
+    cost, curves = record.cost, record.curves
+    accuracy = record.results.test_acc_at_best_val
     if accuracy is None:
         raise ValueError("no test accuracy at the best-validation epoch")
-    tests = [float(row["test_acc"]) for row in curves]
-    metrics = record.get("metrics") or {}
+    tests = [float(row.test_acc) for row in curves]
+    metrics = record.metrics
     ops = None  # counts made under an older operation-count convention are not comparable: left out
     if metrics.get("synaptic_operations") and metrics.get("convention") == METRICS_CONVENTION:
         syn = metrics["synaptic_operations"]
         ops = (float(syn["Effective_ACs"]), float(syn["Effective_MACs"]), float(metrics["energy_estimate_pj"]))
     values = {
         "accuracy": float(accuracy), "max_test": max(tests),
-        "train_time_s": float(cost.get("total_train_time_s") or cost["train_time_s"]),
-        "epoch_time_s": float(cost["train_time_s"]) / max(len(curves), 1),
-        "ms_per_step": _opt_float(cost.get("median_ms_per_step")), "peak_mib": _opt_float(cost.get("peak_gpu_mem_mib")),
-        "sparsity": activation_sparsity(record.get("firing") or {}), "ops": ops, "params": cost.get("params"),
+        "train_time_s": float(cost.total_train_time_s or cost.train_time_s),
+        "epoch_time_s": float(cost.train_time_s) / max(len(curves), 1),
+        "ms_per_step": _opt_float(cost.median_ms_per_step), "peak_mib": _opt_float(cost.peak_gpu_mem_mib),
+        "sparsity": activation_sparsity(record.firing), "ops": ops, "params": cost.params,
         "samples": None, "cpu_s": None, "epochs_run": len(curves), "marks": record_marks(record),
-        "suite": str((record.get("tags") or {}).get("suite") or ""),
+        "suite": str(record.tags.get("suite") or ""),
     }
-    budget = record.get("budget")
+    budget = record.budget
     if isinstance(budget, dict) and isinstance(budget.get("spent"), dict):
         values["samples"] = float(budget["spent"]["samples"])
         values["cpu_s"] = float(budget["spent"]["cpu_s"])
-    if (record.get("execution") or {}).get("shared_device"):  # times of runs that shared a device mislead
+    if record.execution.shared_device:  # times of runs that shared a device mislead
         values["ms_per_step"] = values["peak_mib"] = None
     for key, value in values.items():
         numbers = value if isinstance(value, tuple) else (value,)
@@ -243,14 +251,14 @@ MARKS = {"shared": "times from a shared device", "uncommitted": "made from an un
          "earlier code": "made by earlier code than this board's", "tuned": "tuned hyperparameters"}
 
 
-def record_marks(record: dict) -> set[str]:
+def record_marks(record: Record) -> set[str]:
     """What a reader must know about a record before trusting its numbers (see :data:`MARKS`): its
     device was shared (``execution.shared_device``, or ``tags.overlapped`` found by
     :func:`mark_overlaps`), its tree had uncommitted changes, earlier code made it (another source hash),
     its hyperparameters were tuned."""
-    env, tags = record.get("environment") or {}, record.get("tags") or {}
+    env, tags = record.environment, record.tags
     marks = set()
-    if (record.get("execution") or {}).get("shared_device") or tags.get("overlapped"):
+    if record.execution.shared_device or tags.get("overlapped"):
         marks.add("shared")
     if env.get("git_dirty"):
         marks.add("uncommitted")
@@ -268,16 +276,16 @@ def _current_source() -> str:
     return source_hash()
 
 
-def mark_overlaps(records: list[tuple[Path, dict]]) -> None:
+def mark_overlaps(records: list[tuple[Path, Record]]) -> None:
     """Tag records whose training overlapped another run's on the same host (``tags.overlapped``): their
     wall times were shared, whatever they declared. Inferred from ``started_at``/``finished_at`` and the
     hostname, so it also finds the overlaps of records made before runs declared sharing."""
     spans = []
     for _path, record in records:
-        env = record.get("environment") or {}
+        env = record.environment
         try:
-            start, end = _when(record["started_at"]), _when(record["finished_at"])
-        except (KeyError, ValueError, TypeError):
+            start, end = _when(record.started_at), _when(record.finished_at)
+        except (ValueError, TypeError):
             continue
         spans.append((env.get("hostname"), str(env.get("gpu") or env.get("device")), start, end, record))
     spans.sort(key=lambda s: (str(s[0]), s[1], s[2]))
@@ -286,7 +294,7 @@ def mark_overlaps(records: list[tuple[Path, dict]]) -> None:
             if (other[0], other[1]) != (host, device) or other[2] >= end:
                 break
             for overlapping in (record, other[4]):
-                overlapping.setdefault("tags", {})["overlapped"] = True
+                overlapping.tags["overlapped"] = True
 
 
 def _when(text: str) -> float:
@@ -299,9 +307,9 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _options(record: dict) -> str:
+def _options(record: Record) -> str:
     """What differs from the record's recipe (``augment=jitter:8``), as stored in the record."""
-    return ",".join(f"{k}={v}" for k, v in sorted((record.get("overrides") or {}).items()))
+    return ",".join(f"{k}={v}" for k, v in sorted((record.overrides or {}).items()))
 
 
 def budget_on(budget: str, env: dict, device: str) -> str:
@@ -319,48 +327,48 @@ def budget_on(budget: str, env: dict, device: str) -> str:
     return budget
 
 
-def _time_to(curves: list[dict], threshold: float) -> float | None:
+def _time_to(curves: list[Curve], threshold: float) -> float | None:
     elapsed = 0.0
     for row in curves:
-        elapsed += float(row.get("epoch_time_s") or 0.0)
-        if row.get("test_acc") is not None and row["test_acc"] >= threshold:
+        elapsed += float(row.epoch_time_s or 0.0)
+        if row.test_acc is not None and row.test_acc >= threshold:
             return elapsed
     return None
 
 
-def build_rows(records: Iterable[tuple[Path, dict]], dataset: str | None = None,
+def build_rows(records: Iterable[tuple[Path, Record]], dataset: str | None = None,
                thresholds: dict[str, tuple[float, ...]] | None = None,
                published: list[dict] | None = None) -> list[Row]:
     """Group records into rows (see the module docstring); sorted by dataset, then accuracy."""
     thresholds = THRESHOLDS if thresholds is None else thresholds
     published = load_published() if published is None else published
     rows: dict[tuple, Row] = {}
-    by_path: dict[str, dict] = {}
+    by_path: dict[str, Record] = {}
     records = list(records)
     mark_overlaps(records)
     for path, record in records:
-        tags = record.get("tags") or {}
-        if (dataset and record["dataset"] != dataset) or (tags.get("trial") is not None and not tags.get("tuned")):
+        tags = record.tags
+        if (dataset and record.dataset != dataset) or (tags.get("trial") is not None and not tags.get("tuned")):
             continue  # another dataset, or one trial of a study (its best configuration is re-run as "tuned")
-        cfg, env = record["config"], record["environment"]
+        cfg, env = record.config, record.environment
         device = env.get("gpu") or ("cpu" if str(env.get("device", "cpu")).startswith("cpu") else env.get("device"))
         recipe = "tuned" if tags.get("tuned") else (cfg.get("recipe") or "recipe")
         budget = budget_on(str(cfg.get("budget") or ""), env, device)
-        epochs = int(cfg.get("epochs", record["epochs"])) if budget else record["epochs"]  # budget: the upper bound
-        key = (record["dataset"], record["method"], _options(record), record["arch"], record["steps"],
+        epochs = int(cfg.get("epochs", record.epochs)) if budget else record.epochs  # budget: the upper bound
+        key = (record.dataset, record.method, _options(record), record.arch, record.steps,
                epochs, recipe, device, budget)
-        row = rows.get((*key, record["setting_hash"]))
+        row = rows.get((*key, record.setting_hash))
         if row is None:
-            row = rows[(*key, record["setting_hash"])] = Row(*key)
+            row = rows[(*key, record.setting_hash)] = Row(*key)
             row.published = match_published(published, *key[:2], key[3], key[4])
-        row.add(path, record, record_values(record))
+        row.add(path, record.seed, record.finished_at, record_values(record))
         by_path[str(path)] = record
     for row in rows.values():  # after repeats of a seed were collapsed
         for run in row.runs:
             record = by_path[run]
-            family = record.get("dataset_info", {}).get("family", record["dataset"])
-            for level in thresholds.get(family, thresholds.get(record["dataset"], ())):
-                reached = _time_to(record["curves"], level)
+            family = record.dataset_info.get("family", record.dataset)
+            for level in thresholds.get(family, thresholds.get(record.dataset, ())):
+                reached = _time_to(record.curves, level)
                 bucket = row.time_to.setdefault(f"{level:g}%", [])
                 if reached is not None:
                     bucket.append(reached)

@@ -27,10 +27,10 @@ from .schema import (
 )
 
 
-def record_checkpoint(record: dict, path: Path) -> Path | None:
+def record_checkpoint(record: Record, path: Path) -> Path | None:
     """The checkpoint file of ``record`` read from ``path`` (its path is relative to the record's folder; one
     that leads outside that folder, ``../../etc/passwd``, is no checkpoint: None)."""
-    checkpoint = record.get("checkpoint")
+    checkpoint = record.checkpoint
     if not isinstance(checkpoint, str) or not checkpoint:
         return None
     folder = Path(path).parent.resolve()
@@ -61,11 +61,22 @@ class StaleRecordError(ConfigError):
         self.older = older
 
 
-def read_record(path: Path) -> dict:
-    """Read a record in the current schema. One in an older schema is refused with the command that
-    upgrades it (:class:`StaleRecordError`); so is one from a newer snnbench."""
-    record = json.loads(Path(path).read_text())
-    version = record.get("schema_version") if isinstance(record, dict) else None
+class InvalidRecordError(ConfigError):
+    """A file in the current schema whose content breaks it (``problems``: every reason, as
+    :func:`validate_record` gives them)."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        super().__init__(f"{path}: not a valid run record ({'; '.join(problems[:3])})")
+        self.problems = problems
+
+
+def read_record(path: Path) -> Record:
+    """Read the record at ``path``, typed (:class:`Record`, its curves, results, cost and execution
+    dataclasses). One in an older schema is refused with the command that upgrades it
+    (:class:`StaleRecordError`), so is one from a newer snnbench; one that breaks the schema is refused
+    with its problems (:class:`InvalidRecordError`)."""
+    raw = json.loads(Path(path).read_text())
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
     if version != SCHEMA_VERSION:
         if isinstance(version, int) and version in _UPGRADES:
             raise StaleRecordError(f"{path}: record schema {version} is older than this snnbench's "
@@ -74,7 +85,10 @@ def read_record(path: Path) -> dict:
         raise StaleRecordError(f"{path}: record schema {version!r} is not one this snnbench reads "
                                f"({SCHEMA_VERSION}; it upgrades 1..{SCHEMA_VERSION - 1}): a newer snnbench wrote it?",
                                older=False)
-    return record
+    problems = validate_record(raw)
+    if problems:
+        raise InvalidRecordError(path, problems)
+    return Record.from_dict(raw)
 
 
 def record_text(record: dict) -> str:
@@ -107,6 +121,7 @@ __all__ = [
     "Curve",
     "DEFAULT_RUNS",
     "Execution",
+    "InvalidRecordError",
     "LIF_RESET_NAMES",
     "Number",
     "Record",

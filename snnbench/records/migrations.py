@@ -91,12 +91,12 @@ def _upgrade_4_to_5(record: dict) -> dict:
     late fields at those values, so a re-run from the record has the same hash and later fields never
     change it again. The hash the run was made with stays in ``tags.config_hash_v4``. A record whose
     method this install lacks, or whose config no longer validates, keeps its hash."""
-    from snnbench.config import ConfigError, record_config
+    from snnbench.config import ConfigError, recorded_config
     from snnbench.registry import UnknownNameError
 
     out = {**record, "schema_version": 5, "cost": {"feed_ratio": None, **(record.get("cost") or {})}}
     try:
-        new = record_config(record).hash()
+        new = recorded_config(record["method"], record["config"]).hash()
     except (UnknownNameError, ConfigError, KeyError, TypeError):
         return out
     if new != record.get("config_hash"):

@@ -157,6 +157,24 @@ class Record:
         """The JSON document (field order as declared)."""
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Record:
+        """The typed record of a valid JSON document (:func:`validate_record` finds no problem in it): its
+        curves, results, cost and execution become their dataclasses; nothing is lost, since a valid
+        document has no field the schema does not declare."""
+        return _typed(cls, data)
+
+
+def _typed(cls: type, data: dict[str, Any]) -> Any:
+    nested = _nested(cls)
+    values = {}
+    for name, value in data.items():
+        if name in nested:
+            inner, is_list = nested[name]
+            value = [_typed(inner, row) for row in value] if is_list else _typed(inner, value)
+        values[name] = value
+    return cls(**values)
+
 
 def _json_types(annotation: Any) -> tuple[type, ...]:
     """The JSON value types a field's annotation admits (``Number`` admits ints; ``X | None`` admits null)."""
@@ -221,7 +239,7 @@ def _validate(data: dict, cls: type, prefix: str) -> list[str]:
 
 
 def _check(data: dict, schema: dict[str, tuple[type, ...]], prefix: str) -> list[str]:
-    problems = []
+    problems = [f"unknown field {prefix}{key}" for key in data if key not in schema]
     for key, kinds in schema.items():
         value = data.get(key)
         if key not in data:
