@@ -91,6 +91,8 @@ class NeuronLayer(SpikingModule):
 class LIF(NeuronLayer):
     """Multi-step LIF layer on ``[T, B, ...]`` currents (see :mod:`snnbench.kernels.lif`)."""
 
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scan (snnbench.kernels.lif_numba)
+
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         spikes = lif_scan(current, self.params, self.backend)
         self.record(spikes)

@@ -1,5 +1,5 @@
-"""The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel (and, for ST-RSBP's
-and SLAYER's neurons, the Numba loop for the CPU).
+"""The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel (and, for the LIF,
+ST-RSBP's and SLAYER's neurons, the Numba loop for the CPU).
 
 Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
 ``srm``, ``strsbp``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
@@ -20,8 +20,14 @@ from .tsslbp import TSSLBPParams, tsslbp_torch
 
 
 def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") -> torch.Tensor:
-    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]`` (STBP, TET)."""
-    if pick_backend(backend, current) == "triton":
+    """LIF spikes ``[T, ...]`` for input currents ``[T, ...]`` (STBP, TET). The numba scan takes float32 CPU
+    tensors; others (bfloat16 under autocast, the meta tensors of a network check) take the PyTorch
+    reference, which computes the same numbers."""
+    if backend == "numba" and current.dtype == torch.float32 and current.device.type == "cpu":
+        from .lif_numba import lif_numba
+
+        return lif_numba(current, params)
+    if backend != "numba" and pick_backend(backend, current) == "triton":
         from .lif_triton import lif_triton  # imports triton only when asked for
 
         return lif_triton(current, params)

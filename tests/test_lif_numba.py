@@ -1,0 +1,79 @@
+"""The LIF scan compiled with Numba (STBP, STBP-tdBN, TET on the CPU) against the PyTorch reference, bit for
+bit: spikes, membranes and gradients for every reset, surrogate and odd sizes, and a rule's training steps."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from snnbench.kernels.backends import numba_available
+from snnbench.kernels.lif import LIFParams, lif_backward, lif_forward, lif_torch
+from snnbench.kernels.surrogate import SURROGATES
+
+pytestmark = pytest.mark.skipif(not numba_available(), reason="numba is not installed (pip install numba)")
+
+# thresholds, decays and widths that float32 does not hold exactly (0.3, 0.7) as well as ones it does
+PARAMS = [LIFParams(decay=d, threshold=th, reset=r, detach_reset=dr, surrogate=s, width=w)
+          for (d, th), r, dr, (s, w) in itertools.product(
+              [(0.2, 0.5), (0.7, 0.3)], ["zero", "subtract"], [False, True],
+              [(s, w) for s in SURROGATES for w in (1.0, 0.7)])]
+
+
+@pytest.mark.parametrize("params", PARAMS, ids=str)
+@pytest.mark.parametrize("shape", [(5, 3, 8, 13, 11), (8, 7), (1, 33), (12, 2, 61)])
+def test_the_numba_lif_scan_equals_the_torch_reference_bit_for_bit(params, shape):
+    from snnbench.kernels.lif_numba import lif_backward_numba, lif_forward_numba
+
+    g = torch.Generator().manual_seed(sum(shape))
+    current = torch.randn(shape, generator=g) * 0.6 + 0.25  # many spikes, many membranes near V_th
+    grad = torch.randn(shape, generator=g)
+    spikes, membrane = lif_forward(current, params)
+    spikes_n, membrane_n = lif_forward_numba(current, params)
+    assert torch.equal(membrane_n, membrane) and torch.equal(spikes_n, spikes)
+    assert 0 < spikes.mean() < 1
+    assert torch.equal(lif_backward_numba(grad, membrane, params), lif_backward(grad, membrane, params))
+
+
+def test_the_numba_scan_through_autograd_and_a_non_contiguous_input():
+    from snnbench.kernels.lif_numba import lif_numba
+
+    params = LIFParams(decay=0.5, threshold=1.0, surrogate="triangle")
+    base = torch.randn(6, 4, 10, generator=torch.Generator().manual_seed(3)) * 1.5
+    grads = []
+    for scan in (lif_torch, lif_numba):
+        x = base.clone().transpose(1, 2).requires_grad_(True)  # [T, 10, 4], not contiguous
+        out = scan(x, params)
+        (out * torch.arange(out.numel()).view(out.shape).float().sin()).sum().backward()
+        grads.append((out, x.grad))
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_the_numba_scan_refuses_what_it_does_not_compute():
+    from snnbench.kernels.lif_numba import lif_forward_numba
+
+    with pytest.raises(ValueError, match="float32 CPU tensors, got torch.float64"):
+        lif_forward_numba(torch.zeros(3, 4, dtype=torch.float64), LIFParams())
+
+
+@pytest.mark.parametrize(("method", "case"), [("stbp", "mnist"), ("stbp-tdbn", "fmnist-mlp"), ("tet", "yin-yang")])
+def test_a_rule_trains_the_same_weights_with_either_cpu_scan(method, case):
+    """Three training steps of the rule's bench network: the numba scan (what ``auto`` picks on the CPU) and
+    the PyTorch reference give the same weights bit for bit, so a CPU run's numbers do not depend on which
+    ran, only its speed does."""
+    from snnbench.bench import CASES, method_step
+    from snnbench.methods.layers import LIF
+
+    weights = []
+    for backend in ("numba", "torch"):
+        torch.manual_seed(0)
+        step = method_step(method, CASES[case], CASES[case].steps, torch.device("cpu"))
+        scans = [module for module in step.model.modules() if isinstance(module, LIF)]
+        assert scans and all(module.backend == "numba" for module in scans)  # auto, bound for the CPU
+        for module in scans:
+            module.backend = backend
+        for _ in range(3):
+            step()
+        weights.append([v.detach().clone() for v in step.model.state_dict().values()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
