@@ -371,7 +371,22 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     for key, value in (flags or {}).items():
         if value is not None:
             values[key] = value
-    for key, value in (sets or {}).items():
+    _apply_sets(values, options, sets or {}, method.name)
+    values["options"] = method.options_type.from_dict(options)  # typed, range-checked
+    values["method"], values["dataset"] = method.name, dataset.name
+    if not values.get("arch"):
+        raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")
+    cfg = RunConfig(**values)
+    _check_for_dataset(cfg, dataset)
+    if check:
+        method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
+    return cfg
+
+
+def _apply_sets(values: dict[str, Any], options: dict[str, Any], sets: dict[str, Any], method_name: str) -> None:
+    """``--set`` pairs into ``values`` (top-level fields) and ``options`` (the method's), typed like their
+    defaults; an unknown key is refused naming the valid ones."""
+    for key, value in sets.items():
         if key in ("method", "dataset"):
             raise ConfigError(f"--set {key}=... is not how a run picks its {key}; use --{key} {value}")
         name = key.removeprefix("options.")
@@ -381,12 +396,12 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
             options[name] = _coerce(key, value, options[name])
         else:
             valid = ", ".join(list(TOP_LEVEL_KEYS) + sorted(options))
-            raise ConfigError(f"unknown --set key {key!r} for method {method.name}; valid keys: {valid}")
-    values["options"] = method.options_type.from_dict(options)  # typed, range-checked
-    values["method"], values["dataset"] = method.name, dataset.name
-    if not values.get("arch"):
-        raise ConfigError(f"method {method.name} has no network for dataset {dataset.name}; pass --arch")
-    cfg = RunConfig(**values)
+            raise ConfigError(f"unknown --set key {key!r} for method {method_name}; valid keys: {valid}")
+
+
+def _check_for_dataset(cfg: RunConfig, dataset: Any) -> None:
+    """Settings that would do nothing on ``dataset`` are refused: event options off event data, saccade
+    stabilisation on recordings without saccades."""
     if dataset.kind != "events":
         unused = [k for k in EVENT_FIELDS if getattr(cfg, k) != BASE_DEFAULTS[k]]
         if unused:
@@ -396,9 +411,6 @@ def resolve_config(method: Any, dataset: Any, flags: dict[str, Any] | None = Non
     if cfg.event_stabilize and not getattr(dataset, "recorded_with_saccades", False):
         raise ConfigError(f"event_stabilize=True: {dataset.name} was not recorded with saccades "
                           "(valid for nmnist, nmnist-1k)")
-    if check:
-        method.check(cfg, dataset)  # the network builds for this dataset's input (on the meta device)
-    return cfg
 
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
