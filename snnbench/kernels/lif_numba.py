@@ -48,28 +48,35 @@ def _forward(current, decay, threshold, zero_reset, membrane, spikes):  # noqa: 
         u = current[0, i]
         membrane[0, i] = u
         spikes[0, i] = one if u > threshold else zero
-    for t in range(1, steps):
-        for i in range(n):
-            previous = membrane[t - 1, i]
-            if zero_reset:
-                kept = zero if spikes[t - 1, i] > zero else previous
-            else:
-                kept = previous - threshold * spikes[t - 1, i]
-            u = _fma(kept, decay, current[t, i])
-            membrane[t, i] = u
-            spikes[t, i] = one if u > threshold else zero
+    for t in range(1, steps):  # the reset's branch outside the neuron loop, which then vectorises
+        if zero_reset:
+            for i in range(n):
+                kept = zero if spikes[t - 1, i] > zero else membrane[t - 1, i]
+                u = _fma(kept, decay, current[t, i])
+                membrane[t, i] = u
+                spikes[t, i] = one if u > threshold else zero
+        else:
+            for i in range(n):
+                kept = membrane[t - 1, i] - threshold * spikes[t - 1, i]
+                u = _fma(kept, decay, current[t, i])
+                membrane[t, i] = u
+                spikes[t, i] = one if u > threshold else zero
 
 
 @jit
-def _sg(u, threshold, kind, half, width, width2, given):  # noqa: ANN001, ANN202
-    """σ'(u − V_th): rectangle (kind 1), triangle (kind 2), else ``given`` (PyTorch's)."""
-    x = u - threshold
+def _surrogate_row(membrane, threshold, kind, half, width, width2, given, out):  # noqa: ANN001, ANN202
+    """σ'(u − V_th) of one time step into ``out``: rectangle (kind 1), triangle (kind 2), else ``given``."""
+    zero = np.float32(0.0)
     if kind == 1:
-        return np.float32(1.0) / width if abs(x) < half else np.float32(0.0)
-    if kind == 2:
-        v = width - abs(x)
-        return (v if v > np.float32(0.0) else np.float32(0.0)) / width2
-    return given
+        inverse = np.float32(1.0) / width  # PyTorch's [|x| < w/2] / w: 1/w or 0/w
+        for i in range(out.shape[0]):
+            out[i] = inverse if abs(membrane[i] - threshold) < half else zero
+    elif kind == 2:
+        for i in range(out.shape[0]):
+            v = width - abs(membrane[i] - threshold)
+            out[i] = (v if v > zero else zero) / width2
+    else:
+        out[:] = given
 
 
 @jit
@@ -77,21 +84,31 @@ def _backward(grad_spikes, membrane, threshold, decay, zero_reset, detach_reset,
               given, grad_current):  # noqa: ANN001, ANN202
     steps, n = grad_spikes.shape
     zero = np.float32(0.0)
-    last = steps - 1
-    for i in range(n):
-        sg = _sg(membrane[last, i], threshold, kind, half, width, width2, given[last, i] if kind == 0 else zero)
-        grad_current[last, i] = grad_spikes[last, i] * sg
-    for t in range(steps - 2, -1, -1):
-        for i in range(n):
-            u = membrane[t, i]
-            sg = _sg(u, threshold, kind, half, width, width2, given[t, i] if kind == 0 else zero)
-            a = decay * grad_current[t + 1, i]
-            if zero_reset:
-                g = grad_spikes[t, i] if detach_reset else grad_spikes[t, i] - a * u
-                grad_current[t, i] = g * sg + (zero if u > threshold else a)
-            else:
-                g = grad_spikes[t, i] if detach_reset else grad_spikes[t, i] - threshold * a
-                grad_current[t, i] = g * sg + a
+    sg = np.empty(n, dtype=np.float32)
+    for t in range(steps - 1, -1, -1):  # each branch outside the neuron loop, which then vectorises
+        _surrogate_row(membrane[t], threshold, kind, half, width, width2, given[t], sg)
+        if t == steps - 1:
+            for i in range(n):
+                grad_current[t, i] = grad_spikes[t, i] * sg[i]
+        elif zero_reset and detach_reset:
+            for i in range(n):
+                a = decay * grad_current[t + 1, i]
+                grad_current[t, i] = grad_spikes[t, i] * sg[i] + (zero if membrane[t, i] > threshold else a)
+        elif zero_reset:
+            for i in range(n):
+                a = decay * grad_current[t + 1, i]
+                u = membrane[t, i]
+                g = grad_spikes[t, i] - a * u
+                grad_current[t, i] = g * sg[i] + (zero if u > threshold else a)
+        elif detach_reset:
+            for i in range(n):
+                a = decay * grad_current[t + 1, i]
+                grad_current[t, i] = grad_spikes[t, i] * sg[i] + a
+        else:
+            for i in range(n):
+                a = decay * grad_current[t + 1, i]
+                g = grad_spikes[t, i] - threshold * a
+                grad_current[t, i] = g * sg[i] + a
 
 
 def _flat(tensor: torch.Tensor) -> np.ndarray:
@@ -113,7 +130,7 @@ def lif_backward_numba(grad_spikes: torch.Tensor, membrane: torch.Tensor, params
     kind = INLINE_SURROGATES.get(params.surrogate, 0)
     flat_membrane = _flat(membrane)
     given = (_flat(surrogate_grad(membrane - params.threshold, params.surrogate, params.width)) if kind == 0
-             else np.empty((1, 1), dtype=np.float32))
+             else np.empty((membrane.shape[0], 0), dtype=np.float32))  # rows of nothing: computed in the loop
     grad_current = np.empty_like(flat_membrane)
     # the scalars as PyTorch casts them against a float32 tensor: width/2, width and width² each rounded once
     _backward(_flat(grad_spikes), flat_membrane, np.float32(params.threshold), np.float32(params.decay),
