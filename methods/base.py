@@ -20,7 +20,7 @@ from snnbench.config import BASE_DEFAULTS, ConfigError, Options, RunConfig, choi
 from snnbench.kernels import BACKENDS, SURROGATES, LIFParams
 from snnbench.kernels.lif import RESETS
 
-from .layers import LIF, Flatten, ResBlock, SpikingNetwork, TimeDistributed
+from .layers import LIF, AvgPool, Flatten, ResBlock, SpikingNetwork, TimeDistributed
 
 # snnbench's binning of SHD and SSC (no source publishes one for these rules): 100 bins of 10 ms from the
 # sample's start (1 s; SHD's digits last up to ~1.4 s), a channel spiking at least once in a bin is 1
@@ -144,7 +144,7 @@ class Method:
         """Average pooling by default (``MP`` gives max); odd sizes are zero-padded up."""
         if spec.pool == "max":
             return [TimeDistributed(nn.MaxPool2d(spec.kernel, ceil_mode=True))]
-        return [TimeDistributed(nn.AvgPool2d(spec.kernel, ceil_mode=True))]
+        return [TimeDistributed(AvgPool(spec.kernel))]
 
     def make_dropout(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         return [TimeDistributed(nn.Dropout(spec.p))]

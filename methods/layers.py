@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnbench.kernels import LIFParams, batch_norm, lif_scan
+from snnbench.kernels import LIFParams, batch_norm, lif_scan, pool_numba
+from snnbench.kernels.backends import numba_available
 from snnbench.monitor import SpikingModule
 
 POOL_SCALE = 1.1  # TSSL-BP's pooling weight; SLAYER's is POOL_SCALE × θ
@@ -35,6 +36,20 @@ class TimeDistributed(nn.Module):
         steps, batch = x.shape[:2]
         y = self.module(x.reshape(steps * batch, *x.shape[2:]))
         return y.reshape(steps, batch, *y.shape[1:])
+
+
+class AvgPool(nn.AvgPool2d):
+    """``nn.AvgPool2d(k, ceil_mode=True)`` (the same module and state) whose CPU forward and backward, where
+    the k×k windows tile a float32 map exactly, are the compiled loops of
+    :mod:`snnbench.kernels.pool_numba` (bit for bit PyTorch's numbers); elsewhere PyTorch's."""
+
+    def __init__(self, kernel: int) -> None:
+        super().__init__(kernel, ceil_mode=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.kernel_size, int) and numba_available() and pool_numba.tiles(x, self.kernel_size):
+            return pool_numba.avg_pool_numba(x, self.kernel_size)
+        return super().forward(x)
 
 
 class Flatten(nn.Module):

@@ -1,5 +1,6 @@
-"""The LIF scan compiled with Numba (STBP, STBP-tdBN, TET on the CPU) against the PyTorch reference, bit for
-bit: spikes, membranes and gradients for every reset, surrogate and odd sizes, and a rule's training steps."""
+"""The LIF scan and the tiling average pool compiled with Numba (STBP, STBP-tdBN, TET on the CPU) against the
+PyTorch reference, bit for bit: spikes, membranes and gradients for every reset, surrogate and odd sizes,
+pooled maps and their gradients, and a rule's training steps."""
 
 from __future__ import annotations
 
@@ -57,13 +58,41 @@ def test_the_numba_scan_refuses_what_it_does_not_compute():
         lif_forward_numba(torch.zeros(3, 4, dtype=torch.float64), LIFParams())
 
 
+@pytest.mark.parametrize(("shape", "k"), [((6, 3, 24, 24), 2), ((2, 5, 8, 12), 2), ((3, 2, 9, 6), 3),
+                                          ((1, 1, 4, 4), 4)])
+def test_the_numba_average_pool_equals_pytorchs_bit_for_bit(shape, k):
+    import torch.nn.functional as F
+
+    from snnbench.kernels.pool_numba import avg_pool_numba, tiles
+
+    g = torch.Generator().manual_seed(k)
+    grads = []
+    for pool in (lambda x: F.avg_pool2d(x, k, ceil_mode=True), lambda x: avg_pool_numba(x, k)):
+        x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
+        out = pool(x)
+        out.backward(torch.randn(out.shape, generator=g))
+        g = torch.Generator().manual_seed(k)
+        grads.append((out.detach(), x.grad))
+    assert tiles(torch.zeros(shape), k) and not tiles(torch.zeros(1, 1, 5, 4), 2)
+    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+
+
+def test_a_pool_that_does_not_tile_takes_pytorchs_kernel():
+    from snnbench.methods.layers import AvgPool
+
+    x = torch.randn(2, 3, 7, 7)  # ceil_mode: partial windows at the edge
+    assert torch.equal(AvgPool(2)(x), torch.nn.AvgPool2d(2, ceil_mode=True)(x))
+
+
 @pytest.mark.parametrize(("method", "case"), [("stbp", "mnist"), ("stbp-tdbn", "fmnist-mlp"), ("tet", "yin-yang")])
 def test_a_rule_trains_the_same_weights_with_either_cpu_scan(method, case):
-    """Three training steps of the rule's bench network: the numba scan (what ``auto`` picks on the CPU) and
+    """Three training steps of the rule's bench network: the numba scan and pool (what a CPU run takes) and
     the PyTorch reference give the same weights bit for bit, so a CPU run's numbers do not depend on which
     ran, only its speed does."""
+    from functools import partial
+
     from snnbench.bench import CASES, method_step
-    from snnbench.methods.layers import LIF
+    from snnbench.methods.layers import LIF, AvgPool
 
     weights = []
     for backend in ("numba", "torch"):
@@ -73,6 +102,9 @@ def test_a_rule_trains_the_same_weights_with_either_cpu_scan(method, case):
         assert scans and all(module.backend == "numba" for module in scans)  # auto, bound for the CPU
         for module in scans:
             module.backend = backend
+        for module in step.model.modules():
+            if isinstance(module, AvgPool) and backend == "torch":
+                module.forward = partial(torch.nn.AvgPool2d.forward, module)  # PyTorch's kernel
         for _ in range(3):
             step()
         weights.append([v.detach().clone() for v in step.model.state_dict().values()])

@@ -1,0 +1,79 @@
+"""Average pooling over non-overlapping k×k windows compiled for the CPU with Numba (the ``P<k>`` layers of
+STBP, STBP-tdBN and TET), where the windows tile the map exactly.
+
+The reference is PyTorch's ``avg_pool2d`` on a contiguous ``[N, C, H, W]`` float32 tensor, whose CPU loop
+sums each window row by row from zero in float32 and divides by k²; its backward gives every input the
+gradient of its window's output divided by k² (one window each). These loops do the same float32
+operations in the same order, so outputs and gradients are bit for bit PyTorch's (tests/test_lif_numba.py),
+in one pass without the per-output window arithmetic of the general kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .numba_jit import jit
+
+
+@jit
+def _pool(x, k, out):  # noqa: ANN001, ANN202
+    planes, height, width = out.shape
+    divisor = np.float32(k * k)
+    for p in range(planes):
+        for i in range(height):
+            for j in range(width):
+                total = np.float32(0.0)
+                for di in range(k):
+                    for dj in range(k):
+                        total += x[p, i * k + di, j * k + dj]
+                out[p, i, j] = total / divisor
+
+
+@jit
+def _pool_backward(grad, k, out):  # noqa: ANN001, ANN202
+    planes, height, width = grad.shape
+    divisor = np.float32(k * k)
+    for p in range(planes):
+        for i in range(height):
+            for di in range(k):
+                for j in range(width):
+                    g = grad[p, i, j] / divisor
+                    for dj in range(k):
+                        out[p, i * k + di, j * k + dj] = g
+
+
+def tiles(x: torch.Tensor, k: int) -> bool:
+    """Whether this loop computes ``avg_pool2d(x, k)``: a float32 CPU ``[N, C, H, W]`` tensor whose height and
+    width are multiples of k."""
+    return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and k > 0
+            and x.shape[2] % k == 0 and x.shape[3] % k == 0)
+
+
+class _AvgPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, k: int) -> torch.Tensor:  # type: ignore[override]
+        n, c, h, w = x.shape
+        planes = np.ascontiguousarray(x.detach().numpy()).reshape(n * c, h, w)
+        out = np.empty((n * c, h // k, w // k), dtype=np.float32)
+        _pool(planes, k, out)
+        ctx.k, ctx.shape = k, x.shape
+        return torch.from_numpy(out).view(n, c, h // k, w // k)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        n, c, h, w = ctx.shape
+        k = ctx.k
+        flat = np.ascontiguousarray(grad.detach().numpy()).reshape(n * c, h // k, w // k)
+        out = np.empty((n * c, h, w), dtype=np.float32)
+        _pool_backward(flat, k, out)
+        return torch.from_numpy(out).view(n, c, h, w), None
+
+
+def avg_pool_numba(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``avg_pool2d(x, k)`` for a tensor :func:`tiles` accepts (else PyTorch's, the reference)."""
+    return _AvgPool.apply(x, k) if tiles(x, k) else F.avg_pool2d(x, k, ceil_mode=True)
+
+
+__all__ = ["avg_pool_numba", "tiles"]
