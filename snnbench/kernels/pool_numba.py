@@ -21,27 +21,33 @@ from .numba_jit import jit
 def _pool(x, k, out):  # noqa: ANN001, ANN202
     planes, height, width = out.shape
     divisor = np.float32(k * k)
+    total = np.empty(width, dtype=np.float32)  # one output row's window sums, each window in PyTorch's order
     for p in range(planes):
         for i in range(height):
+            total[:] = np.float32(0.0)
+            for di in range(k):
+                row = x[p, i * k + di]
+                for dj in range(k):
+                    for j in range(width):  # over the row: vectorises
+                        total[j] += row[j * k + dj]
             for j in range(width):
-                total = np.float32(0.0)
-                for di in range(k):
-                    for dj in range(k):
-                        total += x[p, i * k + di, j * k + dj]
-                out[p, i, j] = total / divisor
+                out[p, i, j] = total[j] / divisor
 
 
 @jit
 def _pool_backward(grad, k, out):  # noqa: ANN001, ANN202
     planes, height, width = grad.shape
     divisor = np.float32(k * k)
+    share = np.empty(width, dtype=np.float32)
     for p in range(planes):
         for i in range(height):
+            for j in range(width):
+                share[j] = grad[p, i, j] / divisor
             for di in range(k):
-                for j in range(width):
-                    g = grad[p, i, j] / divisor
-                    for dj in range(k):
-                        out[p, i * k + di, j * k + dj] = g
+                row = out[p, i * k + di]
+                for dj in range(k):
+                    for j in range(width):
+                        row[j * k + dj] = share[j]
 
 
 def tiles(x: torch.Tensor, k: int) -> bool:
