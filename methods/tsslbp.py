@@ -73,6 +73,7 @@ class TSSLBPNeuron(NeuronLayer):
     step; the next synapse receives the PSC)."""
 
     synaptic_filter = True
+    cpu_backend = "numba"  # backend auto on the CPU: the compiled scans (snnbench.kernels.tsslbp_numba)
 
     def forward(self, current: torch.Tensor) -> torch.Tensor:
         psc = tsslbp_scan(current, self.params, self.backend)

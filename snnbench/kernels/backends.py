@@ -3,7 +3,7 @@ the neurons that have one) a loop compiled for the CPU with Numba.
 
 The backend is chosen once, when a model is built for its device (:func:`bind_backends`): ``auto``
 becomes ``triton`` on a CUDA device, and elsewhere the module's ``cpu_backend`` where it declares one
-and it is installed (``numba``: the LIF scan of STBP and TET, ST-RSBP's, HM2-BP's and SLAYER's scans), else
+and it is installed (``numba``: the LIF of STBP and TET, TSSL-BP's, ST-RSBP's, HM2-BP's and SLAYER's scans), else
 ``torch``; the run record stores
 what ran. Every backend computes the same numbers (the parity tests).
 """
@@ -36,7 +36,7 @@ def resolve_backend(backend: str, device: torch.device | str | None = None, cpu_
         return cpu_backend if cpu_backend == "numba" and numba_available() else "torch"
     if backend == "numba" and (cpu_backend != "numba" or cuda or not numba_available()):
         why = ("it runs on the CPU" if cuda else "numba is not installed" if not numba_available()
-               else "only the LIF, ST-RSBP's, HM2-BP's and SLAYER's neurons have one")
+               else "only the LIF, TSSL-BP's, ST-RSBP's, HM2-BP's and SLAYER's neurons have one")
         raise ValueError(f"backend 'numba' is not available here ({why}); valid backends: auto, torch, triton")
     return backend
 

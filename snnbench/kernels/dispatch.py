@@ -1,5 +1,5 @@
 """The one dispatcher per neuron: the PyTorch reference or the fused Triton kernel (and, for the LIF,
-ST-RSBP's and SLAYER's neurons, the Numba loop for the CPU).
+TSSL-BP's, ST-RSBP's and SLAYER's neurons, the Numba loop for the CPU).
 
 Each neuron has a frozen parameter object and a reference in its own module (``lif``, ``tsslbp``,
 ``srm``, ``strsbp``) and a fused kernel beside it (``*_triton``, which imports the reference module, never the
@@ -36,6 +36,12 @@ def lif_scan(current: torch.Tensor, params: LIFParams, backend: str = "auto") ->
 
 def tsslbp_scan(current: torch.Tensor, params: TSSLBPParams, backend: str = "auto") -> torch.Tensor:
     """TSSL-BP neurons: synaptic input ``[T, ...]`` → PSC ``[T, ...]``."""
+    if backend == "numba" and current.device.type == "cpu":
+        from .tsslbp_numba import tsslbp_numba
+
+        return tsslbp_numba(current, params)
+    if backend == "numba":  # a meta tensor of a network check: the reference computes the same
+        return tsslbp_torch(current, params)
     if pick_backend(backend, current) == "triton":
         from .tsslbp_triton import tsslbp_triton
 

@@ -1,0 +1,116 @@
+"""The TSSL-BP neuron of :mod:`snnbench.kernels.tsslbp` compiled for the CPU with Numba.
+
+:func:`~snnbench.kernels.tsslbp.tsslbp_forward` and :func:`~snnbench.kernels.tsslbp.tsslbp_backward` run
+about 8 and 20 PyTorch operations per time step, each a pass over the layer with a temporary; these loops
+make one pass per step and do the same float32 operations in the same order (each product and sum rounded
+on its own, as PyTorch's separate kernels round them; the Python constants cast to float32 where PyTorch
+casts them), so PSCs and gradients are bit for bit the reference's (tests/test_tsslbp_numba.py). The
+warm-up's σ′ (an ``exp``, whose last bit differs between libraries) is computed by PyTorch, as the
+reference computes it. The ``layer_switch`` warm-up ablation stays on the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .numba_jit import jit
+from .tsslbp import INV_DU_CAP, TSSLBPParams, tsslbp_backward, warmup_surrogate
+
+
+@jit
+def _forward(x, neg_theta_m, theta_s, threshold, zero_reset, psc, membrane, updates):  # noqa: ANN001, ANN202
+    steps, n = x.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
+    mem = np.zeros(n, dtype=np.float32)
+    syn = np.zeros(n, dtype=np.float32)
+    for t in range(steps):  # time outside, neurons inside: the neuron loop vectorises
+        for i in range(n):
+            update = neg_theta_m * mem[i] + x[t, i]  # (−θm)·ũ, then + I: two roundings, as PyTorch's two kernels
+            u = mem[i] + update
+            out = one if u > threshold else zero
+            membrane[t, i] = u
+            updates[t, i] = update
+            mem[i] = u * (one - out) if zero_reset else u - threshold * out
+            syn[i] = syn[i] + (out - syn[i]) * theta_s
+            psc[t, i] = syn[i]
+
+
+@jit
+def _backward(g, psc, membrane, updates, sigma, theta_m, theta_s, keep_s, keep_m, threshold, warm_below,
+              cap, zero_reset, intra, grad):  # noqa: ANN001, ANN202
+    steps, n = g.shape
+    zero, one = np.float32(0.0), np.float32(1.0)
+    big_g = np.zeros(n, dtype=np.float32)
+    carry = np.zeros(n, dtype=np.float32)
+    for t in range(steps - 1, -1, -1):
+        for i in range(n):
+            big_g[i] = g[t, i] * theta_s + keep_s * big_g[i]
+            u = membrane[t, i]
+            spike = u > threshold
+            r = min(max(one / updates[t, i], zero), cap) if spike else zero  # clamp(1/Δu, 0, 8) at a spike
+            on_spike = r * big_g[i]
+            if zero_reset:
+                if intra:
+                    on_spike = on_spike + carry[i] * theta_m * u * r
+            else:
+                on_spike = on_spike + carry[i] * keep_m
+                if intra:
+                    on_spike = on_spike + carry[i] * theta_m * threshold * r
+            delta = on_spike if spike else carry[i] * keep_m
+            carry[i] = delta  # the carry is δ itself, before the warm-up replacement
+            grad[t, i] = big_g[i] * sigma[t, i] if psc[t, i] < warm_below else delta
+
+
+def _flat(tensor: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(tensor.detach().float().reshape(tensor.shape[0], -1).numpy())
+
+
+def tsslbp_forward_numba(current: torch.Tensor, p: TSSLBPParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`~snnbench.kernels.tsslbp.tsslbp_forward` on a CPU tensor ``[T, ...]``: ``(psc, u, Δu)``."""
+    if current.device.type != "cpu":
+        raise ValueError(f"the numba TSSL-BP scan runs on CPU tensors, got device {current.device}")
+    x = _flat(current)
+    psc, membrane, updates = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+    _forward(x, np.float32(-(1.0 / p.tau_m)), np.float32(1.0 / p.tau_s), np.float32(p.threshold), p.reset == "zero",
+             psc, membrane, updates)
+    shape = current.shape
+    return (torch.from_numpy(psc).view(shape), torch.from_numpy(membrane).view(shape),
+            torch.from_numpy(updates).view(shape))
+
+
+def tsslbp_backward_numba(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: torch.Tensor, updates: torch.Tensor,
+                          p: TSSLBPParams) -> torch.Tensor:
+    """:func:`~snnbench.kernels.tsslbp.tsslbp_backward` (element warm-up) on CPU tensors: ∂L/∂I ``[T, ...]``."""
+    if p.warmup != "element":
+        return tsslbp_backward(grad_psc, psc, membrane, updates, p)
+    theta_m, theta_s = 1.0 / p.tau_m, 1.0 / p.tau_s
+    grad = np.empty_like(_flat(membrane))
+    # the constants as PyTorch casts each against a float32 tensor (the Python expression, then float32)
+    _backward(_flat(grad_psc), _flat(psc), _flat(membrane), _flat(updates),
+              _flat(warmup_surrogate(membrane, p.threshold)), np.float32(theta_m), np.float32(theta_s),
+              np.float32(1 - theta_s), np.float32(1 - theta_m), np.float32(p.threshold),
+              np.float32(1.0 / (4 * p.tau_s)), np.float32(INV_DU_CAP), p.reset == "zero", p.intra, grad)
+    return torch.from_numpy(grad).view(membrane.shape)
+
+
+class _TSSLBPNumba(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, current, params):  # type: ignore[override]
+        psc, membrane, updates = tsslbp_forward_numba(current, params)
+        ctx.save_for_backward(psc, membrane, updates)
+        ctx.params, ctx.dtype = params, current.dtype
+        return psc.to(current.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_psc):  # type: ignore[override]
+        psc, membrane, updates = ctx.saved_tensors
+        return tsslbp_backward_numba(grad_psc, psc, membrane, updates, ctx.params).to(ctx.dtype), None
+
+
+def tsslbp_numba(current: torch.Tensor, params: TSSLBPParams) -> torch.Tensor:
+    """:func:`~snnbench.kernels.tsslbp.tsslbp_torch` with the compiled scans (CPU tensors)."""
+    return _TSSLBPNumba.apply(current, params)
+
+
+__all__ = ["tsslbp_backward_numba", "tsslbp_forward_numba", "tsslbp_numba"]
