@@ -27,6 +27,7 @@ Two PyTorch implementations live here:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -107,20 +108,32 @@ def lif_backward(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: LIFP
     return grad_current
 
 
+ForwardScan = Callable[[torch.Tensor, LIFParams], tuple[torch.Tensor, torch.Tensor]]
+BackwardScan = Callable[[torch.Tensor, torch.Tensor, LIFParams], torch.Tensor]
+
+
 class _LIFScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current: torch.Tensor, params: LIFParams) -> torch.Tensor:  # type: ignore[override]
-        spikes, membrane = lif_forward(current, params)
+    def forward(ctx, current: torch.Tensor, params: LIFParams, forward_scan: ForwardScan,  # type: ignore[override]
+                backward_scan: BackwardScan) -> torch.Tensor:
+        spikes, membrane = forward_scan(current, params)
         ctx.save_for_backward(membrane)
-        ctx.params = params
+        ctx.params, ctx.backward_scan = params, backward_scan
         return spikes
 
     @staticmethod
     def backward(ctx, grad_spikes: torch.Tensor):  # type: ignore[override]
         (membrane,) = ctx.saved_tensors
-        return lif_backward(grad_spikes.contiguous(), membrane, ctx.params), None
+        return ctx.backward_scan(grad_spikes.contiguous(), membrane, ctx.params), None, None, None
+
+
+def lif_with(current: torch.Tensor, params: LIFParams, forward_scan: ForwardScan,
+             backward_scan: BackwardScan) -> torch.Tensor:
+    """LIF spikes ``[T, ...]`` with a backend's pair of scans (:func:`lif_forward` and :func:`lif_backward` are
+    the reference's): the forward saves only the membrane, the backward is the explicit reverse scan."""
+    return _LIFScan.apply(current.contiguous(), params, forward_scan, backward_scan)
 
 
 def lif_torch(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
     """LIF spikes ``[T, ...]`` for input currents ``[T, ...]`` with the explicit backward scan (the reference)."""
-    return _LIFScan.apply(current.contiguous(), params)
+    return lif_with(current, params, lif_forward, lif_backward)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .lif import LIFParams
+from .lif import LIFParams, lif_with
 from .numba_jit import AVAILABLE, jit
 from .surrogate import surrogate_grad
 
@@ -139,23 +139,9 @@ def lif_backward_numba(grad_spikes: torch.Tensor, membrane: torch.Tensor, params
     return torch.from_numpy(grad_current).view(membrane.shape)
 
 
-class _LIFScanNumba(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, current: torch.Tensor, params: LIFParams) -> torch.Tensor:  # type: ignore[override]
-        spikes, membrane = lif_forward_numba(current, params)
-        ctx.save_for_backward(membrane)
-        ctx.params = params
-        return spikes
-
-    @staticmethod
-    def backward(ctx, grad_spikes: torch.Tensor):  # type: ignore[override]
-        (membrane,) = ctx.saved_tensors
-        return lif_backward_numba(grad_spikes, membrane, ctx.params), None
-
-
 def lif_numba(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
     """:func:`~snnbench.kernels.lif.lif_torch` with the compiled scans (float32 CPU tensors)."""
-    return _LIFScanNumba.apply(current, params)
+    return lif_with(current, params, lif_forward_numba, lif_backward_numba)
 
 
 __all__ = ["lif_backward_numba", "lif_forward_numba", "lif_numba"]

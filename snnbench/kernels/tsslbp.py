@@ -43,6 +43,7 @@ Ablations (not in the reference at HEAD; see :class:`TSSLBPParams`):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -133,25 +134,35 @@ def tsslbp_backward(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: torch.T
     return grad
 
 
-class _TSSLBPTorch(torch.autograd.Function):
+ForwardScan = Callable[[torch.Tensor, TSSLBPParams], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+BackwardScan = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, TSSLBPParams], torch.Tensor]
+
+
+class _TSSLBPScan(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, current, params):  # type: ignore[override]
-        psc, membrane, updates = tsslbp_forward(current, params)
+    def forward(ctx, current, params, forward_scan, backward_scan):  # type: ignore[override]
+        psc, membrane, updates = forward_scan(current, params)
         ctx.save_for_backward(psc, membrane, updates)
-        ctx.params = params
-        ctx.dtype = current.dtype
+        ctx.params, ctx.dtype, ctx.backward_scan = params, current.dtype, backward_scan
         return psc.to(current.dtype)
 
     @staticmethod
     def backward(ctx, grad_psc):  # type: ignore[override]
         psc, membrane, updates = ctx.saved_tensors
-        grad = tsslbp_backward(grad_psc, psc, membrane, updates, ctx.params)
-        return grad.to(ctx.dtype), None
+        grad = ctx.backward_scan(grad_psc, psc, membrane, updates, ctx.params)
+        return grad.to(ctx.dtype), None, None, None
+
+
+def tsslbp_with(current: torch.Tensor, params: TSSLBPParams, forward_scan: ForwardScan,
+                backward_scan: BackwardScan) -> torch.Tensor:
+    """TSSL-BP neurons with a backend's pair of scans (:func:`tsslbp_forward` and :func:`tsslbp_backward` are
+    the reference's): the forward in float32, saving the PSC, the membrane and its updates."""
+    return _TSSLBPScan.apply(current, params, forward_scan, backward_scan)
 
 
 def tsslbp_torch(current: torch.Tensor, params: TSSLBPParams) -> torch.Tensor:
     """TSSL-BP neuron, PyTorch backend: PSC ``[T, ...]`` for synaptic input ``[T, ...]``."""
-    return _TSSLBPTorch.apply(current, params)
+    return tsslbp_with(current, params, tsslbp_forward, tsslbp_backward)
 
 
 def spikes_from_psc(psc: torch.Tensor, tau_s: float) -> torch.Tensor:

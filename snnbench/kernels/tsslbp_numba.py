@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .numba_jit import jit
-from .tsslbp import INV_DU_CAP, TSSLBPParams, tsslbp_backward, warmup_surrogate
+from .tsslbp import INV_DU_CAP, TSSLBPParams, tsslbp_backward, tsslbp_with, warmup_surrogate
 
 
 @jit
@@ -94,23 +94,9 @@ def tsslbp_backward_numba(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: t
     return torch.from_numpy(grad).view(membrane.shape)
 
 
-class _TSSLBPNumba(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, current, params):  # type: ignore[override]
-        psc, membrane, updates = tsslbp_forward_numba(current, params)
-        ctx.save_for_backward(psc, membrane, updates)
-        ctx.params, ctx.dtype = params, current.dtype
-        return psc.to(current.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_psc):  # type: ignore[override]
-        psc, membrane, updates = ctx.saved_tensors
-        return tsslbp_backward_numba(grad_psc, psc, membrane, updates, ctx.params).to(ctx.dtype), None
-
-
 def tsslbp_numba(current: torch.Tensor, params: TSSLBPParams) -> torch.Tensor:
     """:func:`~snnbench.kernels.tsslbp.tsslbp_torch` with the compiled scans (CPU tensors)."""
-    return _TSSLBPNumba.apply(current, params)
+    return tsslbp_with(current, params, tsslbp_forward_numba, tsslbp_backward_numba)
 
 
 __all__ = ["tsslbp_backward_numba", "tsslbp_forward_numba", "tsslbp_numba"]
