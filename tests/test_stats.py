@@ -47,6 +47,29 @@ def test_a_one_seed_rule_is_not_ranked_beside_the_best_on_the_board():
     assert standing_rank(table["c"]) == ""  # untested with one seed: neither "=1" nor "below"
 
 
+def test_the_matrix_gathers_a_suites_tables_per_machine_and_orders_rules_by_rank():
+    """The answer at a glance (first in LEADERBOARD.md, the page and ``suite report``): per suite and machine,
+    one column per dataset and budget; a rule's cell is its mean ± CI and rank, "-" where it did not run."""
+    from snnbench.leaderboard import StandingsTable, matrix_lines, standings_matrices
+
+    def table(dataset: str, budget: str, samples: dict[str, list[float]]) -> StandingsTable:
+        return StandingsTable(dataset, "cpu", budget, [(s, None) for s in standings(samples)])
+
+    cpu = "cpu_s=30 on Some CPU, family 6 model 1"
+    tables = [table("yin-yang", cpu, {"a": [97.0, 97.2, 96.8], "b": [90.0, 90.5, 89.5]}),
+              table("mnist", "cpu_s=120 on Some CPU, family 6 model 1", {"b": [98.0, 98.2, 97.8],
+                                                                          "a": [97.9, 98.3, 97.7], "c": [9.8, 9.8]}),
+              table("yin-yang", "40 epochs", {"a": [95.0, 95.0], "b": [94.0, 94.0]})]
+    timed, epochs = standings_matrices(tables)
+    assert timed.machine == "Some CPU, family 6 model 1" and epochs.machine == ""  # compute budgets first
+    assert [t.dataset for t in timed.columns] == ["mnist", "yin-yang"] and timed.rules == ["a", "b", "c"]
+    assert timed.cell("a", timed.columns[1]) == "97.00 ± 0.50 (1)"
+    assert timed.cell("a", timed.columns[0]).endswith("(=1)") and timed.cell("c", timed.columns[0]) == "9.80 ± 0.00"
+    assert timed.cell("c", timed.columns[1]) == "-"
+    lines = matrix_lines(timed)
+    assert "| rule | mnist, cpu\\_s=120 | yin-yang, cpu\\_s=30 |" in lines and "Some CPU" in lines[0]
+
+
 def test_the_t_functions_are_scipy_stats_numbers():
     """The quantile and Welch's p are computed in pure Python (the board imports no scipy): they agree with
     scipy.stats.t and ttest_ind(equal_var=False) to ~1e-11, far below the board's printed digits."""

@@ -40,6 +40,7 @@ _EXPORTS = {
     "match_published": "published", "Row": "rows", "build_rows": "rows", "load_records": "rows",
     "record_marks": "rows", "record_values": "rows", "unranked_status": "rows", "StandingsTable": "standings",
     "budget_text": "standings", "standing_rank": "standings", "standings_cells": "standings",
+    "StandingsMatrix": "standings", "standings_matrices": "standings", "matrix_lines": "markdown",
     "standings_tables": "standings", "numeric_summary": "writers", "to_csv": "writers", "to_html": "writers",
     "to_json": "writers", "write_leaderboard": "writers", "equal_time_table": "suites",
     "time_scaling_table": "suites",

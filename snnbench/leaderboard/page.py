@@ -14,7 +14,14 @@ from typing import Any
 
 from .columns import PAGE_COLUMNS, STANDINGS_COLUMNS, Column
 from .plots import Figure, method_colour
-from .standings import StandingsTable, budget_text, standings_cells, standings_tables
+from .standings import (
+    StandingsMatrix,
+    StandingsTable,
+    budget_text,
+    standings_cells,
+    standings_matrices,
+    standings_tables,
+)
 
 HOW_TO_READ = (
     "Each row is one setting (method, options, network, T, epochs, recipe, device); its seeds are pooled. "
@@ -60,7 +67,7 @@ table.board th[data-dir=asc]:after{content:' \\25B2'}table.board th[data-dir=des
 table.board td{padding:4px 7px;border-bottom:1px solid #eee;white-space:nowrap}
 table.board td.num{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700}
 .extra{display:none}body.all .extra{display:table-cell}
-tr.tied td{font-weight:600}table.standings th,table.standings td{white-space:normal}
+tr.tied td,td.tied{font-weight:600}table.standings th,table.standings td{white-space:normal}
 div.scroll{overflow-x:auto;max-width:100%}details.runs{margin:8px 0}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 .small{font-size:11px;color:#666}details.repro summary{font-size:11px;color:#555;cursor:pointer}
@@ -97,7 +104,8 @@ def render(rows: list[Any], skipped: list[tuple[Path, str]], figures: list[Figur
     nav = " · ".join(f"<a href='#{html.escape(d)}'>{html.escape(d)}</a>" for d in sorted({r.dataset for r in rows}))
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'><title>snnbench leaderboard</title>"
             f"<style>{STYLE}</style></head><body><h1>snnbench leaderboard</h1><p class='small'>{nav}</p>"
-            f"<p class='read'>{HOW_TO_READ}</p><label><input type='checkbox' id='all-columns'> all columns</label>"
+            f"<p class='read'>{HOW_TO_READ}</p>" + "".join(_matrix(m) for m in standings_matrices(tables))
+            + "<label><input type='checkbox' id='all-columns'> all columns</label>"
             + sections
             + (f"<h2 class='left'>Records left out</h2><ul>{left}</ul>" if skipped else "")
             + f"<script>{SCRIPT}</script></body></html>\n")
@@ -177,6 +185,23 @@ def _standings(table: StandingsTable) -> str:
             f"<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
             "<p class='small'>Mean ± 95% CI over seeds (Student's t). "
             "Rank 1 and =1 (bold): not distinguishable from the best, Welch's t-test, Holm-corrected, p ≥ 0.05.</p>")
+
+
+def _matrix(matrix: StandingsMatrix) -> str:
+    """One suite's rules × datasets at their budgets (the answer at a glance) as HTML; the best and the rules
+    not distinguishable from it in bold."""
+    where = f" on {matrix.machine}" if matrix.machine else " (epoch budgets)"
+    head = "".join(f"<th><a href='#{html.escape(t.dataset)}'>{html.escape(t.dataset)}</a><div class='small'>"
+                   f"{html.escape(t.budget.partition(' on ')[0])}</div></th>" for t in matrix.columns)
+    body = "".join(
+        f"<tr><td><span class='swatch' style='background:{method_colour(rule)}'></span>{html.escape(rule)}</td>"
+        + "".join(("<td class='tied'>" if matrix.cell(rule, t).endswith("1)") else "<td>")
+                  + html.escape(matrix.cell(rule, t)) + "</td>" for t in matrix.columns) + "</tr>"
+        for rule in matrix.rules)
+    return (f"<h2 class='matrix'>Suite <code>{html.escape(matrix.suite)}</code>{html.escape(where)}</h2>"
+            f"<div class='scroll'><table class='board standings'><thead><tr><th>rule</th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div><p class='small'>Test accuracy (%), mean ± 95% CI over seeds. "
+            "(1): the best rule; (=1): not distinguishable from it (Welch, Holm, p ≥ 0.05); no mark: below it.</p>")
 
 
 def _inline(path: Path) -> str:

@@ -43,6 +43,46 @@ def standings_tables(rows: list[Row]) -> list[StandingsTable]:
     return tables
 
 
+@dataclass
+class StandingsMatrix:
+    """The answer at a glance: one suite's rules (rows) against its datasets at their budgets (columns), on
+    one machine (a CPU class, a GPU) or in epochs; each cell a rule's mean ± 95 % CI and its rank."""
+
+    suite: str
+    machine: str  # "" for epoch budgets
+    columns: list[StandingsTable]
+    rules: list[str]  # by their mean rank over the columns, best first
+
+    def cell(self, rule: str, table: StandingsTable) -> str:
+        """``98.20 ± 0.25 (1)``, ``92.10 ± 2.03 (=1)``, ``67.57 ± 3.85`` (below the best), ``-`` (not run)."""
+        for standing, _row in table.entries:
+            if standing.name == rule:
+                ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
+                rank = standing_rank(standing)
+                return f"{standing.mean:.2f}{ci}" + (f" ({rank})" if rank else "")
+        return "-"
+
+
+def standings_matrices(tables: list[StandingsTable]) -> list[StandingsMatrix]:
+    """The standings tables gathered per suite and machine (``cpu_s=30 on <CPU class>`` and ``cpu_s=120 on
+    <CPU class>`` share a matrix; epoch budgets have theirs, after the compute budgets); datasets in name
+    order."""
+    groups: dict[tuple[str, str], list[StandingsTable]] = {}
+    for table in tables:
+        machine = table.budget.partition(" on ")[2]
+        groups.setdefault((table.suite, machine), []).append(table)
+    matrices = []
+    for (suite, machine), columns in sorted(groups.items(), key=lambda g: (g[0][0], not g[0][1], g[0][1])):
+        columns = sorted(columns, key=lambda t: (t.dataset, t.budget))
+        positions: dict[str, list[int]] = {}
+        for table in columns:
+            for position, (standing, _row) in enumerate(table.entries):
+                positions.setdefault(standing.name, []).append(position)
+        rules = sorted(positions, key=lambda r: (sum(positions[r]) / len(positions[r]), -len(positions[r]), r))
+        matrices.append(StandingsMatrix(suite, machine, columns, rules))
+    return matrices
+
+
 def standings_cells(standing: Any, row: Row) -> list[str]:
     """The cells of one standings row (console, Markdown and page print these)."""
     ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
@@ -85,4 +125,5 @@ def budget_text(budget: str) -> str:
     return f"budget {words[kind].format(value)}" + (f" on {machine}" if machine else "")
 
 
-__all__ = ["StandingsTable", "budget_text", "standing_rank", "standings_cells", "standings_tables"]
+__all__ = ["StandingsMatrix", "StandingsTable", "budget_text", "standing_rank", "standings_cells", "standings_matrices",
+           "standings_tables"]
