@@ -393,6 +393,21 @@ def test_the_environment_names_the_cpu_class():
     assert f"family {family} model " in cpu_class() and environment("cpu")["cpu_class"] == cpu_class()
 
 
+def test_the_environment_measures_the_machines_speed_without_touching_the_random_streams():
+    """A record's environment carries the GEMM rate as the run started (a shared host's speed drifts, and CPU
+    seconds do not see it); measuring it draws no random numbers."""
+    import torch
+
+    from snnbench.records.provenance import environment
+
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    env = environment("cpu")
+    assert torch.equal(torch.rand(3), expected)
+    assert isinstance(env["gemm_gflops"], float) and env["gemm_gflops"] > 0
+
+
 def test_cpu_seconds_on_several_threads_are_a_budget_of_their_own(tmp_path):
     """Two threads spend CPU seconds faster than they add samples: a cpu_s record made on 2 threads never
     pools with or is ranked against the one-thread cells (the CPU track's unit)."""
