@@ -673,7 +673,7 @@ def test_auto_picks_numba_on_the_cpu_and_refuses_it_elsewhere():
 
     assert resolve_backend("auto", "cpu", "numba") == "numba"
     assert resolve_backend("auto", "cpu") == "torch" and resolve_backend("auto", "cuda", "numba") == "triton"
-    with pytest.raises(ValueError, match="only ST-RSBP"):
+    with pytest.raises(ValueError, match="only the LIF, TSSL-BP's, ST-RSBP's, HM2-BP's and SLAYER's neurons"):
         resolve_backend("numba", "cpu")
 
 
