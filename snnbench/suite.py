@@ -124,7 +124,8 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
         if not matrix.get("methods") or not matrix.get("datasets") or not isinstance(matrix.get("epochs"), int):
             raise fail(where, "needs methods, datasets and an integer epochs")
         _check_matrix_types(matrix, seeds, lambda message, w=where: fail(w, message))
-        for method_name, dataset_name, seed in itertools.product(matrix["methods"], matrix["datasets"], seeds):
+        # seed by seed across the matrix's rules: a drift of a shared machine's speed meets every rule alike
+        for seed, method_name, dataset_name in itertools.product(seeds, matrix["methods"], matrix["datasets"]):
             try:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
                 flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,

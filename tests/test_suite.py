@@ -281,3 +281,5 @@ def test_the_cpu_suite_completes_one_dataset_for_all_rules_at_a_time():
     assert blocks == ["small", "nmnist-1k", "mnist", "fashion-mnist"]
     for dataset in (*small, "nmnist-1k", "mnist", "fashion-mnist"):
         assert len({c.config.method for c in cells if c.config.dataset == dataset and c.config.budget}) == 7
+        seeds = [c.config.seed for c in cells if c.config.dataset == dataset and c.config.budget]
+        assert seeds == sorted(seeds)  # seed 0 of every rule, then seed 1...: a drifting host meets all alike
