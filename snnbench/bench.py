@@ -39,7 +39,6 @@ from snnbench.config import ENCODINGS, ConfigError, resolve_config
 from snnbench.files import DataContext
 from snnbench.graphs import WARMUP_STEPS, CapturedStep, CudaGraph, GraphFactory, graph_plan, training_graph
 from snnbench.optim import make_optimizer
-from snnbench.records.provenance import gemm_gflops
 from snnbench.registry import build_model, create_dataset, create_method
 
 
@@ -365,6 +364,17 @@ def run_plan(plan: list[tuple[BenchCase, list[str]]], peers: list[str], device: 
                 if report is not None:
                     report(result)
     return results
+
+
+def gemm_gflops(device: torch.device, size: int = 1024, repeats: int = 5) -> float:
+    """This machine's float32 matrix-multiply rate (GFLOP/s) at the current thread count: the roofline's
+    denominator, measured in the same run as the steps, and in a run record's environment how fast the machine
+    ran as the run started (a shared host's speed drifts; CPU seconds do not see it). Constant operands: the
+    run's random streams are untouched."""
+    a = torch.full((size, size), 0.5, device=device)
+    b = torch.full((size, size), 0.25, device=device)
+    ms = time_steps(lambda: a @ b, device, 2, repeats)
+    return 2 * size**3 / (ms / 1000) / 1e9
 
 
 def step_gflop(step: Callable[[], Any]) -> float | None:

@@ -296,8 +296,12 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
             model, device_ids=[device.index] if device.type == "cuda" else None)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    # the environment (git commit, source hash, versions) as the run starts: the code that trains
-    state = RunState(started_at=now(), environment=environment(str(device)))
+    # the environment (git commit, source hash, versions) as the run starts: the code that trains, and how
+    # fast the machine runs a GEMM then (outside any budget; draws no random numbers)
+    from snnbench.bench import gemm_gflops  # the bench imports this module
+
+    state = RunState(started_at=now(), environment={**environment(str(device)),
+                                                    "gemm_gflops": round(gemm_gflops(device), 1)})
     if blob is not None:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])

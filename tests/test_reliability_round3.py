@@ -393,19 +393,20 @@ def test_the_environment_names_the_cpu_class():
     assert f"family {family} model " in cpu_class() and environment("cpu")["cpu_class"] == cpu_class()
 
 
-def test_the_environment_measures_the_machines_speed_without_touching_the_random_streams():
+def test_a_run_records_the_machines_speed_without_touching_the_random_streams(tmp_path):
     """A record's environment carries the GEMM rate as the run started (a shared host's speed drifts, and CPU
     seconds do not see it); measuring it draws no random numbers."""
-    import torch
-
-    from snnbench.records.provenance import environment
+    from snnbench.bench import gemm_gflops
 
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    env = environment("cpu")
-    assert torch.equal(torch.rand(3), expected)
-    assert isinstance(env["gemm_gflops"], float) and env["gemm_gflops"] > 0
+    rate = gemm_gflops(torch.device("cpu"), size=64)
+    assert torch.equal(torch.rand(3), expected) and rate > 0
+    assert main(["run", "--method", "stbp", "--dataset", "digits", "--epochs", "1", "-q", "--out",
+                 str(tmp_path / "runs"), "--data-dir", str(tmp_path / "cache")]) == 0
+    (record,) = (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))
+    assert isinstance(record["environment"]["gemm_gflops"], float) and record["environment"]["gemm_gflops"] > 0
 
 
 def test_cpu_seconds_on_several_threads_are_a_budget_of_their_own(tmp_path):

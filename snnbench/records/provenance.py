@@ -37,34 +37,7 @@ def environment(device: str) -> dict[str, Any]:
     env["snnbench"] = __version__
     env.update(_git_state())
     env["source_sha256"] = source_hash()
-    env["gemm_gflops"] = round(gemm_gflops(torch.device(device)), 1)
     return env
-
-
-def gemm_gflops(device: Any, size: int = 1024, repeats: int = 5) -> float:
-    """This machine's float32 matrix-multiply rate (GFLOP/s) at the current thread count, the median of
-    ``repeats`` after two warm-ups: the bench's roofline denominator, and in a record's environment how fast
-    the machine ran when the run started (a shared host's speed drifts; CPU seconds do not see it). Constant
-    operands: the run's random streams are untouched."""
-    import statistics
-    import time
-
-    import torch
-
-    a = torch.full((size, size), 0.5, device=device)
-    b = torch.full((size, size), 0.25, device=device)
-    cuda = torch.device(device).type == "cuda"
-    times = []
-    for i in range(2 + repeats):
-        if cuda:
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        a @ b
-        if cuda:
-            torch.cuda.synchronize(device)
-        if i >= 2:
-            times.append(time.perf_counter() - start)
-    return 2 * size**3 / statistics.median(times) / 1e9
 
 
 def source_hash() -> str:
