@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .lif import LIFParams, lif_with
-from .numba_jit import AVAILABLE, jit
+from .numba_jit import AVAILABLE, jit, time_rows
 from .surrogate import surrogate_grad
 
 INLINE_SURROGATES = {"rectangle": 1, "triangle": 2}  # σ' computed in the loop; the others come from PyTorch
@@ -111,15 +111,11 @@ def _backward(grad_spikes, membrane, threshold, decay, zero_reset, detach_reset,
                 grad_current[t, i] = g * sg[i] + a
 
 
-def _flat(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().reshape(tensor.shape[0], -1).numpy())
-
-
 def lif_forward_numba(current: torch.Tensor, params: LIFParams) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`~snnbench.kernels.lif.lif_forward` on a float32 CPU tensor ``[T, ...]``: ``(spikes, membrane)``."""
     if current.device.type != "cpu" or current.dtype != torch.float32:
         raise ValueError(f"the numba LIF scan runs on float32 CPU tensors, got {current.dtype} on {current.device}")
-    flat = _flat(current)
+    flat = time_rows(current)
     membrane, spikes = np.empty_like(flat), np.empty_like(flat)
     _forward(flat, np.float32(params.decay), np.float32(params.threshold), params.reset == "zero", membrane, spikes)
     return torch.from_numpy(spikes).view(current.shape), torch.from_numpy(membrane).view(current.shape)
@@ -128,12 +124,12 @@ def lif_forward_numba(current: torch.Tensor, params: LIFParams) -> tuple[torch.T
 def lif_backward_numba(grad_spikes: torch.Tensor, membrane: torch.Tensor, params: LIFParams) -> torch.Tensor:
     """:func:`~snnbench.kernels.lif.lif_backward` on float32 CPU tensors: ∂L/∂I ``[T, ...]``."""
     kind = INLINE_SURROGATES.get(params.surrogate, 0)
-    flat_membrane = _flat(membrane)
-    given = (_flat(surrogate_grad(membrane - params.threshold, params.surrogate, params.width)) if kind == 0
+    flat_membrane = time_rows(membrane)
+    given = (time_rows(surrogate_grad(membrane - params.threshold, params.surrogate, params.width)) if kind == 0
              else np.empty((membrane.shape[0], 0), dtype=np.float32))  # rows of nothing: computed in the loop
     grad_current = np.empty_like(flat_membrane)
     # the scalars as PyTorch casts them against a float32 tensor: width/2, width and width² each rounded once
-    _backward(_flat(grad_spikes), flat_membrane, np.float32(params.threshold), np.float32(params.decay),
+    _backward(time_rows(grad_spikes), flat_membrane, np.float32(params.threshold), np.float32(params.decay),
               params.reset == "zero", params.detach_reset, kind, np.float32(params.width / 2),
               np.float32(params.width), np.float32(params.width * params.width), given, grad_current)
     return torch.from_numpy(grad_current).view(membrane.shape)

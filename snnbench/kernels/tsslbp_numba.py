@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .numba_jit import jit
+from .numba_jit import jit, time_rows
 from .tsslbp import INV_DU_CAP, TSSLBPParams, tsslbp_backward, tsslbp_with, warmup_surrogate
 
 
@@ -62,15 +62,11 @@ def _backward(g, psc, membrane, updates, sigma, theta_m, theta_s, keep_s, keep_m
             grad[t, i] = big_g[i] * sigma[t, i] if psc[t, i] < warm_below else delta
 
 
-def _flat(tensor: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(tensor.detach().float().reshape(tensor.shape[0], -1).numpy())
-
-
 def tsslbp_forward_numba(current: torch.Tensor, p: TSSLBPParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`~snnbench.kernels.tsslbp.tsslbp_forward` on a CPU tensor ``[T, ...]``: ``(psc, u, Δu)``."""
     if current.device.type != "cpu":
         raise ValueError(f"the numba TSSL-BP scan runs on CPU tensors, got device {current.device}")
-    x = _flat(current)
+    x = time_rows(current)
     psc, membrane, updates = np.empty_like(x), np.empty_like(x), np.empty_like(x)
     _forward(x, np.float32(-(1.0 / p.tau_m)), np.float32(1.0 / p.tau_s), np.float32(p.threshold), p.reset == "zero",
              psc, membrane, updates)
@@ -85,10 +81,11 @@ def tsslbp_backward_numba(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: t
     if p.warmup != "element":
         return tsslbp_backward(grad_psc, psc, membrane, updates, p)
     theta_m, theta_s = 1.0 / p.tau_m, 1.0 / p.tau_s
-    grad = np.empty_like(_flat(membrane))
+    rows = time_rows(membrane)
+    grad = np.empty_like(rows)
     # the constants as PyTorch casts each against a float32 tensor (the Python expression, then float32)
-    _backward(_flat(grad_psc), _flat(psc), _flat(membrane), _flat(updates),
-              _flat(warmup_surrogate(membrane, p.threshold)), np.float32(theta_m), np.float32(theta_s),
+    _backward(time_rows(grad_psc), time_rows(psc), rows, time_rows(updates),
+              time_rows(warmup_surrogate(membrane, p.threshold)), np.float32(theta_m), np.float32(theta_s),
               np.float32(1 - theta_s), np.float32(1 - theta_m), np.float32(p.threshold),
               np.float32(1.0 / (4 * p.tau_s)), np.float32(INV_DU_CAP), p.reset == "zero", p.intra, grad)
     return torch.from_numpy(grad).view(membrane.shape)
