@@ -8,23 +8,19 @@ new CPU class before its cells run).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from snnbench.bench import method_step, suite_cases
+from snnbench.bench import method_step, suite_cases, time_steps
 
 
 def step_ms(step, flush: bool, repeats: int) -> float:  # noqa: ANN001 - a bench.BenchStep
-    """Median milliseconds of one training step with denormals flushed or kept."""
+    """Median milliseconds of one training step with denormals flushed or kept (the bench's timer)."""
     torch.set_flush_denormal(flush)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    torch.set_flush_denormal(False)
-    return sorted(times)[len(times) // 2] * 1e3
+    try:
+        return time_steps(step, torch.device("cpu"), 0, repeats)
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def main() -> None:

@@ -193,11 +193,12 @@ def _matrix(matrix: StandingsMatrix) -> str:
     where = f" on {matrix.machine}" if matrix.machine else " (epoch budgets)"
     head = "".join(f"<th><a href='#{html.escape(t.dataset)}'>{html.escape(t.dataset)}</a><div class='small'>"
                    f"{html.escape(t.budget.partition(' on ')[0])}</div></th>" for t in matrix.columns)
-    body = "".join(
-        f"<tr><td><span class='swatch' style='background:{method_colour(rule)}'></span>{html.escape(rule)}</td>"
-        + "".join(("<td class='tied'>" if matrix.cell(rule, t).endswith("1)") else "<td>")
-                  + html.escape(matrix.cell(rule, t)) + "</td>" for t in matrix.columns) + "</tr>"
-        for rule in matrix.rules)
+    body = ""
+    for rule in matrix.rules:
+        cells = [matrix.cell(rule, t) for t in matrix.columns]
+        body += (f"<tr><td><span class='swatch' style='background:{method_colour(rule)}'></span>{html.escape(rule)}"
+                 "</td>" + "".join(("<td class='tied'>" if c.endswith("1)") else "<td>") + html.escape(c) + "</td>"
+                                   for c in cells) + "</tr>")
     return (f"<h2 class='matrix'>Suite <code>{html.escape(matrix.suite)}</code>{html.escape(where)}</h2>"
             f"<div class='scroll'><table class='board standings'><thead><tr><th>rule</th>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table></div><p class='small'>Test accuracy (%), mean ± 95% CI over seeds. "

@@ -153,21 +153,17 @@ def load_records(folder: Path) -> tuple[list[tuple[Path, Record]], list[tuple[Pa
         if "checkpoints" in path.parts:
             continue
         try:
-            record = read_record(path)
-        except InvalidRecordError as err:
-            bad.append((path, "; ".join(err.problems[:3])))
-            continue
-        except Exception as err:  # noqa: BLE001 -- one bad file never stops the leaderboard
-            bad.append((path, f"unreadable: {type(err).__name__}: {str(err)[:200]}"))
-            continue
-        ranked = record.status == "completed" and bool(record.curves)
-        try:
+            record = read_record(path)  # refuses a file that breaks the schema, with its problems
+            ranked = record.status == "completed" and bool(record.curves)
             problems = _name_problems(record)
             if not problems and record.status == "completed":
                 problems = _range_problems(record)
             if not problems and ranked:
                 record_values(record)  # every value the row needs reads cleanly
-        except Exception as err:  # noqa: BLE001
+        except InvalidRecordError as err:
+            bad.append((path, "; ".join(err.problems[:3])))
+            continue
+        except Exception as err:  # noqa: BLE001 -- one bad file never stops the leaderboard
             bad.append((path, f"unreadable: {type(err).__name__}: {str(err)[:200]}"))
             continue
         if problems:

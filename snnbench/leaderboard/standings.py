@@ -57,9 +57,8 @@ class StandingsMatrix:
         """``98.20 ± 0.25 (1)``, ``92.10 ± 2.03 (=1)``, ``67.57 ± 3.85`` (below the best), ``-`` (not run)."""
         for standing, _row in table.entries:
             if standing.name == rule:
-                ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
                 rank = standing_rank(standing)
-                return f"{standing.mean:.2f}{ci}" + (f" ({rank})" if rank else "")
+                return mean_ci_text(standing) + (f" ({rank})" if rank else "")
         return "-"
 
 
@@ -85,7 +84,6 @@ def standings_matrices(tables: list[StandingsTable]) -> list[StandingsMatrix]:
 
 def standings_cells(standing: Any, row: Row) -> list[str]:
     """The cells of one standings row (console, Markdown and page print these)."""
-    ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
     if standing.best:
         versus = "best"
     elif standing.p_holm is None:
@@ -97,9 +95,15 @@ def standings_cells(standing: Any, row: Row) -> list[str]:
     energy = _mean([e / 1000 for e in row.energy_pj], 1)
     notes = ", ".join(sorted(m for m in row.marks if m != "shared")) or "-"
     epochs = f"{_mean([float(e) for e in row.epoch_counts], 1)}" if row.epoch_counts else str(row.epochs)
-    return [str(standing_rank(standing)), row.method, str(standing.n), f"{standing.mean:.2f}{ci}", versus, epochs,
+    return [str(standing_rank(standing)), row.method, str(standing.n), mean_ci_text(standing), versus, epochs,
             "-" if samples is None else f"{samples:,.0f}", "-" if speed is None else f"{speed:,}",
             "-" if energy is None else str(energy), notes]
+
+
+def mean_ci_text(standing: Any) -> str:
+    """``98.20 ± 0.25``, or ``95.00 (n=1)`` for one seed (no interval)."""
+    ci = f" ± {standing.ci:.2f}" if standing.ci is not None else " (n=1)"
+    return f"{standing.mean:.2f}{ci}"
 
 
 def standing_rank(standing: Any) -> str:
@@ -125,5 +129,5 @@ def budget_text(budget: str) -> str:
     return f"budget {words[kind].format(value)}" + (f" on {machine}" if machine else "")
 
 
-__all__ = ["StandingsMatrix", "StandingsTable", "budget_text", "standing_rank", "standings_cells", "standings_matrices",
-           "standings_tables"]
+__all__ = ["StandingsMatrix", "StandingsTable", "budget_text", "mean_ci_text", "standing_rank", "standings_cells",
+           "standings_matrices", "standings_tables"]
