@@ -89,14 +89,17 @@ def build_model(method: Any, cfg: Any, input_shape: tuple[int, ...], num_classes
     from ``cfg.arch`` for the input shape and classes, moved to ``device``, every neuron's backend bound once
     (:func:`~snnbench.kernels.bind_backends`), then the rule's ``prepare`` hook (``training`` false: only the
     state a checkpoint needs). The config's ``flush_denormal`` is applied to this process here, so that the
-    network runs as the config says on every path. Returns ``(model, backends that will run, the hook's facts
+    network runs as the config says on every path, and on a CPU the compiled loops are built here
+    (:func:`~snnbench.kernels.numba_jit.warm`), before a budget's clock starts. Returns ``(model, backends that will run, the hook's facts
     for the record)``."""
     import torch
 
     from snnbench.arch import parse_arch
-    from snnbench.kernels import bind_backends
+    from snnbench.kernels import bind_backends, numba_jit
 
     torch.set_flush_denormal(bool(cfg.flush_denormal))
+    if torch.device(device).type == "cpu":
+        numba_jit.warm()
     model = method.build(parse_arch(cfg.arch), tuple(input_shape), num_classes, cfg).to(device)
     backends = bind_backends(model, device)
     facts = method.prepare(model, cfg, cache_dir, train_size, training=training)

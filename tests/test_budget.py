@@ -134,3 +134,58 @@ def test_flush_denormal_is_a_named_setting_the_run_applies(tmp_path):
         assert torch.tensor([1e-40]).mul(1.0).item() != 0.0  # and the next run's setup turns it off again
     finally:
         torch.set_flush_denormal(False)
+
+
+_COMPILES_IN_A_STEP = """
+import json, sys
+from snnbench import engine
+from snnbench.config import resolve_config
+from snnbench.engine import RuntimeOptions, train
+from snnbench.kernels import numba_jit
+from snnbench.registry import create_dataset, create_method
+
+out = sys.argv[1]
+if sys.argv[2] == "cold":  # what a run was before the warm-up: compiled in its first steps
+    numba_jit._warmed = True
+before, grown, method = numba_jit.compiled_signatures(), {}, None
+step = engine.train_step
+
+def counted(*args, **kwargs):
+    start = numba_jit.compiled_signatures()
+    result = step(*args, **kwargs)
+    grown[method] = grown.get(method, 0) + numba_jit.compiled_signatures() - start
+    return result
+
+engine.train_step = counted
+for method, sets in [("stbp", {}), ("stbp-tdbn", {}), ("tet", {"arch": "4C3-P2-32"}), ("tsslbp", {}),
+                     ("slayer", {}), ("st-rsbp", {"effect_trials": 8, "steps": 30}),
+                     ("hm2-bp", {"effect_trials": 8, "steps": 30})]:
+    cfg = resolve_config(create_method(method), create_dataset("digits"),
+                         {"epochs": 1, "max_train_samples": 16, "max_test_samples": 8}, {"batch_size": 8, **sets})
+    train(cfg, RuntimeOptions(device="cpu", data_dir=out + "/cache", out=out + "/" + method))
+print(json.dumps({"before": before, "grown": grown}))
+"""
+
+
+def test_no_loop_is_compiled_inside_a_training_step(tmp_path):
+    """Every compiled CPU loop is built when the network is built, before a budget's clock starts: in a fresh
+    process, training steps of all seven rules (the pool of a CNN included) compile nothing; without the
+    warm-up the same steps would (which is what the check can see)."""
+    from snnbench.kernels.numba_jit import AVAILABLE
+
+    if not AVAILABLE:
+        pytest.skip("numba is not installed (or SNNBENCH_NUMBA=0): no compiled loops")
+    import json
+    import subprocess
+    import sys
+
+    def grown(mode: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _COMPILES_IN_A_STEP, str(tmp_path / mode), mode],
+                              capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        assert result["before"] == 0  # a fresh process: nothing compiled or loaded before the first build
+        return result["grown"]
+
+    assert grown("warm") == dict.fromkeys(["stbp", "stbp-tdbn", "tet", "tsslbp", "slayer", "st-rsbp", "hm2-bp"], 0)
+    cold = grown("cold")
+    assert cold["stbp"] > 0 and cold["tet"] > 0 and cold["tsslbp"] > 0 and cold["slayer"] > 0

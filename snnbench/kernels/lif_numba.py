@@ -140,4 +140,10 @@ def lif_numba(current: torch.Tensor, params: LIFParams) -> torch.Tensor:
     return lif_with(current, params, lif_forward_numba, lif_backward_numba)
 
 
-__all__ = ["lif_backward_numba", "lif_forward_numba", "lif_numba"]
+def warm() -> None:
+    """Compile both scans for the argument types :func:`lif_numba` passes (:func:`~.numba_jit.warm`)."""
+    spikes, membrane = lif_forward_numba(torch.zeros(2, 3), LIFParams())
+    lif_backward_numba(spikes, membrane, LIFParams())
+
+
+__all__ = ["lif_backward_numba", "lif_forward_numba", "lif_numba", "warm"]

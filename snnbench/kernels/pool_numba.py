@@ -82,4 +82,9 @@ def avg_pool_numba(x: torch.Tensor, k: int) -> torch.Tensor:
     return _AvgPool.apply(x, k) if tiles(x, k) else F.avg_pool2d(x, k, ceil_mode=True)
 
 
-__all__ = ["avg_pool_numba", "tiles"]
+def warm() -> None:
+    """Compile the pool and its backward for the argument types :func:`avg_pool_numba` passes."""
+    avg_pool_numba(torch.zeros(1, 1, 2, 2, requires_grad=True), 2).sum().backward()
+
+
+__all__ = ["avg_pool_numba", "tiles", "warm"]

@@ -69,4 +69,9 @@ def srm_numba(u: torch.Tensor, params: SRMParams) -> torch.Tensor:
     return srm_with(u, params, refractory_potential_numba, refractory_spikes_numba)
 
 
-__all__ = ["refractory_potential_numba", "refractory_spikes_numba", "srm_numba"]
+def warm() -> None:
+    """Compile the refractory scan for the argument types :func:`srm_numba` passes (:func:`~.numba_jit.warm`)."""
+    refractory_spikes_numba(torch.zeros(2, 3), torch.zeros(3), SRMParams())
+
+
+__all__ = ["refractory_potential_numba", "refractory_spikes_numba", "srm_numba", "warm"]

@@ -135,9 +135,6 @@ def analytic_scan_numba(events_m: torch.Tensor, events_s: torch.Tensor, windows:
     return torch.from_numpy(out)
 
 
-__all__ = ["AVAILABLE", "analytic_scan_numba", "post_kernel_numba", "pre_trace_numba", "strsbp_scan_numba"]
-
-
 @_jit
 def _hashed(samples, steps, per_sample, salt, out):  # noqa: ANN001, ANN202
     mask = (1 << 62) - 1
@@ -167,3 +164,19 @@ def _salt(seed: int, offset: int) -> np.int64:
     """``(seed·1000003 + offset) << 40`` as torch computes it in int64 (wrapping)."""
     value = ((seed * 1_000_003 + offset) << 40) & ((1 << 64) - 1)
     return np.int64(value - (1 << 64) if value >= 1 << 63 else value)
+
+
+def warm() -> None:
+    """Compile the scan, the S-PSP traces and the input hash for the argument types their wrappers pass
+    (:func:`~.numba_jit.warm`)."""
+    spikes = strsbp_scan_numba(torch.zeros(2, 1, 3), torch.zeros(3, 1, dtype=torch.int64), torch.zeros(3, 1),
+                               STRSBPParams(threshold=1.0, tau_m=4.0, tau_s=2.0, t_ref=1))
+    pre_trace_numba(spikes, 2.0)
+    post_kernel_numba(spikes, 4.0, 2.0, 1)
+    events = torch.zeros(3, 3, dtype=torch.float64)
+    analytic_scan_numba(events, events, torch.zeros(3, 3, dtype=torch.int32), 0.5, 0.5)
+    hashed_uniform_numba(2, np.arange(1), 3, 0, 0)
+
+
+__all__ = ["AVAILABLE", "analytic_scan_numba", "hashed_uniform_numba", "post_kernel_numba", "pre_trace_numba",
+           "strsbp_scan_numba", "warm"]

@@ -96,4 +96,11 @@ def tsslbp_numba(current: torch.Tensor, params: TSSLBPParams) -> torch.Tensor:
     return tsslbp_with(current, params, tsslbp_forward_numba, tsslbp_backward_numba)
 
 
-__all__ = ["tsslbp_backward_numba", "tsslbp_forward_numba", "tsslbp_numba"]
+def warm() -> None:
+    """Compile both scans for the argument types :func:`tsslbp_numba` passes (:func:`~.numba_jit.warm`)."""
+    params = TSSLBPParams(tau_m=5.0, tau_s=3.0)
+    psc, membrane, updates = tsslbp_forward_numba(torch.zeros(2, 3), params)
+    tsslbp_backward_numba(psc, psc, membrane, updates, params)
+
+
+__all__ = ["tsslbp_backward_numba", "tsslbp_forward_numba", "tsslbp_numba", "warm"]
