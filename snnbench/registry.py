@@ -90,8 +90,8 @@ def build_model(method: Any, cfg: Any, input_shape: tuple[int, ...], num_classes
     (:func:`~snnbench.kernels.bind_backends`), then the rule's ``prepare`` hook (``training`` false: only the
     state a checkpoint needs). The config's ``flush_denormal`` is applied to this process here, so that the
     network runs as the config says on every path, and on a CPU the compiled loops are built here
-    (:func:`~snnbench.kernels.numba_jit.warm`), before a budget's clock starts. Returns ``(model, backends that will run, the hook's facts
-    for the record)``."""
+    (:func:`~snnbench.kernels.numba_jit.warm`), before a budget's clock starts. Returns ``(model, backends
+    that will run, the hook's facts for the record)``."""
     import torch
 
     from snnbench.arch import parse_arch
