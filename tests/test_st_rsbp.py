@@ -656,16 +656,50 @@ def test_the_numba_cpu_loops_equal_the_torch_references_bit_for_bit():
     reference = strsbp_scan_torch(drive, index, values, params)
     assert reference.sum() > 100 and torch.equal(strsbp_scan_numba(drive, index, values, params), reference)
     pre = (torch.rand(300, 3, 30, generator=gen) < 0.1).float()
-    compiled = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
-                rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
+
+    def traces() -> list[torch.Tensor]:  # float64, and float32 (what the rule's products take): rounded once
+        return [out for dtype in (torch.float64, torch.float32) for out in (
+            rule.pre_trace(pre, 8.0, dtype), rule.post_kernel(reference, 64.0, 8.0, 2, dtype),
+            rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2, dtype=dtype))]
+
+    compiled = traces()
     try:
         rule.psp.NUMBA = False
-        torch_made = (rule.pre_trace(pre, 8.0), rule.post_kernel(reference, 64.0, 8.0, 2),
-                      rule.analytic_weights(reference, tau_m=64.0, tau_s=8.0, t_ref=2))
+        torch_made = traces()
     finally:
         rule.psp.NUMBA = True
     for a, b in zip(compiled, torch_made, strict=True):
         assert a.dtype == b.dtype and torch.equal(a, b)
+    for wide, narrow in zip(torch_made[:3], torch_made[3:], strict=True):
+        assert narrow.dtype == torch.float32 and torch.equal(wide.float(), narrow)
+
+
+def test_a_recurrent_layer_reads_its_ell_index_from_its_pattern_with_the_same_spikes():
+    """A reservoir's ELL index comes from its topology mask, computed once: weights that reach exactly 0 inside the
+    mask stay in it (adding an exact 0), so the spikes equal those of the index of the nonzeros; a nonzero weight
+    outside the mask (loaded weights) falls back to the nonzeros' own index."""
+    from snnbench.kernels.strsbp import ell_index
+    from snnbench.methods.st_rsbp.scan import spiking_scan
+
+    m = create_method("st-rsbp")
+    cfg = resolve_config(m, create_dataset("digits"), {"steps": 60}, {"threshold": 2.0})
+    net = m.build(parse_arch(cfg.arch), (1, 8, 8), 10, cfg)
+    layer = next(m for m in net.modules() if getattr(m, "kind", "") == "reservoir")
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(60, 2, layer.synapse.in_features, generator=gen) < 0.3).float()
+    with torch.no_grad():
+        layer.recurrent.view(-1)[layer.mask.view(-1).nonzero()[::3]] = 0.0  # some weights in the mask reach 0
+    weights = layer.lateral_weights()
+    assert layer.recurrence_index(weights) is layer.recurrence_index(weights)  # computed once
+    assert layer.recurrence_index(weights).shape[1] > ell_index(weights != 0).shape[1]
+    by_nonzeros = spiking_scan(x, layer.synapse.weight.detach(), layer.params, weights, layer.backend)
+    assert by_nonzeros.sum() > 0 and torch.equal(layer(x), by_nonzeros)
+    with torch.no_grad():
+        outside = (~layer.mask).nonzero()[0]
+        layer.recurrent[outside[0], outside[1]] = 0.5
+    weights = layer.lateral_weights()
+    assert torch.equal(layer.recurrence_index(weights), ell_index(weights != 0))
+    assert torch.equal(layer(x), spiking_scan(x, layer.synapse.weight.detach(), layer.params, weights, layer.backend))
 
 
 def test_auto_picks_numba_on_the_cpu_and_refuses_it_elsewhere():

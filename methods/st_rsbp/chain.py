@@ -114,16 +114,14 @@ def repair_label(spikes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def ratios(e: torch.Tensor, post_counts: torch.Tensor, pre_counts: torch.Tensor, zero: float) -> torch.Tensor:
     """r_ij = e_ij/o_j ``[B, N, N_in]`` (≈ ∂e_ij/∂o_j), ``zero`` where o_i or o_j is 0; trailing axes after
     N_in (a conv's positions: e ``[B, O, C·k·k, L]``, counts ``[B, O, L]`` and ``[B, C·k·k, L]``) broadcast."""
-    r = e / pre_counts.clamp(min=1).unsqueeze(1)
-    empty = (post_counts == 0).unsqueeze(2) | (pre_counts == 0).unsqueeze(1)
-    return torch.where(empty, torch.full_like(r, zero), r)
+    r = e / pre_counts.clamp(min=1).unsqueeze(1)  # a new tensor: filled in place, without a [B, N, N_in] mask
+    return r.masked_fill_((post_counts == 0).unsqueeze(2), zero).masked_fill_((pre_counts == 0).unsqueeze(1), zero)
 
 
 def first_order_ratios(e: torch.Tensor, post_counts: torch.Tensor) -> torch.Tensor:
     """ρ_ij = e_ij/o_i (mm-bp-snn's first-order side effect), 0.5 where the post neuron i is silent;
     ``e`` is ``[B, N, ...]`` and ``post_counts`` ``[B, N, ...]`` without the presynaptic axis (dim 2)."""
-    return torch.where((post_counts == 0).unsqueeze(2), torch.full_like(e, 0.5),
-                       e / post_counts.clamp(min=1).unsqueeze(2))
+    return (e / post_counts.clamp(min=1).unsqueeze(2)).masked_fill_((post_counts == 0).unsqueeze(2), 0.5)
 
 
 def lateral_factor(spikes: torch.Tensor, labels: torch.Tensor, o: STRSBPOptions, threshold: float) -> torch.Tensor:
@@ -261,7 +259,7 @@ def conv_gradients(layer: STRSBPConv, x: torch.Tensor, spikes: torch.Tensor, del
     m = analytic_weights(post, tau_m=layer.tau_m, tau_s=layer.tau_s, t_ref=layer.t_ref, dtype=torch.float32)
     e = torch.einsum("tbol,tbkl->bokl", m, pre)
     silent = (o_out == 0).unsqueeze(2) & (o_in > 0).unsqueeze(1)
-    e = torch.where(silent, torch.full_like(e, SILENT_EFFECT), e)
+    e = e.masked_fill_(silent, SILENT_EFFECT)
     g = delta.reshape(batch, w.shape[0], -1).float() / layer.threshold
     gw = gd = g  # the weight gradient's and δ's factors
     if o.dadw == "first_order":
@@ -297,7 +295,7 @@ def pool_gradients(layer: STRSBPPool, x: torch.Tensor, spikes: torch.Tensor, del
     o_out, o_in = spikes.sum(0), windows.sum(0)  # [B, C, H, W], [B, C, H, p, W, p]
     r = e / o_in.permute(0, 1, 2, 4, 3, 5).clamp(min=1)
     empty = (o_out == 0)[..., None, None] | (o_in == 0).permute(0, 1, 2, 4, 3, 5)
-    r = torch.where(empty, torch.full_like(r, zero_ratio), r)
+    r = r.masked_fill_(empty, zero_ratio)
     d = delta.reshape(batch, channels, height, width, 1, 1).float() / (p * p) * r
     return d.permute(0, 1, 2, 4, 3, 5).reshape(batch, channels, height * p, width * p)
 

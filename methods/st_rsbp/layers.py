@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from snnbench.kernels.dispatch import strsbp_scan
-from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell
+from snnbench.kernels.strsbp import THRESHOLD_EPS, STRSBPParams, ell, ell_index
 
 from ..layers import NeuronLayer, SpikingNetwork
 from .scan import spiking_scan
@@ -85,8 +85,23 @@ class STRSBPLayer(STRSBPNeurons):
             return self.recurrent.detach()
         return self.lateral if self.kind == "output" else None
 
+    def recurrence_index(self, weights: torch.Tensor) -> torch.Tensor:
+        """The ELL index of ``weights`` (this layer's :meth:`lateral_weights`) from the layer's fixed pattern,
+        computed once: the reservoir's topology mask (its weights outside it get no gradient and stay 0) or the
+        lateral inhibition's nonzeros. A nonzero reservoir weight outside the mask (weights loaded from elsewhere)
+        gets the index of the weights' own nonzeros, as :func:`~snnbench.kernels.strsbp.ell` computes it."""
+        source = self.mask if self.kind == "reservoir" else self.lateral
+        if self.kind == "reservoir" and bool(((weights != 0) & ~source).any()):
+            return ell_index(weights != 0)
+        key = (source.data_ptr(), source._version)
+        if getattr(self, "_ell_key", None) != key:
+            self._ell_key, self._ell_index = key, ell_index(source if self.kind == "reservoir" else source != 0)
+        return self._ell_index
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spikes = spiking_scan(x, self.synapse.weight.detach(), self.params, self.lateral_weights(), self.backend)
+        weights = self.lateral_weights()
+        index = self.recurrence_index(weights) if weights is not None else None
+        spikes = spiking_scan(x, self.synapse.weight.detach(), self.params, weights, self.backend, index)
         self.record(spikes)
         return spikes
 

@@ -14,21 +14,24 @@ from snnbench.kernels.strsbp_numba import analytic_scan_numba, post_kernel_numba
 from .scan import _check_time_major
 
 
-def pre_trace(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
-    """P ``[T, B, N_in]``: P(t) = (1 − 1/τs)·P(t−1) + s(t−1), P(0) = 0 (float64)."""
+def pre_trace(pre: torch.Tensor, tau_s: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """P ``[T, B, N_in]``: P(t) = (1 − 1/τs)·P(t−1) + s(t−1), P(0) = 0 (computed in float64, returned in
+    ``dtype``)."""
     if pre.device.type == "cpu" and NUMBA:  # the same float64 recursion as one compiled loop
-        return pre_trace_numba(pre, tau_s)
+        return pre_trace_numba(pre, tau_s, dtype)
     b = 1.0 - 1.0 / tau_s
     out = torch.zeros(pre.shape, dtype=torch.float64, device=pre.device)
     for t in range(1, pre.shape[0]):
         out[t] = b * out[t - 1] + pre[t - 1].to(torch.float64)
-    return out
+    return out.to(dtype)
 
 
-def post_kernel(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
-    """K ``[T, B, N]``: a^{t_f − t}/τs on each spike's integration window, by a reverse scan (float64)."""
+def post_kernel(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int, dtype: torch.dtype = torch.float64
+                ) -> torch.Tensor:
+    """K ``[T, B, N]``: a^{t_f − t}/τs on each spike's integration window, by a reverse scan (computed in
+    float64, returned in ``dtype``)."""
     if post.device.type == "cpu" and NUMBA:
-        return post_kernel_numba(post, tau_m, tau_s, t_ref)
+        return post_kernel_numba(post, tau_m, tau_s, t_ref, dtype)
     a = 1.0 - 1.0 / tau_m
     spikes = post.to(torch.float64) > 0
     steps = post.shape[0]
@@ -42,7 +45,7 @@ def post_kernel(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int) -> t
         current = torch.where(spikes[t], torch.full_like(current, 1.0 / tau_s), current * a)
         current = torch.where(refractory[t], torch.zeros_like(current), current)
         out[t] = current
-    return out
+    return out.to(dtype)
 
 
 def spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
@@ -58,8 +61,8 @@ def spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t
 def _step_spsp(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int,
                dtype: torch.dtype) -> torch.Tensor:
     """E = K·Pᵀ ``[B, N, N_in]``: the scans in float64, the product in ``dtype``."""
-    k, p = post_kernel(post, tau_m, tau_s, t_ref), pre_trace(pre, tau_s)
-    return torch.einsum("tbn,tbm->bnm", k.to(dtype), p.to(dtype))
+    k, p = post_kernel(post, tau_m, tau_s, t_ref, dtype), pre_trace(pre, tau_s, dtype)
+    return torch.einsum("tbn,tbm->bnm", k, p)
 
 
 SILENT_EFFECT = 0.1  # the analytic S-PSP of a silent post neuron with an active pre neuron
@@ -116,7 +119,7 @@ def analytic_weights(post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: i
     add(windows, low - 1, -one, open_any)
     decay_m, decay_s = math.exp(-1.0 / tau_m), math.exp(-1.0 / tau_s)
     if device.type == "cpu" and NUMBA:  # the same float64 scan as one compiled loop
-        return analytic_scan_numba(events_m, events_s, windows, decay_m, decay_s).to(dtype).reshape(post.shape)
+        return analytic_scan_numba(events_m, events_s, windows, decay_m, decay_s, dtype).reshape(post.shape)
     out = torch.zeros(steps, width, dtype=dtype, device=device)
     state_m = torch.zeros(width, dtype=torch.float64, device=device)
     state_s = torch.zeros_like(state_m)
@@ -146,6 +149,6 @@ def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s:
     weights = analytic_weights(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref)
     e = torch.einsum("tbn,tbm->bnm", weights, pre.to(torch.float64))
     silent = (post.sum(0) == 0).unsqueeze(2) & (pre.sum(0) > 0).unsqueeze(1)
-    return torch.where(silent, torch.full_like(e, SILENT_EFFECT), e).to(torch.float32)
+    return e.to(torch.float32).masked_fill_(silent, SILENT_EFFECT)  # float32(0.1) either way
 
 

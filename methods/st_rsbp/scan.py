@@ -29,8 +29,9 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
 
 
 def spiking_scan(x: torch.Tensor, weight: torch.Tensor, params: STRSBPParams, recurrent: torch.Tensor | None = None,
-                 backend: str = "auto") -> torch.Tensor:
-    """:func:`spiking_forward` with the neuron's constants bound (a layer's ``params``, built once)."""
+                 backend: str = "auto", index: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`spiking_forward` with the neuron's constants bound (a layer's ``params``, built once) and, for a
+    layer whose recurrence has a fixed pattern, its ELL ``index`` (:func:`~snnbench.kernels.strsbp.ell`)."""
     _check_time_major("x", x)
     steps, batch, _ = x.shape
     neurons = weight.shape[0]
@@ -39,7 +40,7 @@ def spiking_scan(x: torch.Tensor, weight: torch.Tensor, params: STRSBPParams, re
     if recurrent is not None and recurrent.shape != (neurons, neurons):
         raise ValueError(f"recurrent must be [{neurons}, {neurons}], got shape {tuple(recurrent.shape)}")
     drive = (x.reshape(steps * batch, -1).float() @ weight.float().t()).reshape(steps, batch, neurons)
-    index, values = ell(recurrent, neurons, x.device)
+    index, values = ell(recurrent, neurons, x.device, index)
     return strsbp_scan(drive, index, values, params, backend).to(x.dtype)
 
 

@@ -42,17 +42,25 @@ class STRSBPParams:
             raise ValueError(f"need threshold, tau_m, tau_s > 0 and t_ref, eps >= 0, got {self}")
 
 
-def ell(recurrent: torch.Tensor | None, neurons: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def ell(recurrent: torch.Tensor | None, neurons: int, device: torch.device, index: torch.Tensor | None = None
+        ) -> tuple[torch.Tensor, torch.Tensor]:
     """A ``[N, N]`` matrix (row = post) as ELL: indices ``[N, K]`` (int64, ascending) and weights ``[N, K]``
-    (float32), K the largest number of nonzeros in a row, padding (index 0, weight 0) at the end."""
+    (float32), K the largest number of nonzeros in a row, padding (index 0, weight 0) at the end. ``index``:
+    a layer's :func:`ell_index` of a pattern that holds every nonzero (computed once); its extra entries carry
+    weight 0, which adds an exact 0 to the drive, so the spikes are the same."""
     if recurrent is None:
         return (torch.zeros(neurons, 0, dtype=torch.long, device=device),
                 torch.zeros(neurons, 0, dtype=torch.float32, device=device))
-    nonzero = recurrent != 0
-    width = int(nonzero.sum(1).max()) if neurons else 0
-    order = torch.argsort((~nonzero).to(torch.int8), dim=1, stable=True)[:, :width]  # nonzeros first, ascending
-    values = torch.gather(recurrent.float(), 1, order)
-    return order, values
+    if index is None:
+        index = ell_index(recurrent != 0)
+    return index, torch.gather(recurrent.float(), 1, index)
+
+
+def ell_index(pattern: torch.Tensor) -> torch.Tensor:
+    """The ELL indices ``[N, K]`` of a boolean ``[N, N]`` pattern: each row's True columns in ascending order, then
+    column 0 as padding up to K, the largest row count."""
+    width = int(pattern.sum(1).max()) if pattern.shape[0] else 0
+    return torch.argsort((~pattern).to(torch.int8), dim=1, stable=True)[:, :width]  # nonzeros first, ascending
 
 
 def strsbp_scan_torch(drive: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, p: STRSBPParams

@@ -17,6 +17,8 @@ from .numba_jit import AVAILABLE
 from .numba_jit import jit as _jit
 from .strsbp import STRSBPParams
 
+_NUMPY = {torch.float64: np.float64, torch.float32: np.float32}  # the traces' output dtypes
+
 
 @_jit
 def _scan(drive, index, weight, tau_m, tau_s, level, t_ref, out):  # noqa: ANN001, ANN202
@@ -67,16 +69,22 @@ def strsbp_scan_numba(drive: torch.Tensor, index: torch.Tensor, weight: torch.Te
 
 @_jit
 def _pre_trace(pre, b, out):  # noqa: ANN001, ANN202
-    steps = pre.shape[0]
+    steps, width = pre.shape
+    state = np.zeros(width, dtype=np.float64)  # the float64 recursion; ``out`` holds it in its own dtype
+    for i in range(width):
+        out[0, i] = 0.0
     for t in range(1, steps):
-        for i in range(pre.shape[1]):
-            out[t, i] = b * out[t - 1, i] + pre[t - 1, i]
+        for i in range(width):
+            state[i] = b * state[i] + pre[t - 1, i]
+            out[t, i] = state[i]
 
 
-def pre_trace_numba(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
-    """``methods.st_rsbp.pre_trace`` (float64) on a CPU tensor ``[T, B, N_in]``."""
-    flat = np.ascontiguousarray(pre.detach().numpy().astype(np.float64).reshape(pre.shape[0], -1))
-    out = np.zeros(flat.shape, dtype=np.float64)
+def pre_trace_numba(pre: torch.Tensor, tau_s: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``methods.st_rsbp.pre_trace`` (computed in float64) on a CPU tensor ``[T, B, N_in]`` of 0/1 spikes, returned
+    in ``dtype``: float32 is the float64 trace rounded once, as ``pre_trace(...).float()`` rounds it, without the
+    float64 copy."""
+    flat = np.ascontiguousarray(pre.detach().numpy().reshape(pre.shape[0], -1))
+    out = np.empty(flat.shape, dtype=_NUMPY[dtype])
     _pre_trace(flat, 1.0 - 1.0 / tau_s, out)
     return torch.from_numpy(out.reshape(pre.shape))
 
@@ -84,27 +92,26 @@ def pre_trace_numba(pre: torch.Tensor, tau_s: float) -> torch.Tensor:
 @_jit
 def _post_kernel(spikes, a, inv_tau_s, t_ref, out):  # noqa: ANN001, ANN202
     steps, width = spikes.shape
-    for i in range(width):
-        current = 0.0
-        for t in range(steps - 1, -1, -1):
-            if spikes[t, i]:
-                current = inv_tau_s
-            else:
-                current = current * a
-            refractory = False
-            for d in range(1, min(t_ref, steps - 1) + 1):
-                if t - d >= 0 and spikes[t - d, i]:
-                    refractory = True
-                    break
-            if refractory:
-                current = 0.0
-            out[t, i] = current
+    current = np.zeros(width, dtype=np.float64)
+    reach = min(t_ref, steps - 1)
+    for t in range(steps - 1, -1, -1):  # time outside, neurons inside (rows of memory, not columns)
+        first = max(t - reach, 0)
+        for i in range(width):  # without branches, so that it vectorises
+            value = inv_tau_s if spikes[t, i] > 0 else current[i] * a
+            refractory = False  # a spike in the T_REF steps before t
+            for earlier in range(first, t):
+                refractory = refractory | (spikes[earlier, i] > 0)
+            value = 0.0 if refractory else value
+            current[i] = value
+            out[t, i] = value
 
 
-def post_kernel_numba(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
-    """``methods.st_rsbp.post_kernel`` (float64) on a CPU tensor ``[T, B, N]``."""
-    spikes = np.ascontiguousarray((post.detach().numpy().astype(np.float64) > 0).reshape(post.shape[0], -1))
-    out = np.zeros(spikes.shape, dtype=np.float64)
+def post_kernel_numba(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int,
+                      dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``methods.st_rsbp.post_kernel`` (computed in float64) on a CPU tensor ``[T, B, N]``, returned in ``dtype``
+    (float32: the float64 kernel rounded once)."""
+    spikes = np.ascontiguousarray(post.detach().numpy().reshape(post.shape[0], -1))
+    out = np.empty(spikes.shape, dtype=_NUMPY[dtype])
     _post_kernel(spikes, 1.0 - 1.0 / tau_m, 1.0 / tau_s, int(t_ref), out)
     return torch.from_numpy(out.reshape(post.shape))
 
@@ -112,25 +119,26 @@ def post_kernel_numba(post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int
 @_jit
 def _analytic_scan(events_m, events_s, windows, decay_m, decay_s, out):  # noqa: ANN001, ANN202
     steps, width = out.shape
-    for i in range(width):
-        count = 0
-        state_m = 0.0
-        state_s = 0.0
-        for tp in range(steps - 1, -1, -1):
-            count += windows[tp + 1, i]
-            if count > 0:
-                state_m = state_m * decay_m + events_m[tp + 1, i]
-                state_s = state_s * decay_s + events_s[tp + 1, i]
+    count = np.zeros(width, dtype=np.int64)
+    state_m = np.zeros(width, dtype=np.float64)
+    state_s = np.zeros(width, dtype=np.float64)
+    for tp in range(steps - 1, -1, -1):  # time outside, neurons inside (rows of memory, not columns)
+        for i in range(width):
+            count[i] += windows[tp + 1, i]
+            if count[i] > 0:
+                state_m[i] = state_m[i] * decay_m + events_m[tp + 1, i]
+                state_s[i] = state_s[i] * decay_s + events_s[tp + 1, i]
             else:
-                state_m = 0.0
-                state_s = 0.0
-            out[tp, i] = state_m + state_s
+                state_m[i] = 0.0
+                state_s[i] = 0.0
+            out[tp, i] = state_m[i] + state_s[i]
 
 
 def analytic_scan_numba(events_m: torch.Tensor, events_s: torch.Tensor, windows: torch.Tensor, decay_m: float,
-                        decay_s: float) -> torch.Tensor:
-    """The reverse scan of ``methods.st_rsbp.analytic_weights`` (float64 ``[T, W]`` from ``[T + 1, W]`` events)."""
-    out = np.zeros((events_m.shape[0] - 1, events_m.shape[1]), dtype=np.float64)
+                        decay_s: float, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """The reverse scan of ``methods.st_rsbp.analytic_weights`` (computed in float64 ``[T, W]`` from ``[T + 1, W]``
+    events), returned in ``dtype`` (float32: rounded once)."""
+    out = np.empty((events_m.shape[0] - 1, events_m.shape[1]), dtype=_NUMPY[dtype])
     _analytic_scan(events_m.numpy(), events_s.numpy(), windows.numpy(), float(decay_m), float(decay_s), out)
     return torch.from_numpy(out)
 
@@ -171,10 +179,11 @@ def warm() -> None:
     (:func:`~.numba_jit.warm`)."""
     spikes = strsbp_scan_numba(torch.zeros(2, 1, 3), torch.zeros(3, 1, dtype=torch.int64), torch.zeros(3, 1),
                                STRSBPParams(threshold=1.0, tau_m=4.0, tau_s=2.0, t_ref=1))
-    pre_trace_numba(spikes, 2.0)
-    post_kernel_numba(spikes, 4.0, 2.0, 1)
     events = torch.zeros(3, 3, dtype=torch.float64)
-    analytic_scan_numba(events, events, torch.zeros(3, 3, dtype=torch.int32), 0.5, 0.5)
+    for dtype in _NUMPY:
+        pre_trace_numba(spikes, 2.0, dtype)
+        post_kernel_numba(spikes, 4.0, 2.0, 1, dtype)
+        analytic_scan_numba(events, events, torch.zeros(3, 3, dtype=torch.int32), 0.5, 0.5, dtype)
     hashed_uniform_numba(2, np.arange(1), 3, 0, 0)
 
 
