@@ -75,7 +75,8 @@ class SpikingNetwork(nn.Module):
 class SumPool(nn.Module):
     """Fixed (untrained) k×k sum pooling, stride k, every weight ``scale``, on ``[N, C, H, W]``
     (wrap it in :class:`TimeDistributed` for time-major input). With ``pad``, H and W are
-    zero-padded up to a multiple of k (slayerPytorch: 11 → 12); without, they must divide."""
+    zero-padded up to a multiple of k (slayerPytorch: 11 → 12); without, they must divide. On the CPU the
+    window sums are :func:`~snnbench.kernels.pool_numba.sum_pool_numba`'s (bit for bit PyTorch's)."""
 
     def __init__(self, kernel: int, scale: float = POOL_SCALE, pad: bool = False) -> None:
         super().__init__()
@@ -85,6 +86,8 @@ class SumPool(nn.Module):
         k = self.kernel
         if self.pad:
             x = F.pad(x, (0, -x.shape[-1] % k, 0, -x.shape[-2] % k))
+        if numba_available():  # the compiled loop where the windows tile a float32 CPU map: the same sums
+            return pool_numba.sum_pool_numba(x, k) * self.scale
         return F.avg_pool2d(x, k, divisor_override=1) * self.scale
 
     def extra_repr(self) -> str:

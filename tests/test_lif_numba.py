@@ -60,21 +60,23 @@ def test_the_numba_scan_refuses_what_it_does_not_compute():
 
 @pytest.mark.parametrize(("shape", "k"), [((6, 3, 24, 24), 2), ((2, 5, 8, 12), 2), ((3, 2, 9, 6), 3),
                                           ((1, 1, 4, 4), 4)])
-def test_the_numba_average_pool_equals_pytorchs_bit_for_bit(shape, k):
+def test_the_numba_average_and_sum_pools_equal_pytorchs_bit_for_bit(shape, k):
     import torch.nn.functional as F
 
-    from snnbench.kernels.pool_numba import avg_pool_numba, tiles
+    from snnbench.kernels.pool_numba import avg_pool_numba, sum_pool_numba, tiles
 
-    g = torch.Generator().manual_seed(k)
-    grads = []
-    for pool in (lambda x: F.avg_pool2d(x, k, ceil_mode=True), lambda x: avg_pool_numba(x, k)):
+    def outputs_and_grads(pool) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
         x = torch.randn(shape, generator=torch.Generator().manual_seed(1)).requires_grad_(True)
         out = pool(x)
-        out.backward(torch.randn(out.shape, generator=g))
-        g = torch.Generator().manual_seed(k)
-        grads.append((out.detach(), x.grad))
+        out.backward(torch.randn(out.shape, generator=torch.Generator().manual_seed(k)))
+        return out.detach(), x.grad
+
     assert tiles(torch.zeros(shape), k) and not tiles(torch.zeros(1, 1, 5, 4), 2)
-    assert torch.equal(grads[0][0], grads[1][0]) and torch.equal(grads[0][1], grads[1][1])
+    for reference, compiled in [(lambda x: F.avg_pool2d(x, k, ceil_mode=True), lambda x: avg_pool_numba(x, k)),
+                                (lambda x: F.avg_pool2d(x, k, divisor_override=1) * 0.7,  # SumPool's scale
+                                 lambda x: sum_pool_numba(x, k) * 0.7)]:
+        (out, grad), (out_c, grad_c) = outputs_and_grads(reference), outputs_and_grads(compiled)
+        assert torch.equal(out, out_c) and torch.equal(grad, grad_c)
 
 
 def test_a_pool_that_does_not_tile_takes_pytorchs_kernel():

@@ -1,9 +1,10 @@
 """Average pooling over non-overlapping k×k windows compiled for the CPU with Numba (the ``P<k>`` layers of
-STBP, STBP-tdBN and TET), where the windows tile the map exactly.
+STBP, STBP-tdBN and TET, and with a divisor of 1 the sum pools of TSSL-BP and SLAYER), where the windows tile
+the map exactly.
 
 The reference is PyTorch's ``avg_pool2d`` on a contiguous ``[N, C, H, W]`` float32 tensor, whose CPU loop
-sums each window row by row from zero in float32 and divides by k²; its backward gives every input the
-gradient of its window's output divided by k² (one window each). These loops do the same float32
+sums each window row by row from zero in float32 and divides by k² (or ``divisor_override``); its backward
+gives every input the gradient of its window's output divided by the same divisor (one window each). These loops do the same float32
 operations in the same order, so outputs and gradients are bit for bit PyTorch's (tests/test_lif_numba.py),
 in one pass without the per-output window arithmetic of the general kernel.
 """
@@ -18,9 +19,8 @@ from .numba_jit import jit
 
 
 @jit
-def _pool(x, k, out):  # noqa: ANN001, ANN202
+def _pool(x, k, divisor, out):  # noqa: ANN001, ANN202
     planes, height, width = out.shape
-    divisor = np.float32(k * k)
     total = np.empty(width, dtype=np.float32)  # one output row's window sums, each window in PyTorch's order
     for p in range(planes):
         for i in range(height):
@@ -35,9 +35,8 @@ def _pool(x, k, out):  # noqa: ANN001, ANN202
 
 
 @jit
-def _pool_backward(grad, k, out):  # noqa: ANN001, ANN202
+def _pool_backward(grad, k, divisor, out):  # noqa: ANN001, ANN202
     planes, height, width = grad.shape
-    divisor = np.float32(k * k)
     share = np.empty(width, dtype=np.float32)
     for p in range(planes):
         for i in range(height):
@@ -59,12 +58,12 @@ def tiles(x: torch.Tensor, k: int) -> bool:
 
 class _AvgPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, k: int) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, k: int, divisor: int) -> torch.Tensor:  # type: ignore[override]
         n, c, h, w = x.shape
         planes = np.ascontiguousarray(x.detach().numpy()).reshape(n * c, h, w)
         out = np.empty((n * c, h // k, w // k), dtype=np.float32)
-        _pool(planes, k, out)
-        ctx.k, ctx.shape = k, x.shape
+        _pool(planes, k, np.float32(divisor), out)
+        ctx.k, ctx.divisor, ctx.shape = k, divisor, x.shape
         return torch.from_numpy(out).view(n, c, h // k, w // k)
 
     @staticmethod
@@ -73,13 +72,19 @@ class _AvgPool(torch.autograd.Function):
         k = ctx.k
         flat = np.ascontiguousarray(grad.detach().numpy()).reshape(n * c, h // k, w // k)
         out = np.empty((n * c, h, w), dtype=np.float32)
-        _pool_backward(flat, k, out)
-        return torch.from_numpy(out).view(n, c, h, w), None
+        _pool_backward(flat, k, np.float32(ctx.divisor), out)
+        return torch.from_numpy(out).view(n, c, h, w), None, None
 
 
 def avg_pool_numba(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``avg_pool2d(x, k)`` for a tensor :func:`tiles` accepts (else PyTorch's, the reference)."""
-    return _AvgPool.apply(x, k) if tiles(x, k) else F.avg_pool2d(x, k, ceil_mode=True)
+    """``avg_pool2d(x, k, ceil_mode=True)`` for a tensor :func:`tiles` accepts (else PyTorch's, the reference)."""
+    return _AvgPool.apply(x, k, k * k) if tiles(x, k) else F.avg_pool2d(x, k, ceil_mode=True)
+
+
+def sum_pool_numba(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``avg_pool2d(x, k, divisor_override=1)``, each window's sum, for a tensor :func:`tiles` accepts (else
+    PyTorch's, the reference)."""
+    return _AvgPool.apply(x, k, 1) if tiles(x, k) else F.avg_pool2d(x, k, divisor_override=1)
 
 
 def warm() -> None:
@@ -87,4 +92,4 @@ def warm() -> None:
     avg_pool_numba(torch.zeros(1, 1, 2, 2, requires_grad=True), 2).sum().backward()
 
 
-__all__ = ["avg_pool_numba", "tiles", "warm"]
+__all__ = ["avg_pool_numba", "sum_pool_numba", "tiles", "warm"]

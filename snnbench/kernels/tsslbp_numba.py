@@ -5,8 +5,10 @@ about 8 and 20 PyTorch operations per time step, each a pass over the layer with
 make one pass per step and do the same float32 operations in the same order (each product and sum rounded
 on its own, as PyTorch's separate kernels round them; the Python constants cast to float32 where PyTorch
 casts them), so PSCs and gradients are bit for bit the reference's (tests/test_tsslbp_numba.py). The
-warm-up's σ′ (an ``exp``, whose last bit differs between libraries) is computed by PyTorch, as the
-reference computes it. The ``layer_switch`` warm-up ablation stays on the reference.
+warm-up's σ′ is computed in the loop around one PyTorch call: its ``exp``, whose last bit differs between
+libraries, is PyTorch's, on the argument the loop computes as the reference does (the rest of the reference's
+ten passes over the layer are the loop's float32 operations in the same order). The ``layer_switch`` warm-up
+ablation stays on the reference.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from .numba_jit import jit, time_rows
-from .tsslbp import INV_DU_CAP, TSSLBPParams, tsslbp_backward, tsslbp_with, warmup_surrogate
+from .tsslbp import INV_DU_CAP, WARMUP_SLOPE, TSSLBPParams, tsslbp_backward, tsslbp_with
 
 
 @jit
@@ -37,8 +39,18 @@ def _forward(x, neg_theta_m, theta_s, threshold, zero_reset, psc, membrane, upda
 
 
 @jit
-def _backward(g, psc, membrane, updates, sigma, theta_m, theta_s, keep_s, keep_m, threshold, warm_below,
-              cap, zero_reset, intra, grad):  # noqa: ANN001, ANN202
+def _warmup_argument(membrane, threshold, slope, out):  # noqa: ANN001, ANN202
+    """clamp((−1·u + V_th)/a, −8, 8), the argument of the warm-up sigmoid's ``exp``, as the reference computes it."""
+    steps, n = membrane.shape
+    low, high, minus = np.float32(-8.0), np.float32(8.0), np.float32(-1.0)
+    for t in range(steps):
+        for i in range(n):
+            out[t, i] = min(max((minus * membrane[t, i] + threshold) / slope, low), high)
+
+
+@jit
+def _backward(g, psc, membrane, updates, exp_arg, theta_m, theta_s, keep_s, keep_m, threshold, warm_below,
+              cap, slope, zero_reset, intra, grad):  # noqa: ANN001, ANN202
     steps, n = g.shape
     zero, one = np.float32(0.0), np.float32(1.0)
     big_g = np.zeros(n, dtype=np.float32)
@@ -59,7 +71,11 @@ def _backward(g, psc, membrane, updates, sigma, theta_m, theta_s, keep_s, keep_m
                     on_spike = on_spike + carry[i] * theta_m * threshold * r
             delta = on_spike if spike else carry[i] * keep_m
             carry[i] = delta  # the carry is δ itself, before the warm-up replacement
-            grad[t, i] = big_g[i] * sigma[t, i] if psc[t, i] < warm_below else delta
+            if psc[t, i] < warm_below:  # σ′ = f/((1 + f)·(1 + f)·a), f = exp(argument), as the reference rounds it
+                f = exp_arg[t, i]
+                grad[t, i] = big_g[i] * (f / ((one + f) * (one + f) * slope))
+            else:
+                grad[t, i] = delta
 
 
 def tsslbp_forward_numba(current: torch.Tensor, p: TSSLBPParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -84,10 +100,13 @@ def tsslbp_backward_numba(grad_psc: torch.Tensor, psc: torch.Tensor, membrane: t
     rows = time_rows(membrane)
     grad = np.empty_like(rows)
     # the constants as PyTorch casts each against a float32 tensor (the Python expression, then float32)
-    _backward(time_rows(grad_psc), time_rows(psc), rows, time_rows(updates),
-              time_rows(warmup_surrogate(membrane, p.threshold)), np.float32(theta_m), np.float32(theta_s),
-              np.float32(1 - theta_s), np.float32(1 - theta_m), np.float32(p.threshold),
-              np.float32(1.0 / (4 * p.tau_s)), np.float32(INV_DU_CAP), p.reset == "zero", p.intra, grad)
+    slope = np.float32(WARMUP_SLOPE)
+    exp_arg = np.empty_like(rows)
+    _warmup_argument(rows, np.float32(p.threshold), slope, exp_arg)
+    torch.from_numpy(exp_arg).exp_()  # PyTorch's exp, in place: the only libm call of the warm-up's σ′
+    _backward(time_rows(grad_psc), time_rows(psc), rows, time_rows(updates), exp_arg, np.float32(theta_m),
+              np.float32(theta_s), np.float32(1 - theta_s), np.float32(1 - theta_m), np.float32(p.threshold),
+              np.float32(1.0 / (4 * p.tau_s)), np.float32(INV_DU_CAP), slope, p.reset == "zero", p.intra, grad)
     return torch.from_numpy(grad).view(membrane.shape)
 
 
