@@ -4,9 +4,9 @@ the map exactly.
 
 The reference is PyTorch's ``avg_pool2d`` on a contiguous ``[N, C, H, W]`` float32 tensor, whose CPU loop
 sums each window row by row from zero in float32 and divides by k² (or ``divisor_override``); its backward
-gives every input the gradient of its window's output divided by the same divisor (one window each). These loops do the same float32
-operations in the same order, so outputs and gradients are bit for bit PyTorch's (tests/test_lif_numba.py),
-in one pass without the per-output window arithmetic of the general kernel.
+gives every input the gradient of its window's output divided by the same divisor (one window each). These
+loops do the same float32 operations in the same order, so outputs and gradients are bit for bit PyTorch's
+(tests/test_lif_numba.py), in one pass without the per-output window arithmetic of the general kernel.
 """
 
 from __future__ import annotations
