@@ -173,7 +173,7 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
     nu = layer.threshold
     o_in, o_out = x.sum(0), spikes.sum(0)
     e = _effects(x, spikes, o)
-    r = ratios(e, o_out, o_in, o.zero_count_ratio)
+    r = ratios(e, o_out, o_in, o.zero_count_ratio) if need_below else None  # δ below's alone (none for layer 0)
     g = delta / nu
     lam = scale if scale is not None else torch.ones_like(g)
     batch = x.shape[1]
@@ -185,12 +185,12 @@ def layer_gradients(layer: STRSBPLayer, x: torch.Tensor, spikes: torch.Tensor, d
         d = (1 - side).float()
         d = torch.where((d >= 0) & (d < 1e-4), torch.full_like(d, 1e-4), d)
         d = torch.where((d < 0) & (d > -1e-4), torch.full_like(d, -1e-4), d)
-        r_rec = ratios(e_rec, o_out, o_out, o.zero_count_ratio)
-        off = 1 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
-        lhs = torch.diag_embed(d) - r_rec * rec * off / nu
-        rhs = w * r
         below = None
         if need_below:
+            r_rec = ratios(e_rec, o_out, o_out, o.zero_count_ratio)
+            off = 1 - torch.eye(w.shape[0], device=w.device, dtype=w.dtype)
+            lhs = torch.diag_embed(d) - r_rec * rec * off / nu
+            rhs = w * r
             if o.solve_layout == "math":
                 solved = torch.linalg.solve(lhs, rhs)
             else:  # the code's column-major reading: X = (RHS viewed [N_in, N])·LHS⁻¹, viewed back [N, N_in]
