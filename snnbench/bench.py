@@ -55,6 +55,7 @@ class BenchCase:
     events: bool = False
     classes: int = 10
     spike_input: bool = False  # rate-coded images (binary, ~9 % density) instead of analogue frames
+    flush_denormal: bool = False  # the suite cell's setting (a config field: denormals flushed on the CPU)
 
 
 CASES: dict[str, BenchCase] = {c.name: c for c in (
@@ -95,7 +96,8 @@ def suite_cases(suite: str) -> list[tuple[BenchCase, str]]:
         dataset = create_dataset(cfg.dataset)
         case = BenchCase(f"{cfg.dataset}/{cfg.method}", cfg.dataset, cfg.arch, cfg.batch_size, cfg.steps,
                          tuple(input_shape_of(cfg, dataset)), events=dataset.kind == "events",
-                         classes=dataset.num_classes, spike_input=cfg.encoding in SPIKE_ENCODINGS)
+                         classes=dataset.num_classes, spike_input=cfg.encoding in SPIKE_ENCODINGS,
+                         flush_denormal=cfg.flush_denormal)
         pairs[(cfg.method, cfg.dataset)] = (case, cfg.method)
     return list(pairs.values())
 
@@ -176,8 +178,8 @@ def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
     from snnbench.engine import train_step
 
     method, dataset = create_method(name), create_dataset(case.dataset)
-    cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch},
-                         dict(options or {}))
+    cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch,
+                                           "flush_denormal": case.flush_denormal}, dict(options or {}))
     model, _, _ = build_model(method, cfg, case.input_shape, case.classes, device,
                               DataContext.from_options().cache_dir)  # prepare: e.g. ST-RSBP's effect table
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=device.type == "cuda")

@@ -1,5 +1,6 @@
 """`snnbench bench`: the timed step is the engine's training step, peers build the same topology."""
 
+import dataclasses
 import json
 
 import pytest
@@ -147,6 +148,20 @@ def test_suite_cases_are_each_rules_own_network_as_the_suite_trains_it():
     case, _ = pairs["yin-yang/stbp"]
     assert (case.arch, case.batch, case.steps, case.input_shape, case.classes) == ("120", 20, 8, (4, 1, 1), 3)
     assert pairs["nmnist-1k/tet"][0].events and not pairs["mnist/tet"][0].spike_input
+    assert all(case.flush_denormal for case, _ in pairs.values())  # the CPU-budget cells flush denormals
+
+
+def test_a_suite_case_that_flushes_denormals_is_timed_flushed():
+    from snnbench.bench import BenchCase, method_step
+
+    case = BenchCase("yin-yang/stbp", "yin-yang", "120", 4, 8, (4, 1, 1), classes=3, flush_denormal=True)
+    try:
+        method_step("stbp", case, case.steps, torch.device("cpu"))
+        assert (torch.tensor([1e-40]) * 1.5).item() == 0.0  # a denormal result flushed to zero
+        method_step("stbp", dataclasses.replace(case, flush_denormal=False), case.steps, torch.device("cpu"))
+        assert (torch.tensor([1e-40]) * 1.5).item() > 0.0
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def test_cli_bench_suite_times_each_rule_on_its_network(tmp_path, capsys):
