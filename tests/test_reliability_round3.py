@@ -407,6 +407,8 @@ def test_a_run_records_the_machines_speed_without_touching_the_random_streams(tm
                  str(tmp_path / "runs"), "--data-dir", str(tmp_path / "cache")]) == 0
     (record,) = (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))
     assert isinstance(record["environment"]["gemm_gflops"], float) and record["environment"]["gemm_gflops"] > 0
+    # and the SIMD level its float32 kernels ran at (results are bit-reproducible within one level only)
+    assert record["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
 
 
 def test_cpu_seconds_on_several_threads_are_a_budget_of_their_own(tmp_path):

@@ -21,6 +21,9 @@ def environment(device: str) -> dict[str, Any]:
         "python": sys.version.split()[0], "torch": str(torch.__version__), "numpy": numpy.__version__,
         "platform": platform.platform(), "hostname": socket.gethostname(), "cpu": _cpu_name(),
         "cpu_class": cpu_class(),
+        # the SIMD level of PyTorch's CPU kernels (AVX512, AVX2, ...): float32 results round differently across
+        # levels, so a record re-runs bit for bit only on a CPU of the same level
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "device": device,
         "cuda": torch.version.cuda, "gpu": None, "triton": None,
     }
