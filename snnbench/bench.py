@@ -368,14 +368,30 @@ def run_plan(plan: list[tuple[BenchCase, list[str]]], peers: list[str], device: 
     return results
 
 
-def gemm_gflops(device: torch.device, size: int = 1024, repeats: int = 5) -> float:
+def gemm_gflops(device: torch.device, size: int = 1024, repeats: int = 5, clock: str = "wall") -> float:
     """This machine's float32 matrix-multiply rate (GFLOP/s) at the current thread count: the roofline's
     denominator, measured in the same run as the steps, and in a run record's environment how fast the machine
-    ran as the run started (a shared host's speed drifts; CPU seconds do not see it). Constant operands: the
-    run's random streams are untouched."""
+    ran as the run started (a shared host's speed drifts; CPU seconds do not see it). ``clock="cpu"`` (a CPU
+    device) times it in this process's CPU seconds, the unit of a ``cpu_s`` budget: other processes on the
+    machine slow the wall-clock rate, not this one, which moves only when a CPU second buys less. Constant
+    operands: the run's random streams are untouched."""
+    if clock not in ("wall", "cpu") or (clock == "cpu" and device.type != "cpu"):
+        raise ValueError(f"clock must be 'wall' or, on a CPU device, 'cpu'; got {clock!r} on {device}")
     a = torch.full((size, size), 0.5, device=device)
     b = torch.full((size, size), 0.25, device=device)
-    ms = time_steps(lambda: a @ b, device, 2, repeats)
+    if clock == "wall":
+        ms = time_steps(lambda: a @ b, device, 2, repeats)
+    else:
+        import time
+
+        for _ in range(2):
+            a @ b
+        spent = []
+        for _ in range(repeats):
+            start = time.process_time()
+            a @ b
+            spent.append(time.process_time() - start)
+        ms = statistics.median(spent) * 1000
     return 2 * size**3 / (ms / 1000) / 1e9
 
 

@@ -300,8 +300,10 @@ def setup(cfg: RunConfig, runtime: RuntimeOptions) -> Run:
     # fast the machine runs a GEMM then (outside any budget; draws no random numbers)
     from snnbench.bench import gemm_gflops  # the bench imports this module
 
-    state = RunState(started_at=now(), environment={**environment(str(device)),
-                                                    "gemm_gflops": round(gemm_gflops(device), 1)})
+    rates = {"gemm_gflops": round(gemm_gflops(device), 1)}
+    if device.type == "cpu":  # per CPU second too: what a cpu_s budget buys (the wall rate also sees other load)
+        rates["gemm_gflops_cpu"] = round(gemm_gflops(device, clock="cpu"), 1)
+    state = RunState(started_at=now(), environment={**environment(str(device)), **rates})
     if blob is not None:
         model.load_state_dict(blob["model"])
         optimizer.load_state_dict(blob["optimizer"])

@@ -407,6 +407,9 @@ def test_a_run_records_the_machines_speed_without_touching_the_random_streams(tm
                  str(tmp_path / "runs"), "--data-dir", str(tmp_path / "cache")]) == 0
     (record,) = (json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json"))
     assert isinstance(record["environment"]["gemm_gflops"], float) and record["environment"]["gemm_gflops"] > 0
+    assert record["environment"]["gemm_gflops_cpu"] > 0  # per CPU second: what the budget's unit buys
+    with pytest.raises(ValueError, match="clock must be"):
+        gemm_gflops(torch.device("cpu"), size=8, clock="thread")
     # and the SIMD level its float32 kernels ran at (results are bit-reproducible within one level only)
     assert record["environment"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
 
