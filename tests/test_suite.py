@@ -283,3 +283,37 @@ def test_the_cpu_suite_completes_one_dataset_for_all_rules_at_a_time():
         assert len({c.config.method for c in cells if c.config.dataset == dataset and c.config.budget}) == 7
         seeds = [c.config.seed for c in cells if c.config.dataset == dataset and c.config.budget]
         assert seeds == sorted(seeds)  # seed 0 of every rule, then seed 1...: a drifting host meets all alike
+
+
+def test_syncing_a_suites_records_supersedes_by_hash_and_prunes_what_is_no_longer_a_cell(tmp_path):
+    """scripts/sync_suite_records.py: a run's record replaces the committed one of the same config hash
+    (``git rm``), and ``--prune`` removes the committed records whose config is no cell of the suite any more."""
+    import subprocess
+    import sys
+
+    from snnbench.suite import load_suite
+
+    suite_file = tmp_path / "tiny.toml"
+    suite_file.write_text('name = "tiny"\nseeds = [0]\n[[matrix]]\nmethods = ["stbp"]\ndatasets = ["yin-yang"]\n'
+                          'epochs = 1\n')
+    (cell,) = load_suite(str(suite_file)).cells
+    committed, run = tmp_path / "repo" / "runs", tmp_path / "run"
+    committed.mkdir(parents=True)
+    run.mkdir()
+
+    def record(folder: Path, name: str, config_hash: str) -> None:
+        (folder / name).write_text(json.dumps({"status": "completed", "config_hash": config_hash,
+                                               "tags": {"suite": "tiny"}}))
+
+    record(committed, "old-cell.json", cell.config.hash())
+    record(committed, "retired.json", "0" * 16)  # a cell of an earlier version of the suite file
+    record(run, "new-cell.json", cell.config.hash())
+    git = ["git", "-C", str(tmp_path / "repo")]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "records"], check=True)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "sync_suite_records.py"
+    done = subprocess.run([sys.executable, str(script), str(run), str(committed), "--suite", str(suite_file),
+                           "--prune"], capture_output=True, text=True, check=True)
+    assert sorted(p.name for p in committed.glob("*.json")) == ["new-cell.json"]
+    assert "added 1, removed 1 superseded, 1 no longer cells" in done.stdout
