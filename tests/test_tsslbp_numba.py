@@ -67,3 +67,16 @@ def test_tsslbp_trains_the_same_weights_with_either_cpu_scan(case):
             step()
         weights.append([v.detach().clone() for v in step.model.state_dict().values()])
     assert all(torch.equal(a, b) for a, b in zip(*weights, strict=True))
+
+
+def test_the_warm_up_argument_is_the_references_including_its_clamp_and_a_nan():
+    import numpy as np
+
+    from snnbench.kernels.tsslbp import WARMUP_SLOPE
+    from snnbench.kernels.tsslbp_numba import _warmup_argument
+
+    membrane = np.array([[np.nan, 1.0, -100.0, 100.0, 0.3, 1.7]], dtype=np.float32)
+    out = np.empty_like(membrane)
+    _warmup_argument(membrane, np.float32(1.0), np.float32(WARMUP_SLOPE), out)
+    reference = torch.clamp((-1 * torch.from_numpy(membrane) + 1.0) / WARMUP_SLOPE, -8, 8)
+    assert torch.isnan(torch.from_numpy(out)[0, 0]) and torch.equal(torch.from_numpy(out)[0, 1:], reference[0, 1:])

@@ -45,7 +45,8 @@ def _warmup_argument(membrane, threshold, slope, out):  # noqa: ANN001, ANN202
     low, high, minus = np.float32(-8.0), np.float32(8.0), np.float32(-1.0)
     for t in range(steps):
         for i in range(n):
-            out[t, i] = min(max((minus * membrane[t, i] + threshold) / slope, low), high)
+            v = (minus * membrane[t, i] + threshold) / slope
+            out[t, i] = v if v != v else min(max(v, low), high)  # torch.clamp keeps a NaN
 
 
 @jit
