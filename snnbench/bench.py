@@ -23,6 +23,7 @@ import gc
 import importlib.util
 import math
 import statistics
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -157,12 +158,21 @@ def synthetic_batch(case: BenchCase, steps: int, device: torch.device) -> tuple[
     return x.to(device), labels.to(device)
 
 
-def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
-    """Median milliseconds of ``step()`` over ``repeats`` calls after ``warmup`` calls."""
+def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repeats: int, clock: str = "wall"
+               ) -> float:
+    """Median milliseconds of ``step()`` over ``repeats`` calls after ``warmup`` calls: by the wall clock (the
+    engine's :class:`~snnbench.engine.StepTimer`), or with ``clock="cpu"`` in this process's CPU time."""
     from snnbench.engine import StepTimer
 
     for _ in range(warmup):
         step()
+    if clock == "cpu":
+        spent = []
+        for _ in range(repeats):
+            start = time.process_time()
+            step()
+            spent.append((time.process_time() - start) * 1000)
+        return statistics.median(spent)
     timer = StepTimer(device)
     for _ in range(repeats):
         timer.start()
@@ -379,19 +389,7 @@ def gemm_gflops(device: torch.device, size: int = 1024, repeats: int = 5, clock:
         raise ValueError(f"clock must be 'wall' or, on a CPU device, 'cpu'; got {clock!r} on {device}")
     a = torch.full((size, size), 0.5, device=device)
     b = torch.full((size, size), 0.25, device=device)
-    if clock == "wall":
-        ms = time_steps(lambda: a @ b, device, 2, repeats)
-    else:
-        import time
-
-        for _ in range(2):
-            a @ b
-        spent = []
-        for _ in range(repeats):
-            start = time.process_time()
-            a @ b
-            spent.append(time.process_time() - start)
-        ms = statistics.median(spent) * 1000
+    ms = time_steps(lambda: a @ b, device, 2, repeats, clock)
     return 2 * size**3 / (ms / 1000) / 1e9
 
 
