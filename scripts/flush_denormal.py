@@ -12,15 +12,16 @@ import argparse
 import torch
 
 from snnbench.bench import method_step, suite_cases, time_steps
+from snnbench.kernels.denormals import set_flush_denormal
 
 
 def step_ms(step, flush: bool, repeats: int) -> float:  # noqa: ANN001 - a bench.BenchStep
     """Median milliseconds of one training step with denormals flushed or kept (the bench's timer)."""
-    torch.set_flush_denormal(flush)
+    set_flush_denormal(flush)
     try:
         return time_steps(step, torch.device("cpu"), 0, repeats)
     finally:
-        torch.set_flush_denormal(False)
+        set_flush_denormal(False)
 
 
 def main() -> None:

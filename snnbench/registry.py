@@ -88,16 +88,18 @@ def build_model(method: Any, cfg: Any, input_shape: tuple[int, ...], num_classes
     """The one way a run, the bench and an evaluation build a rule's network for a device: ``method.build``
     from ``cfg.arch`` for the input shape and classes, moved to ``device``, every neuron's backend bound once
     (:func:`~snnbench.kernels.bind_backends`), then the rule's ``prepare`` hook (``training`` false: only the
-    state a checkpoint needs). The config's ``flush_denormal`` is applied to this process here, so that the
-    network runs as the config says on every path, and on a CPU the compiled loops are built here
+    state a checkpoint needs). The config's ``flush_denormal`` is applied to this process here, in every
+    intra-op thread (:func:`~snnbench.kernels.denormals.set_flush_denormal`), so that the network runs as the
+    config says on every path, and on a CPU the compiled loops are built here
     (:func:`~snnbench.kernels.numba_jit.warm`), before a budget's clock starts. Returns ``(model, backends
     that will run, the hook's facts for the record)``."""
     import torch
 
     from snnbench.arch import parse_arch
     from snnbench.kernels import bind_backends, numba_jit
+    from snnbench.kernels.denormals import set_flush_denormal
 
-    torch.set_flush_denormal(bool(cfg.flush_denormal))
+    set_flush_denormal(bool(cfg.flush_denormal))
     if torch.device(device).type == "cpu":
         numba_jit.warm()
     model = method.build(parse_arch(cfg.arch), tuple(input_shape), num_classes, cfg).to(device)

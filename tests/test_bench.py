@@ -10,6 +10,7 @@ from snnbench.arch import parse_arch
 from snnbench.bench import CASES, PEER_MODULES, _peer_layers, available_peers, run_bench, synthetic_batch
 from snnbench.cli import main
 from snnbench.config import ConfigError
+from snnbench.kernels.denormals import set_flush_denormal
 
 
 def test_synthetic_batches_have_the_case_shapes():
@@ -161,7 +162,7 @@ def test_a_suite_case_that_flushes_denormals_is_timed_flushed():
         method_step("stbp", dataclasses.replace(case, flush_denormal=False), case.steps, torch.device("cpu"))
         assert (torch.tensor([1e-40]) * 1.5).item() > 0.0
     finally:
-        torch.set_flush_denormal(False)
+        set_flush_denormal(False)
 
 
 def test_cli_bench_suite_times_each_rule_on_its_network(tmp_path, capsys):

@@ -8,6 +8,7 @@ from snnbench.budget import Budget, BudgetError, parse_budget
 from snnbench.checkpoints import checkpoint_path
 from snnbench.config import ConfigError
 from snnbench.engine import train
+from snnbench.kernels.denormals import set_flush_denormal
 from tests.test_engine import digits_cfg, runtime
 
 
@@ -133,7 +134,7 @@ def test_flush_denormal_is_a_named_setting_the_run_applies(tmp_path):
         train(base, runtime(tmp_path, "b"))
         assert torch.tensor([1e-40]).mul(1.0).item() != 0.0  # and the next run's setup turns it off again
     finally:
-        torch.set_flush_denormal(False)
+        set_flush_denormal(False)
 
 
 _COMPILES_IN_A_STEP = """
@@ -189,3 +190,45 @@ def test_no_loop_is_compiled_inside_a_training_step(tmp_path):
     assert grown("warm") == dict.fromkeys(["stbp", "stbp-tdbn", "tet", "tsslbp", "slayer", "st-rsbp", "hm2-bp"], 0)
     cold = grown("cold")
     assert cold["stbp"] > 0 and cold["tet"] > 0 and cold["tsslbp"] > 0 and cold["slayer"] > 0
+
+
+_DENORMALS_IN_EVERY_THREAD = """
+import json, torch
+from snnbench.bench import BenchCase, method_step
+from snnbench.kernels.denormals import set_flush_denormal
+torch.set_num_threads(2)
+x, a, eye = torch.full((1_000_000,), 1e-39), torch.full((256, 256), 1e-39), torch.eye(256)
+def survivors():  # denormal results of a parallel elementwise op and of an MKL GEMM
+    return [int((x * 1.0).ne(0).sum()), int((a @ eye).ne(0).sum())]
+survivors()  # the OpenMP team exists before any mode is set, as in a run
+torch.set_flush_denormal(True)
+calling_only = survivors()
+threads = set_flush_denormal(True)
+every = survivors()
+set_flush_denormal(False)
+off = survivors()
+case = BenchCase("yin-yang/stbp", "yin-yang", "120", 4, 8, (4, 1, 1), classes=3, flush_denormal=True)
+method_step("stbp", case, case.steps, torch.device("cpu"))  # build_model applies the cell's setting
+print(json.dumps({"calling_only": calling_only, "threads": threads, "every": every, "off": off,
+                  "after_a_flushed_step": survivors()}))
+"""
+
+
+def test_flush_denormal_reaches_every_intra_op_thread():
+    """torch.set_flush_denormal sets the calling thread's mode only: with two threads, half of a parallel op
+    still computed on denormals (SLAYER's MNIST step ran 4x slower on two threads). set_flush_denormal (what
+    build_model applies) sets it in each thread of torch's OpenMP team, and takes it off again."""
+    import json
+    import subprocess
+    import sys
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode (torch.set_flush_denormal returns False)")
+    done = subprocess.run([sys.executable, "-c", _DENORMALS_IN_EVERY_THREAD], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["calling_only"][0] > 0  # the worker thread's share was not flushed: what the check catches
+    assert seen["threads"] == 2 and seen["every"] == [0, 0]
+    assert seen["off"] == [1_000_000, 256 * 256]
+    assert seen["after_a_flushed_step"] == [0, 0]
