@@ -27,9 +27,10 @@ import torch
 from torch import nn
 
 from snnbench.arch import LayerSpec
-from snnbench.config import ConfigError, Options, RunConfig, choice, num
+from snnbench.config import ConfigError, Options, RunConfig, added, choice, num
 from snnbench.kernels import BACKENDS, SRMParams, srm_spikes
 from snnbench.kernels.filters import PSP_FORMS, psp
+from snnbench.kernels.spike_products import event_linear
 from snnbench.kernels.srm import psp_kernel
 from snnbench.registry import register_method
 
@@ -56,6 +57,9 @@ class SLAYEROptions(Options):
     pool_scale: float = num(POOL_SCALE, gt=0)  # × θ
     psp_form: str = choice("auto", PSP_FORMS)
     backend: str = choice("auto", BACKENDS, late="auto")
+    # the first layer's W·s (and its weight gradient) summed over the input's spikes on the CPU, not a dense
+    # GEMM over mostly zeros: the same terms in another order, so float32 rounds differently (its own cells)
+    event_input: bool = added(False, late=False)
 
     def srm(self) -> SRMParams:
         return SRMParams(theta=self.theta, tau_sr=self.tau_sr, tau_ref=self.tau_ref, scale_ref=self.scale_ref,
@@ -94,6 +98,14 @@ class SRMLayer(NeuronLayer):
 
     def extra_repr(self) -> str:
         return f"{self.params}, psp_first={self.psp_first}, psp_form={self.psp_form!r}, backend={self.backend!r}"
+
+
+class EventLinear(nn.Linear):
+    """``nn.Linear`` without a bias (the same parameter) whose input is spikes: forward and weight gradient as
+    sums over the input's nonzeros on the CPU (:func:`~snnbench.kernels.spike_products.event_linear`)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return event_linear(x, self.weight)
 
 
 class SpikeInput(nn.Module):
@@ -213,6 +225,8 @@ class SLAYER(Method):
     def build(self, plan, input_shape, num_classes, cfg):  # type: ignore[override]
         net = super().build(plan, input_shape, num_classes, cfg)
         net.layers.insert(0, SpikeInput(self.opts(cfg).ts))
+        if self.opts(cfg).event_input:
+            _event_input(net.layers, cfg.arch)
         return net
 
     def _layer(self, synapse: nn.Module, in_numel: int, out_numel: int, cfg: RunConfig) -> SRMLayer:
@@ -256,4 +270,18 @@ class SLAYER(Method):
                                 o.region_stop, o.psp_form)
 
 
-__all__ = ["SLAYER", "SLAYEROptions", "SRMLayer", "spike_count_loss"]
+def _event_input(layers: nn.ModuleList, arch: str) -> None:
+    """Make the first layer's synapse an :class:`EventLinear` (``event_input``): it must be dense and see the
+    input spikes themselves (its PSP after W, i.e. more inputs than neurons)."""
+    first = next(layer for layer in layers if isinstance(layer, SRMLayer))
+    dense = first.counted_synapse
+    if not isinstance(dense, nn.Linear) or first.psp_first:
+        raise ConfigError(f"event_input=true needs a first layer that is dense with more inputs than neurons (W "
+                          f"acting on the input spikes); arch {arch!r} starts with "
+                          f"{type(dense).__name__}{' filtered before W' if first.psp_first else ''}")
+    event = EventLinear(dense.in_features, dense.out_features, bias=False, device="meta")  # draws no numbers
+    event.weight = dense.weight  # the built layer's parameter, as initialised
+    first.synapse.module = event
+
+
+__all__ = ["SLAYER", "EventLinear", "SLAYEROptions", "SRMLayer", "spike_count_loss"]

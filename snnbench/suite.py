@@ -5,7 +5,8 @@ A suite file has ``name``, ``description``, ``seeds``, ``[thresholds]`` (dataset
 time-to-accuracy) and one or more ``[[matrix]]`` tables: ``methods`` × ``datasets`` with ``epochs``,
 optional ``recipe``, ``seeds`` (overriding the file's), ``flags`` (config fields: ``max_train_samples``,
 ``arch``, ...), ``budget`` (a compute budget, ``"cpu_s=120"``: the epochs are then its upper bound), ``set``
-(method options or config fields, as ``--set``) and ``optional = true``: its cells
+(method options or config fields, as ``--set``; ``"<rule>.<option>"`` for one rule of the matrix only) and
+``optional = true``: its cells
 run only where their dataset's files are already here (cache or mirror; ``snnbench data fetch`` first),
 and are otherwise reported as ``no data`` by ``suite status`` and skipped by ``suite run``. Every cell is resolved when
 the file loads, so a bad name or value stops the suite before any cell starts.
@@ -130,7 +131,7 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
                 flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,
                          "recipe": matrix.get("recipe"), "budget": matrix.get("budget")}
-                cfg = resolve_config(method, dataset, flags, dict(matrix.get("set", {})))  # checks the network
+                cfg = resolve_config(method, dataset, flags, sets_for(method_name, matrix.get("set", {})))
             except (ConfigError, UnknownNameError, ValueError) as err:
                 raise fail(f"{where} ({method_name} on {dataset_name}, seed {seed})", str(err)) from None
             spend = f"/{cfg.budget}" if cfg.budget else ""
@@ -162,6 +163,24 @@ def _check_matrix_types(matrix: dict[str, Any], seeds: Any, fail: Any) -> None:
     for key in ("budget", "recipe"):
         if key in matrix and not isinstance(matrix[key], str):
             raise fail(f"{key} must be a string, got {matrix[key]!r}")
+    for key in matrix.get("set", {}):
+        rule, _, option = key.rpartition(".")
+        if rule and rule != "options" and rule not in matrix["methods"]:
+            raise fail(f"set key {key!r} names the rule {rule!r}, which is not in this matrix's methods "
+                       f"({', '.join(matrix['methods'])})")
+
+
+def sets_for(method: str, sets: dict[str, Any]) -> dict[str, Any]:
+    """A matrix's ``set`` as one rule gets it: the plain keys (every rule of the matrix), and the keys
+    ``"<rule>.<option>"`` of this rule (e.g. ``"slayer.event_input" = true``; the other rules' are not its)."""
+    out = {}
+    for key, value in sets.items():
+        rule, _, option = key.rpartition(".")
+        if not rule or rule == "options":
+            out[key] = value
+        elif rule == method:
+            out[option] = value
+    return out
 
 
 # ---- records ---------------------------------------------------------------------------------------------

@@ -200,3 +200,17 @@ def test_the_table_holds_each_rule_to_the_faster_peer_library():
     assert rows[0][headers.index("vs spikingjelly")] == "1.20x" and rows[0][headers.index("vs ann")] == "2.00x"
     assert rows[0][headers.index("roofline")] == "25.0%"
     assert "vs best peer" not in result_cells(results, ["ann"])[0]
+
+
+def test_a_suite_case_takes_its_input_density_from_the_cells_data(mirror, monkeypatch):
+    """The event-driven products cost in proportion to the input's density, so a suite case measures it on
+    the cell's own encoded data (N-MNIST-1k at 1 ms bins: well under 5 %), and the synthetic batch uses it."""
+    from snnbench.bench import suite_cases, synthetic_batch
+
+    monkeypatch.setenv("SNNBENCH_MIRROR", str(mirror))
+    cases = {case.name: case for case, _ in suite_cases("cpu")}
+    slayer = cases["nmnist-1k/slayer"]
+    assert 0 < slayer.density < 0.02
+    x, _ = synthetic_batch(slayer, slayer.steps, torch.device("cpu"))
+    assert abs(x.mean().item() - slayer.density) < 0.2 * slayer.density
+    assert cases["mnist/st-rsbp"].density > 0 and cases["mnist/stbp"].density == 0  # analogue input: none

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from snnbench import suite as suites
+from snnbench.config import ConfigError
 
 DIGITS_SUITE = """
 name = "tiny"
@@ -317,3 +318,20 @@ def test_syncing_a_suites_records_supersedes_by_hash_and_prunes_what_is_no_longe
                            "--prune"], capture_output=True, text=True, check=True)
     assert sorted(p.name for p in committed.glob("*.json")) == ["new-cell.json"]
     assert "added 1, removed 1 superseded, 1 no longer cells" in done.stdout
+
+
+def test_a_matrix_sets_one_rules_option_with_its_name(tmp_path):
+    """``set = { "slayer.event_input" = true }`` reaches that rule's cells only (an option the other rules of the
+    matrix do not have); a prefix naming a rule outside the matrix is refused."""
+    from snnbench.suite import load_suite
+
+    path = tmp_path / "one.toml"
+    path.write_text('name = "one"\n[[matrix]]\nmethods = ["slayer", "stbp"]\ndatasets = ["nmnist-1k"]\nepochs = 1\n'
+                    'set = { "slayer.event_input" = true, lr = 0.005 }\n')
+    cells = {c.config.method: c.config for c in load_suite(str(path)).cells}
+    assert cells["slayer"].options.event_input is True and not hasattr(cells["stbp"].options, "event_input")
+    assert cells["slayer"].lr == cells["stbp"].lr == 0.005
+    path.write_text('name = "one"\n[[matrix]]\nmethods = ["stbp"]\ndatasets = ["nmnist-1k"]\nepochs = 1\n'
+                    'set = { "slayer.event_input" = true }\n')
+    with pytest.raises(ConfigError, match="names the rule 'slayer', which is not in this matrix's methods"):
+        load_suite(str(path))

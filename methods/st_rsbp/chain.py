@@ -14,10 +14,11 @@ from snnbench.kernels import BACKENDS
 
 from .effect import _derivative, weighted_slope_sum
 from .layers import STRSBPConv, STRSBPLayer, STRSBPNetwork, STRSBPPool
-from .psp import SILENT_EFFECT, _step_spsp, analytic_spsp, analytic_weights
+from .psp import SILENT_EFFECT, _step_spsp, analytic_spsp, analytic_weights, step_spsp_events
 from .reservoir import TOPOLOGIES
 
 SPSP_KERNELS = ("step", "analytic")
+SPSP_FORMS = ("dense", "events")  # the S-PSPs and drives of dense and recurrent layers: products or spike sums
 DADW = ("strsbp", "first_order", "none")
 DADW_SCOPES = ("both", "wgrad_only")
 SOLVE_LAYOUTS = ("reference", "math")
@@ -42,6 +43,9 @@ class STRSBPOptions(Options):
     # BOOST_METHOD: per-sample weights on the output error, grown for misclassified samples
     boost: bool = added(True, late=False)
     spsp_kernel: str = choice("step", SPSP_KERNELS)
+    # events: a dense or recurrent layer's S-PSPs (E = Sᵀ·Q) and drive (W·s) summed over its input spikes on the
+    # CPU, not products over mostly zeros; the same sums in another order (float32 rounds differently)
+    spsp_form: str = choice("dense", SPSP_FORMS, late="dense")
     dadw: str = choice("strsbp", DADW)  # ∂a/∂w: e/S (ST-RSBP), e·(1 + side) (HM2-BP code), e (HM2-BP paper)
     dadw_scope: str = choice("both", DADW_SCOPES)  # dadw=none: S ≡ 1 in the weight gradient only, or also in δ
     zero_count_ratio: float = num(0.5, ge=0)  # r = e/o_j where a count is 0 (paper era: 0; HM2-BP code: 1)
@@ -138,9 +142,13 @@ def lateral_factor(spikes: torch.Tensor, labels: torch.Tensor, o: STRSBPOptions,
 
 
 def _effects(pre: torch.Tensor, post: torch.Tensor, o: STRSBPOptions) -> torch.Tensor:
-    """S-PSPs ``[B, N, N_in]`` (float32) by the configured kernel; the step kernel's product in float32."""
+    """S-PSPs ``[B, N, N_in]`` (float32) by the configured kernel and form; the step kernel's dense product in
+    float32."""
+    events = o.spsp_form == "events"
     if o.spsp_kernel == "analytic":
-        return analytic_spsp(pre, post, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref)
+        return analytic_spsp(pre, post, tau_m=o.tau_m, tau_s=o.tau_s, t_ref=o.t_ref, events=events)
+    if events:
+        return step_spsp_events(pre, post, o.tau_m, o.tau_s, o.t_ref)
     return _step_spsp(pre, post, o.tau_m, o.tau_s, o.t_ref, torch.float32)
 
 

@@ -63,9 +63,9 @@ class STRSBPLayer(STRSBPNeurons):
 
     def __init__(self, n_in: int, n: int, kind: str, *, threshold: float, init_w: float, tau_m: float,
                  tau_s: float, t_ref: int, recurrent: np.ndarray | None = None, lateral_strength: float = 1.0,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", events: bool = False) -> None:
         super().__init__(threshold=threshold, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref, backend=backend)
-        self.kind = kind
+        self.kind, self.events = kind, events  # events: the drive summed over the input spikes (spsp_form)
         self.synapse = nn.Linear(n_in, n, bias=False)
         nn.init.uniform_(self.synapse.weight, -init_w, init_w)
         if kind == "reservoir":
@@ -101,13 +101,13 @@ class STRSBPLayer(STRSBPNeurons):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = self.lateral_weights()
         index = self.recurrence_index(weights) if weights is not None else None
-        spikes = spiking_scan(x, self.synapse.weight.detach(), self.params, weights, self.backend, index)
+        spikes = spiking_scan(x, self.synapse.weight.detach(), self.params, weights, self.backend, index, self.events)
         self.record(spikes)
         return spikes
 
     def extra_repr(self) -> str:
         return (f"kind={self.kind!r}, threshold={self.threshold}, tau_m={self.tau_m}, tau_s={self.tau_s}, "
-                f"backend={self.backend!r}")
+                f"backend={self.backend!r}, events={self.events}")
 
 
 class STRSBPConv(STRSBPNeurons):

@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from snnbench.kernels import spike_products
 from snnbench.kernels.strsbp_numba import AVAILABLE as NUMBA
 from snnbench.kernels.strsbp_numba import analytic_scan_numba, post_kernel_numba, pre_trace_numba
 
@@ -63,6 +64,26 @@ def _step_spsp(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float
     """E = K·Pᵀ ``[B, N, N_in]``: the scans in float64, the product in ``dtype``."""
     k, p = post_kernel(post, tau_m, tau_s, t_ref, dtype), pre_trace(pre, tau_s, dtype)
     return torch.einsum("tbn,tbm->bnm", k, p)
+
+
+def spsp_over_spikes(pre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """E[b] = Σ_t weights[t, b]ᵀ·pre[t, b] ``[B, N, N_in]`` in float32 (``weights`` ``[T, B, N]``, float64): on
+    the CPU summed over pre's spikes only, E[b]ᵀ = Sᵀ·Q (:func:`~snnbench.kernels.spike_products.rows_t_matmul`,
+    float64 sums rounded once); elsewhere the dense product (the reference)."""
+    if not spike_products.available(pre):
+        return torch.einsum("tbn,tbm->bnm", weights, pre.to(weights.dtype)).float()
+    return torch.stack([spike_products.rows_t_matmul(spike_products.spike_rows(pre[:, b]), weights[:, b]).t()
+                        for b in range(pre.shape[1])]).float()
+
+
+def step_spsp_events(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int
+                     ) -> torch.Tensor:
+    """:func:`spsp`'s E (float32) as a sum over the pre spikes (``spsp_form=events``): E = Σ_t K(t)·P(t)ᵀ with
+    P(t) = Σ_{t' < t} b^{t−1−t'}·s(t') is Σ_{t'} Q(t')·s(t')ᵀ with Q(t') = Σ_{t > t'} b^{t−1−t'}·K(t), P's recursion
+    run backwards in time over K (float64). The same sum in another order: float32 rounds differently."""
+    k = post_kernel(post, tau_m, tau_s, t_ref, torch.float64)
+    q = pre_trace(k.flip(0), tau_s, torch.float64).flip(0)
+    return spsp_over_spikes(pre, q)
 
 
 SILENT_EFFECT = 0.1  # the analytic S-PSP of a silent post neuron with an active pre neuron
@@ -133,7 +154,8 @@ def analytic_weights(post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: i
     return out.reshape(post.shape)
 
 
-def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int) -> torch.Tensor:
+def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s: float, t_ref: int,
+                  events: bool = False) -> torch.Tensor:
     """HM2-BP's decoupled analytic S-PSP ``[B, N, N_in]`` (``d_Spiking_accumulate_effect``)::
 
         for each post spike t (t_last = 1, then previous post spike + T_REF):
@@ -142,13 +164,17 @@ def analytic_spsp(pre: torch.Tensor, post: torch.Tensor, *, tau_m: float, tau_s:
                 e += exp(−max(u − s, 0)/τs)/(1 − τs/τm) · (exp(−min(s, u)/τm) − exp(−min(s, u)/τs))
         e = 0.1 for a silent post neuron with an active pre neuron
 
-    Computed as E = M·preᵀ with M (:func:`analytic_weights`) the summed kernel each pre step contributes.
+    Computed as E = M·preᵀ with M (:func:`analytic_weights`) the summed kernel each pre step contributes;
+    ``events`` (``spsp_form=events``): summed over the pre spikes only (:func:`spsp_over_spikes`).
     """
     _check_time_major("pre", pre)
     _check_time_major("post", post)
     weights = analytic_weights(post, tau_m=tau_m, tau_s=tau_s, t_ref=t_ref)
-    e = torch.einsum("tbn,tbm->bnm", weights, pre.to(torch.float64))
+    if events:
+        e = spsp_over_spikes(pre, weights)
+    else:
+        e = torch.einsum("tbn,tbm->bnm", weights, pre.to(torch.float64)).to(torch.float32)
     silent = (post.sum(0) == 0).unsqueeze(2) & (pre.sum(0) > 0).unsqueeze(1)
-    return e.to(torch.float32).masked_fill_(silent, SILENT_EFFECT)  # float32(0.1) either way
+    return e.masked_fill_(silent, SILENT_EFFECT)  # float32(0.1) either way
 
 

@@ -72,7 +72,8 @@ class STRSBP(Method):
         o = self.opts(cfg)
         threshold = o.threshold_output if kind == "output" else o.threshold
         return STRSBPLayer(n_in, n, kind, threshold=threshold, init_w=o.init_w, tau_m=o.tau_m, tau_s=o.tau_s,
-                           t_ref=o.t_ref, lateral_strength=o.lateral_strength, backend=o.backend, **extra)
+                           t_ref=o.t_ref, lateral_strength=o.lateral_strength, backend=o.backend,
+                           events=o.spsp_form == "events", **extra)
 
     def make_linear(self, spec: LayerSpec, in_shape: tuple, out_shape: tuple, cfg: RunConfig) -> list[nn.Module]:
         return [self._layer(math.prod(in_shape), spec.channels, "spiking", cfg)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from snnbench.kernels import spike_products
 from snnbench.kernels.dispatch import strsbp_scan
 from snnbench.kernels.strsbp import STRSBPParams, ell
 
@@ -29,9 +30,10 @@ def spiking_forward(x: torch.Tensor, weight: torch.Tensor, *, threshold: float, 
 
 
 def spiking_scan(x: torch.Tensor, weight: torch.Tensor, params: STRSBPParams, recurrent: torch.Tensor | None = None,
-                 backend: str = "auto", index: torch.Tensor | None = None) -> torch.Tensor:
+                 backend: str = "auto", index: torch.Tensor | None = None, events: bool = False) -> torch.Tensor:
     """:func:`spiking_forward` with the neuron's constants bound (a layer's ``params``, built once) and, for a
-    layer whose recurrence has a fixed pattern, its ELL ``index`` (:func:`~snnbench.kernels.strsbp.ell`)."""
+    layer whose recurrence has a fixed pattern, its ELL ``index`` (:func:`~snnbench.kernels.strsbp.ell`).
+    ``events`` (``spsp_form=events``): the drive W·s summed over x's spikes on the CPU."""
     _check_time_major("x", x)
     steps, batch, _ = x.shape
     neurons = weight.shape[0]
@@ -39,7 +41,12 @@ def spiking_scan(x: torch.Tensor, weight: torch.Tensor, params: STRSBPParams, re
         raise ValueError(f"weight must be [N, {x.shape[2]}], got shape {tuple(weight.shape)}")
     if recurrent is not None and recurrent.shape != (neurons, neurons):
         raise ValueError(f"recurrent must be [{neurons}, {neurons}], got shape {tuple(recurrent.shape)}")
-    drive = (x.reshape(steps * batch, -1).float() @ weight.float().t()).reshape(steps, batch, neurons)
+    flat = x.reshape(steps * batch, -1)
+    if events and spike_products.available(x):
+        drive = spike_products.rows_matmul(spike_products.spike_rows(flat), weight.float().t()).reshape(steps, batch,
+                                                                                                     neurons)
+    else:
+        drive = (flat.float() @ weight.float().t()).reshape(steps, batch, neurons)
     index, values = ell(recurrent, neurons, x.device, index)
     return strsbp_scan(drive, index, values, params, backend).to(x.dtype)
 

@@ -24,7 +24,8 @@ def time_rows(tensor):  # noqa: ANN001, ANN201 - torch.Tensor -> numpy.ndarray (
 
 
 COMPILED: list = []  # every compiled loop's dispatcher, in the order the kernel modules declare them
-WARM_MODULES = ("lif_numba", "pool_numba", "srm_numba", "strsbp_numba", "tsslbp_numba")  # each has a warm()
+# each has a warm()
+WARM_MODULES = ("lif_numba", "pool_numba", "spike_products", "srm_numba", "strsbp_numba", "tsslbp_numba")
 _warmed = False
 
 

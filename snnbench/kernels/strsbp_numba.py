@@ -182,6 +182,7 @@ def warm() -> None:
     events = torch.zeros(3, 3, dtype=torch.float64)
     for dtype in _NUMPY:
         pre_trace_numba(spikes, 2.0, dtype)
+        pre_trace_numba(spikes.double(), 2.0, dtype)  # the events form runs it backwards over a float64 kernel
         post_kernel_numba(spikes, 4.0, 2.0, 1, dtype)
         analytic_scan_numba(events, events, torch.zeros(3, 3, dtype=torch.int32), 0.5, 0.5, dtype)
     hashed_uniform_numba(2, np.arange(1), 3, 0, 0)
