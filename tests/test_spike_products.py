@@ -124,3 +124,23 @@ def test_spsp_form_events_is_a_named_option_of_both_spike_count_rules(rule):
     assert all(layer.events for layer in net.spiking_layers())
     with pytest.raises(ConfigError, match="spsp_form"):
         resolve_config(method, dataset, {}, {"spsp_form": "sparse"})
+
+
+def test_a_tensors_rows_are_reused_until_it_changes():
+    x = spikes(50, 40, density=0.1, seed=4)
+    first = sp.spike_rows(x)
+    assert sp.spike_rows(x) is first and sp.spike_rows(x.view(50, 40)) is first  # the same memory and layout
+    x[0, :] = 1.0  # an in-place write bumps the version: scanned again
+    again = sp.spike_rows(x)
+    assert again is not first and again.indptr[1] == 40
+
+
+def test_the_later_trace_is_the_pre_trace_run_backwards():
+    from snnbench.methods.st_rsbp.psp import later_trace, pre_trace
+
+    k = torch.rand(60, 2, 7, dtype=torch.float64)
+    expected = pre_trace(k.flip(0), 4.0, torch.float64).flip(0)
+    assert torch.equal(later_trace(k, 4.0), expected)
+    b = 1 - 1 / 4.0  # and the definition, Q(t) = Σ_{t' > t} b^{t'−1−t}·K(t')
+    direct = sum(b ** (tp - 1 - 10) * k[tp] for tp in range(11, 60))
+    torch.testing.assert_close(later_trace(k, 4.0)[10], direct)

@@ -10,7 +10,7 @@ import torch
 
 from snnbench.kernels import spike_products
 from snnbench.kernels.strsbp_numba import AVAILABLE as NUMBA
-from snnbench.kernels.strsbp_numba import analytic_scan_numba, post_kernel_numba, pre_trace_numba
+from snnbench.kernels.strsbp_numba import analytic_scan_numba, later_trace_numba, post_kernel_numba, pre_trace_numba
 
 from .scan import _check_time_major
 
@@ -66,24 +66,34 @@ def _step_spsp(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float
     return torch.einsum("tbn,tbm->bnm", k, p)
 
 
+def later_trace(k: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """Q ``[T, ...]`` (float64): Q(t) = Σ_{t' > t} (1 − 1/τs)^{t'−1−t}·K(t'), i.e. Q(t) = b·Q(t+1) + K(t+1),
+    Q(T−1) = 0: :func:`pre_trace`'s recursion run backwards in time."""
+    if k.device.type == "cpu" and NUMBA:
+        return later_trace_numba(k.to(torch.float64), tau_s)
+    return pre_trace(k.flip(0), tau_s, torch.float64).flip(0)
+
+
 def spsp_over_spikes(pre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """E[b] = Σ_t weights[t, b]ᵀ·pre[t, b] ``[B, N, N_in]`` in float32 (``weights`` ``[T, B, N]``, float64): on
     the CPU summed over pre's spikes only, E[b]ᵀ = Sᵀ·Q (:func:`~snnbench.kernels.spike_products.rows_t_matmul`,
     float64 sums rounded once); elsewhere the dense product (the reference)."""
     if not spike_products.available(pre):
         return torch.einsum("tbn,tbm->bnm", weights, pre.to(weights.dtype)).float()
-    return torch.stack([spike_products.rows_t_matmul(spike_products.spike_rows(pre[:, b]), weights[:, b]).t()
-                        for b in range(pre.shape[1])]).float()
+    batch = pre.shape[1]
+    out = torch.empty(batch, weights.shape[2], pre.shape[2], dtype=torch.float32)
+    for b in range(batch):
+        rows = spike_products.spike_rows(pre[:, 0] if batch == 1 else pre[:, b])  # batch 1: the forward's view
+        out[b] = spike_products.rows_t_matmul(rows, weights[:, b]).t()
+    return out
 
 
 def step_spsp_events(pre: torch.Tensor, post: torch.Tensor, tau_m: float, tau_s: float, t_ref: int
                      ) -> torch.Tensor:
     """:func:`spsp`'s E (float32) as a sum over the pre spikes (``spsp_form=events``): E = Σ_t K(t)·P(t)ᵀ with
-    P(t) = Σ_{t' < t} b^{t−1−t'}·s(t') is Σ_{t'} Q(t')·s(t')ᵀ with Q(t') = Σ_{t > t'} b^{t−1−t'}·K(t), P's recursion
-    run backwards in time over K (float64). The same sum in another order: float32 rounds differently."""
-    k = post_kernel(post, tau_m, tau_s, t_ref, torch.float64)
-    q = pre_trace(k.flip(0), tau_s, torch.float64).flip(0)
-    return spsp_over_spikes(pre, q)
+    P(t) = Σ_{t' < t} b^{t−1−t'}·s(t') is Σ_{t'} Q(t')·s(t')ᵀ with Q(t') = Σ_{t > t'} b^{t−1−t'}·K(t)
+    (:func:`later_trace`, float64). The same sum in another order: float32 rounds differently."""
+    return spsp_over_spikes(pre, later_trace(post_kernel(post, tau_m, tau_s, t_ref, torch.float64), tau_s))
 
 
 SILENT_EFFECT = 0.1  # the analytic S-PSP of a silent post neuron with an active pre neuron

@@ -15,6 +15,7 @@ BLAS GEMM: the rules use them only behind a named option (SLAYER's ``event_input
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,14 +82,31 @@ class SpikeRows:
         return len(self.values) / max(1, self.shape[0] * self.shape[1])
 
 
+_RECENT: OrderedDict = OrderedDict()  # the last few tensors' rows: a layer's input, read in the forward and backward
+RECENT = 8
+
+
 def spike_rows(x: torch.Tensor) -> SpikeRows:
-    """The nonzeros of ``x`` viewed ``[M, K]`` (its first dim rows, the rest columns; CPU, read as float32)."""
+    """The nonzeros of ``x`` viewed ``[M, K]`` (its first dim rows, the rest columns; CPU, read as float32).
+    The rows of the last :data:`RECENT` tensors are kept: a layer's input spikes, read by its forward (the
+    drive) and again by its backward (the S-PSPs), are scanned once. A tensor is recognised by its memory,
+    layout and version counter (the entry holds it, so its memory is not reused while it is cached; any
+    in-place write bumps the version)."""
+    key = (x.data_ptr(), tuple(x.shape), x.stride(), x.dtype, x._version)
+    hit = _RECENT.get(key)
+    if hit is not None:
+        _RECENT.move_to_end(key)
+        return hit[1]
     flat = np.ascontiguousarray(x.detach().reshape(x.shape[0], -1).to(torch.float32).numpy())
     indptr = _count(flat)
     indices = np.empty(int(indptr[-1]), dtype=np.int32)
     values = np.empty(int(indptr[-1]), dtype=np.float32)
     _fill(flat, indptr, indices, values)
-    return SpikeRows(flat.shape, indptr, indices, values)
+    rows = SpikeRows(flat.shape, indptr, indices, values)
+    _RECENT[key] = (x, rows)
+    while len(_RECENT) > RECENT:
+        _RECENT.popitem(last=False)
+    return rows
 
 
 def _operand(b: torch.Tensor, rows: int) -> np.ndarray:

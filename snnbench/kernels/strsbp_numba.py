@@ -90,6 +90,27 @@ def pre_trace_numba(pre: torch.Tensor, tau_s: float, dtype: torch.dtype = torch.
 
 
 @_jit
+def _later_trace(k, b, out):  # noqa: ANN001, ANN202
+    steps, width = k.shape
+    state = np.zeros(width, dtype=np.float64)
+    for i in range(width):
+        out[steps - 1, i] = 0.0
+    for t in range(steps - 2, -1, -1):
+        for i in range(width):
+            state[i] = b * state[i] + k[t + 1, i]
+            out[t, i] = state[i]
+
+
+def later_trace_numba(k: torch.Tensor, tau_s: float) -> torch.Tensor:
+    """``methods.st_rsbp.psp.later_trace`` on a CPU float64 tensor ``[T, ...]``: Q(t) = b·Q(t+1) + K(t+1),
+    Q(T−1) = 0 (float64)."""
+    flat = np.ascontiguousarray(k.detach().numpy().reshape(k.shape[0], -1))
+    out = np.empty(flat.shape, dtype=np.float64)
+    _later_trace(flat, 1.0 - 1.0 / tau_s, out)
+    return torch.from_numpy(out.reshape(k.shape))
+
+
+@_jit
 def _post_kernel(spikes, a, inv_tau_s, t_ref, out):  # noqa: ANN001, ANN202
     steps, width = spikes.shape
     current = np.zeros(width, dtype=np.float64)
@@ -182,11 +203,12 @@ def warm() -> None:
     events = torch.zeros(3, 3, dtype=torch.float64)
     for dtype in _NUMPY:
         pre_trace_numba(spikes, 2.0, dtype)
-        pre_trace_numba(spikes.double(), 2.0, dtype)  # the events form runs it backwards over a float64 kernel
         post_kernel_numba(spikes, 4.0, 2.0, 1, dtype)
         analytic_scan_numba(events, events, torch.zeros(3, 3, dtype=torch.int32), 0.5, 0.5, dtype)
+    later_trace_numba(events, 2.0)
     hashed_uniform_numba(2, np.arange(1), 3, 0, 0)
 
 
-__all__ = ["AVAILABLE", "analytic_scan_numba", "hashed_uniform_numba", "post_kernel_numba", "pre_trace_numba",
+__all__ = ["AVAILABLE", "analytic_scan_numba", "hashed_uniform_numba", "later_trace_numba", "post_kernel_numba",
+           "pre_trace_numba",
            "strsbp_scan_numba", "warm"]
