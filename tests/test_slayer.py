@@ -73,6 +73,9 @@ def test_paper_networks_and_maintainer_recipe():
     assert out.shape == (300, 1, 10)
     subset = resolve_config(create_method("slayer"), create_dataset("nmnist-1k"))
     assert subset.arch == "500-500" and subset.augment == "none" and subset.options.tau_rho == 1.0
+    for static in ("mnist", "fashion-mnist"):  # snnbench's recipes: the example's PDF (the narrow one fell silent)
+        options = resolve_config(create_method("slayer"), create_dataset(static)).options
+        assert (options.tau_rho, options.scale_rho, options.theta) == (1.0, 1.0, 10.0)
     mlp, _ = _build("nmnist", "mlp")
     assert sum(p.numel() for p in mlp.parameters()) == 2312 * 500 + 500 * 500 + 500 * 10
 
