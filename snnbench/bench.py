@@ -65,6 +65,7 @@ class BenchCase:
     # A suite case measures it on the cell's own data where that is here (the event-driven products cost in
     # proportion to it: N-MNIST-1k's 1 ms bins hold 0.6 %)
     density: float = 0.0
+    options: tuple[tuple[str, Any], ...] = ()  # a suite cell's ``set`` (e.g. SLAYER's event_input), as --set pairs
 
 
 CASES: dict[str, BenchCase] = {c.name: c for c in (
@@ -108,6 +109,7 @@ def suite_cases(suite: str) -> list[tuple[BenchCase, str]]:
                          tuple(input_shape_of(cfg, dataset)), events=dataset.kind == "events",
                          classes=dataset.num_classes, spike_input=cfg.encoding in SPIKE_ENCODINGS,
                          flush_denormal=cfg.flush_denormal)
+        case = dataclasses.replace(case, options=cell.sets)
         if case.events or case.spike_input:
             key = (cfg.dataset, cfg.encoding, cfg.steps, cfg.binning() if case.events else None)
             if key not in densities:
@@ -217,12 +219,13 @@ def time_steps(step: Callable[[], Any], device: torch.device, warmup: int, repea
 def method_step(name: str, case: BenchCase, steps: int, device: torch.device,
                 options: dict[str, Any] | None = None, graphed: bool = False) -> BenchStep:
     """A training step of snnbench method ``name`` with its recipe for the case's dataset family, as the
-    engine runs it (its optimiser capturable on a GPU, graphed or not)."""
+    engine runs it (its optimiser capturable on a GPU, graphed or not); a suite case's own settings, then
+    ``options``, on top."""
     from snnbench.engine import train_step
 
     method, dataset = create_method(name), create_dataset(case.dataset)
-    cfg = resolve_config(method, dataset, {"arch": case.arch, "steps": steps, "batch_size": case.batch,
-                                           "flush_denormal": case.flush_denormal}, dict(options or {}))
+    flags = {"arch": case.arch, "steps": steps, "batch_size": case.batch, "flush_denormal": case.flush_denormal}
+    cfg = resolve_config(method, dataset, flags, {**dict(case.options), **(options or {})})
     model, _, _ = build_model(method, cfg, case.input_shape, case.classes, device,
                               DataContext.from_options().cache_dir)  # prepare: e.g. ST-RSBP's effect table
     optimizer = make_optimizer(method.param_groups(model, cfg), cfg, capturable=device.type == "cuda")

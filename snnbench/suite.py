@@ -63,6 +63,7 @@ class Cell:
     key: str
     config: RunConfig
     optional: bool = False  # runs only where the data is here (see the module docs)
+    sets: tuple[tuple[str, Any], ...] = ()  # the matrix's ``set`` as this rule got it (the bench builds with it)
 
 
 @dataclass(frozen=True)
@@ -131,14 +132,15 @@ def _resolve(data: dict[str, Any], source: str) -> Suite:
                 method, dataset = create_method(method_name), create_dataset(dataset_name)
                 flags = {**matrix.get("flags", {}), "epochs": matrix["epochs"], "seed": seed,
                          "recipe": matrix.get("recipe"), "budget": matrix.get("budget")}
-                cfg = resolve_config(method, dataset, flags, sets_for(method_name, matrix.get("set", {})))
+                sets = sets_for(method_name, matrix.get("set", {}))
+                cfg = resolve_config(method, dataset, flags, sets)  # checks the network
             except (ConfigError, UnknownNameError, ValueError) as err:
                 raise fail(f"{where} ({method_name} on {dataset_name}, seed {seed})", str(err)) from None
             spend = f"/{cfg.budget}" if cfg.budget else ""
             key = f"{method_name}/{dataset_name}/{cfg.recipe or 'recipe'}/e{cfg.epochs}{spend}/s{seed}/{cfg.hash()[:8]}"
             if key not in seen:
                 seen.add(key)
-                cells.append(Cell(key, cfg, bool(matrix.get("optional", False))))
+                cells.append(Cell(key, cfg, bool(matrix.get("optional", False)), tuple(sorted(sets.items()))))
     thresholds = {k: tuple(float(x) for x in v) for k, v in (data.get("thresholds") or {}).items()}
     return Suite(data["name"], str(data.get("description", "")), source, tuple(cells), thresholds)
 

@@ -139,7 +139,7 @@ def test_bench_cuda_graph_on_needs_a_gpu():
 def test_suite_cases_are_each_rules_own_network_as_the_suite_trains_it():
     """``bench --suite cpu``: one case per (rule, dataset) of the CPU track, with the rule's recipe network,
     batch and T and the dataset's input, so the bench times what the cells spend their CPU seconds on."""
-    from snnbench.bench import suite_cases
+    from snnbench.bench import method_step, suite_cases
 
     pairs = {case.name: (case, method) for case, method in suite_cases("cpu")}
     assert len(pairs) == 7 * 5
@@ -150,6 +150,10 @@ def test_suite_cases_are_each_rules_own_network_as_the_suite_trains_it():
     assert (case.arch, case.batch, case.steps, case.input_shape, case.classes) == ("120", 20, 8, (4, 1, 1), 3)
     assert pairs["nmnist-1k/tet"][0].events and not pairs["mnist/tet"][0].spike_input
     assert all(case.flush_denormal for case, _ in pairs.values())  # the CPU-budget cells flush denormals
+    # a cell's own settings (the matrix's set) travel with its case, and the bench builds with them
+    assert pairs["nmnist-1k/slayer"][0].options == (("event_input", True),) and not pairs["mnist/tet"][0].options
+    step = method_step("slayer", dataclasses.replace(pairs["nmnist-1k/slayer"][0], steps=4), 4, torch.device("cpu"))
+    assert sum(type(m).__name__ == "EventLinear" for m in step.model.modules()) == 1
 
 
 def test_a_suite_case_that_flushes_denormals_is_timed_flushed():
