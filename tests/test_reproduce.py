@@ -108,7 +108,7 @@ def test_late_values_are_declared_on_their_fields_and_unchanged(monkeypatch):
         "options.fc_lr_scale": 1.0, "options.boost": False, "options.thresholds": "",
         "options.cnn_reference_quirks": False, "options.conv_init_w": 0.0, "options.pool_zero_ratio": 0.0,
         "options.bn_backend": "torch",
-        "options.tdbn_dense": False}
+        "options.tdbn_dense": False, "options.event_input": False, "options.spsp_form": "dense"}
 
     @dataclass(frozen=True)
     class Clashing(Options):

@@ -80,8 +80,9 @@ def test_slayer_event_input_swaps_only_the_first_dense_layer_and_trains_alike():
     torch.testing.assert_close(outs[0], outs[1])
     outs[0].sum().backward()
     outs[1].sum().backward()
-    assert firsts[0].weight.grad.abs().sum() > 0
-    torch.testing.assert_close(firsts[0].weight.grad, firsts[1].weight.grad)
+    dense_grad, event_grad = firsts[0].weight.grad, firsts[1].weight.grad
+    assert dense_grad.abs().sum() > 0  # sums of 60 terms in two orders: equal to float32 rounding of the largest
+    torch.testing.assert_close(event_grad, dense_grad, rtol=1e-4, atol=1e-5 * dense_grad.abs().max().item())
 
 
 def test_slayer_event_input_is_refused_where_w_does_not_see_the_input_spikes():
