@@ -108,8 +108,7 @@ def suite_cases(suite: str) -> list[tuple[BenchCase, str]]:
         case = BenchCase(f"{cfg.dataset}/{cfg.method}", cfg.dataset, cfg.arch, cfg.batch_size, cfg.steps,
                          tuple(input_shape_of(cfg, dataset)), events=dataset.kind == "events",
                          classes=dataset.num_classes, spike_input=cfg.encoding in SPIKE_ENCODINGS,
-                         flush_denormal=cfg.flush_denormal)
-        case = dataclasses.replace(case, options=cell.sets)
+                         flush_denormal=cfg.flush_denormal, options=cell.sets)
         if case.events or case.spike_input:
             key = (cfg.dataset, cfg.encoding, cfg.steps, cfg.binning() if case.events else None)
             if key not in densities:

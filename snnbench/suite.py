@@ -166,8 +166,8 @@ def _check_matrix_types(matrix: dict[str, Any], seeds: Any, fail: Any) -> None:
         if key in matrix and not isinstance(matrix[key], str):
             raise fail(f"{key} must be a string, got {matrix[key]!r}")
     for key in matrix.get("set", {}):
-        rule, _, option = key.rpartition(".")
-        if rule and rule != "options" and rule not in matrix["methods"]:
+        rule, _ = _set_key(key)
+        if rule and rule not in matrix["methods"]:
             raise fail(f"set key {key!r} names the rule {rule!r}, which is not in this matrix's methods "
                        f"({', '.join(matrix['methods'])})")
 
@@ -177,12 +177,19 @@ def sets_for(method: str, sets: dict[str, Any]) -> dict[str, Any]:
     ``"<rule>.<option>"`` of this rule (e.g. ``"slayer.event_input" = true``; the other rules' are not its)."""
     out = {}
     for key, value in sets.items():
-        rule, _, option = key.rpartition(".")
-        if not rule or rule == "options":
+        rule, option = _set_key(key)
+        if not rule:
             out[key] = value
         elif rule == method:
             out[option] = value
     return out
+
+
+def _set_key(key: str) -> tuple[str, str]:
+    """A ``set`` key as (the rule it names, its option), or ("", key) for a key of every rule of the matrix (a
+    plain field or option, or ``options.<name>``)."""
+    rule, _, option = key.rpartition(".")
+    return ("", key) if rule in ("", "options") else (rule, option)
 
 
 # ---- records ---------------------------------------------------------------------------------------------

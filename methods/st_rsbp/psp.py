@@ -83,7 +83,7 @@ def spsp_over_spikes(pre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     batch = pre.shape[1]
     out = torch.empty(batch, weights.shape[2], pre.shape[2], dtype=torch.float32)
     for b in range(batch):
-        rows = spike_products.spike_rows(pre[:, 0] if batch == 1 else pre[:, b])  # batch 1: the forward's view
+        rows = spike_products.spike_rows(pre[:, b])  # at batch 1 the forward's drive read this view: cached
         out[b] = spike_products.rows_t_matmul(rows, weights[:, b]).t()
     return out
 

@@ -29,7 +29,7 @@ def openmp_runtime() -> ctypes.CDLL | None:
     found = None
     try:
         with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if len(line.split()) >= 6}
+            paths = {fields[-1] for fields in map(str.split, maps) if len(fields) >= 6}
     except OSError:
         paths = set()
     for path in sorted(paths):
@@ -37,6 +37,8 @@ def openmp_runtime() -> ctypes.CDLL | None:
         if name.startswith(RUNTIMES) and ".so" in name:
             library = ctypes.CDLL(path)
             if hasattr(library, "GOMP_parallel"):
+                library.GOMP_parallel.argtypes = [_BODY, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+                library.GOMP_parallel.restype = None
                 found = library
                 break
     _runtime.append(found)
@@ -69,8 +71,5 @@ def set_flush_denormal(on: bool) -> int:
         with lock:
             seen.add(threading.get_native_id())
 
-    callback = _BODY(body)
-    runtime.GOMP_parallel.argtypes = [_BODY, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
-    runtime.GOMP_parallel.restype = None
-    runtime.GOMP_parallel(callback, None, threads, 0)  # ctypes releases the GIL; each thread's body takes it
+    runtime.GOMP_parallel(_BODY(body), None, threads, 0)  # ctypes releases the GIL; each thread's body takes it
     return len(seen)

@@ -48,23 +48,15 @@ def _fill(x, indptr, indices, values):  # noqa: ANN001, ANN202 - the nonzeros' c
 
 
 @jit
-def _gather(indptr, indices, values, b, out):  # noqa: ANN001, ANN202 - out[m] += x[m, k]·b[k]
+def _accumulate(indptr, indices, values, source, out, transposed):  # noqa: ANN001, ANN202
+    """Each nonzero x[m, k] adds x[m, k]·source[k] to out[m] (X @ B) or, ``transposed``, x[m, k]·source[m] to
+    out[k] (Xᵀ @ G), in the nonzeros' row-by-row order."""
     for m in range(indptr.shape[0] - 1):
-        row = out[m]
         for p in range(indptr[m], indptr[m + 1]):
-            v, source = values[p], b[indices[p]]
+            k, v = indices[p], values[p]
+            row, added = (out[k], source[m]) if transposed else (out[m], source[k])
             for n in range(row.shape[0]):
-                row[n] += v * source[n]
-
-
-@jit
-def _scatter(indptr, indices, values, g, out):  # noqa: ANN001, ANN202 - out[k] += x[m, k]·g[m]
-    for m in range(indptr.shape[0] - 1):
-        source = g[m]
-        for p in range(indptr[m], indptr[m + 1]):
-            v, row = values[p], out[indices[p]]
-            for n in range(row.shape[0]):
-                row[n] += v * source[n]
+                row[n] += v * added[n]
 
 
 @dataclass(frozen=True)
@@ -121,7 +113,7 @@ def rows_matmul(x: SpikeRows, b: torch.Tensor) -> torch.Tensor:
     """``X @ B`` ``[M, N]`` in B's dtype (reference: ``x @ b``), summing only X's nonzeros, in ascending k."""
     source = _operand(b, x.shape[1])
     out = np.zeros((x.shape[0], source.shape[1]), dtype=source.dtype)
-    _gather(x.indptr, x.indices, x.values, source, out)
+    _accumulate(x.indptr, x.indices, x.values, source, out, False)
     return torch.from_numpy(out)
 
 
@@ -129,7 +121,7 @@ def rows_t_matmul(x: SpikeRows, g: torch.Tensor) -> torch.Tensor:
     """``Xᵀ @ G`` ``[K, N]`` in G's dtype (reference: ``x.t() @ g``), summing only X's nonzeros, in ascending m."""
     source = _operand(g, x.shape[0])
     out = np.zeros((x.shape[1], source.shape[1]), dtype=source.dtype)
-    _scatter(x.indptr, x.indices, x.values, source, out)
+    _accumulate(x.indptr, x.indices, x.values, source, out, True)
     return torch.from_numpy(out)
 
 
@@ -140,18 +132,16 @@ def available(x: torch.Tensor) -> bool:
 
 class _EventLinear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-        rows = spike_rows(x)
-        ctx.rows, ctx.x_shape = rows, x.shape
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:  # noqa: ANN001 - x [M, K]
+        ctx.rows = spike_rows(x)
         ctx.save_for_backward(weight)
-        out = rows_matmul(rows, weight.detach().t().contiguous())
-        return out.to(weight.dtype).reshape(*x.shape[:-1], weight.shape[0])
+        return rows_matmul(ctx.rows, weight.detach().t())  # [M, N] in the weight's dtype
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:  # noqa: ANN001
         (weight,) = ctx.saved_tensors
         flat = grad.reshape(-1, weight.shape[0]).contiguous()
-        grad_x = (flat @ weight).reshape(ctx.x_shape) if ctx.needs_input_grad[0] else None
+        grad_x = flat @ weight if ctx.needs_input_grad[0] else None
         grad_w = rows_t_matmul(ctx.rows, flat).t().contiguous() if ctx.needs_input_grad[1] else None
         return grad_x, grad_w
 

@@ -210,5 +210,4 @@ def warm() -> None:
 
 
 __all__ = ["AVAILABLE", "analytic_scan_numba", "hashed_uniform_numba", "later_trace_numba", "post_kernel_numba",
-           "pre_trace_numba",
-           "strsbp_scan_numba", "warm"]
+           "pre_trace_numba", "strsbp_scan_numba", "warm"]
